@@ -1,0 +1,61 @@
+# spasmtrack: every target sets up what it needs by itself on a fresh machine.
+# See README.md for what each target does.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV)/bin)
+STAMP  := $(VENV)/.installed
+SYSSTAMP := build/.system-packages
+export PATH := $(BIN):$(PATH)
+# Firmware modules, the virtual board's hardware layer and the firmware tests,
+# in the order the MicroPython unix port searches them.
+export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath tests/firmware):.frozen
+
+BOARD ?= sim
+PORT  ?=
+
+.PHONY: all test demo bench accuracy mpy deploy sim-board setup system clean coeffs
+
+all: test
+
+# Python environment: the MicroPython toolchain, numpy/scipy, pytest, the host tool.
+$(STAMP): host/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e 'host[dev]'
+	touch $@
+
+# Debian packages the tests need (headless Chromium for the report, socat for the
+# virtual board's pty). Installed once; skipped when already present.
+$(SYSSTAMP):
+	@mkdir -p build
+	@missing=""; \
+	command -v socat >/dev/null || missing="$$missing socat"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	touch $@
+
+setup: $(STAMP) $(SYSSTAMP)
+
+test: setup
+	$(BIN)/pytest -n 2 -q tests
+
+bench: setup
+	$(BIN)/python -m spasmtrack.bench
+
+accuracy: setup
+	$(BIN)/python -m spasmtrack.accuracy
+
+# Regenerate the committed filter coefficients of every board from its rate and band.
+coeffs: setup
+	$(BIN)/python -m spasmtrack.dsp.coeffgen --all
+
+mpy: setup
+	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD)
+
+clean:
+	rm -rf build
