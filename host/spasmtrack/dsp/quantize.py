@@ -1,0 +1,185 @@
+"""Quantize float second-order sections into the firmware's exact split-word integer biquads.
+
+The integer algorithm (implemented identically by ``firmware/dsp.py`` and
+:mod:`spasmtrack.dsp.golden`) for one section, per sample::
+
+    xh, xl = x >> k, x & (2**k - 1)                  # split, exact: x == xh * 2**k + xl
+    acc_hi = b0*x0h + b1*x1h + b2*x2h + na1*y1h + na2*y2h
+    acc_lo = b0*x0l + b1*x1l + b2*x2l + na1*y1l + na2*y2l + 2**(q-1)
+    y0     = (acc_hi << (k - q)) + (acc_lo >> q)     # == round(sum(c*s) / 2**q), exactly
+
+Coefficients are ``round(c * 2**q)`` (``na1 = -a1``, ``na2 = -a2``). Splitting the signal
+words lets a 32-bit machine form the full-precision sum of products without a 64-bit
+accumulator: the only rounding is the final one. Signals carry ``frac`` fractional bits
+(the chain input is ``counts << frac``).
+
+Scaling: for each section, ``q`` (coefficient precision) and ``k`` (split point) are chosen
+so that, for ANY input within the front end's full scale, every intermediate above stays
+inside int32. Signal bounds come from the l1 norm of the quantized cascade's impulse
+response (``max|y| <= ||h||_1 * max|x|``), which holds for every input, square waves and
+steps included, plus the accumulated rounding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+INT32_MAX = 2**31 - 1
+#: Largest signal magnitude any section may carry (leaves one bit of headroom).
+SIGNAL_LIMIT = 2**30
+#: Coefficient precision never drops below this many fractional bits.
+MIN_Q = 11
+MAX_Q = 15
+
+
+class QuantizeError(ValueError):
+    """No scaling keeps the filter inside int32 for this input range."""
+
+
+@dataclass(frozen=True)
+class IntSection:
+    b0: int
+    b1: int
+    b2: int
+    na1: int
+    na2: int
+    q: int
+    k: int
+
+    def as_list(self) -> list[int]:
+        return [self.b0, self.b1, self.b2, self.na1, self.na2, self.q, self.k]
+
+    def as_float_sos(self) -> np.ndarray:
+        s = 2.0 ** self.q
+        return np.array([self.b0 / s, self.b1 / s, self.b2 / s, 1.0, -self.na1 / s, -self.na2 / s])
+
+
+@dataclass(frozen=True)
+class IntCascade:
+    sections: tuple[IntSection, ...]
+    frac: int                      # fractional bits of the signal words
+    input_max: int                 # |input| bound in counts (before << frac)
+    bounds: tuple[int, ...]        # |output| bound of each section, in signal words
+
+    def flat(self) -> list[int]:
+        out: list[int] = []
+        for s in self.sections:
+            out += s.as_list()
+        return out
+
+    def float_sos(self) -> np.ndarray:
+        return np.vstack([s.as_float_sos() for s in self.sections])
+
+
+def l1_norm(sos: np.ndarray, tol: float = 1e-12, max_len: int = 1 << 20) -> float:
+    """l1 norm of the cascade's impulse response (computed until it has decayed)."""
+    n = 4096
+    while True:
+        imp = np.zeros(n)
+        imp[0] = 1.0
+        h = signal.sosfilt(sos, imp)
+        tail = np.abs(h[-n // 4:]).max()
+        if tail < tol or n >= max_len:
+            return float(np.abs(h).sum())
+        n *= 2
+
+
+def _quantize_section(sos_row: np.ndarray, q: int) -> tuple[int, int, int, int, int]:
+    b0, b1, b2, a0, a1, a2 = sos_row
+    if abs(a0 - 1.0) > 1e-12:
+        raise QuantizeError("sections must be normalised (a0 == 1)")
+    s = 2.0 ** q
+    qb0, qb1, qb2 = round(b0 * s), round(b1 * s), round(b2 * s)
+    scale = abs(b0) + abs(b1) + abs(b2)
+    # keep exact zeros at DC (high-pass) and Nyquist (low-pass) after rounding
+    if abs(b0 + b1 + b2) < 1e-9 * scale:
+        qb1 = -(qb0 + qb2)
+    elif abs(b0 - b1 + b2) < 1e-9 * scale:
+        qb1 = qb0 + qb2
+    return (qb0, qb1, qb2, round(-a1 * s), round(-a2 * s))
+
+
+def _ceil_shift(v: int, k: int) -> int:
+    """Bound on |s >> k| for |s| <= v (arithmetic shift rounds towards -inf)."""
+    return -((-v) >> k)
+
+
+def section_fits(c: tuple[int, int, int, int, int], q: int, k: int, x_max: int, y_max: int) -> bool:
+    """True if every intermediate of the split-word kernel stays inside int32."""
+    b0, b1, b2, na1, na2 = c
+    sb = abs(b0) + abs(b1) + abs(b2)
+    sa = abs(na1) + abs(na2)
+    if k < q or x_max > SIGNAL_LIMIT or y_max > SIGNAL_LIMIT:
+        return False
+    lo = (sb + sa) * ((1 << k) - 1) + (1 << (q - 1))
+    hi = sb * _ceil_shift(x_max, k) + sa * _ceil_shift(y_max, k)
+    return lo <= INT32_MAX and hi <= INT32_MAX and (hi << (k - q)) <= INT32_MAX
+
+
+def quantize_cascade(sos: np.ndarray, input_max: int, frac: int, min_q: int = MIN_Q) -> IntCascade:
+    """Quantize ``sos`` for inputs ``|x| <= input_max`` counts carried with ``frac`` bits.
+
+    Each section gets the largest coefficient precision ``q`` for which some split ``k``
+    keeps every intermediate inside int32. Raises :class:`QuantizeError` if none does.
+    """
+    sections: list[IntSection] = []
+    bounds: list[int] = []
+    x_max = input_max << frac
+    if x_max > SIGNAL_LIMIT:
+        raise QuantizeError(f"input {input_max} counts << {frac} exceeds the signal limit")
+    done_float: list[np.ndarray] = []
+    for row in np.atleast_2d(sos):
+        chosen = None
+        for q in range(MAX_Q, min_q - 1, -1):
+            c = _quantize_section(row, q)
+            trial = IntSection(*c, q=q, k=q)
+            gain = l1_norm(np.vstack(done_float + [trial.as_float_sos()]))
+            # rounding adds at most 1/2 LSB per section, amplified by the rest of the chain
+            y_max = int(np.ceil(gain * x_max_chain(input_max, frac) + 4 * (len(done_float) + 1) * gain + 16))
+            for k in range(30, q - 1, -1):
+                if section_fits(c, q, k, x_max, y_max):
+                    chosen = (IntSection(*c, q=q, k=k), y_max)
+                    break
+            if chosen:
+                break
+        if chosen is None:
+            raise QuantizeError(
+                f"section {len(sections)} cannot be scaled into int32 for inputs up to "
+                f"{input_max} counts with {frac} fractional bits")
+        sec, y_max = chosen
+        sections.append(sec)
+        bounds.append(y_max)
+        done_float.append(sec.as_float_sos())
+        x_max = y_max
+    return IntCascade(tuple(sections), frac, input_max, tuple(bounds))
+
+
+def x_max_chain(input_max: int, frac: int) -> int:
+    return input_max << frac
+
+
+def best_cascade(sos: np.ndarray, input_max: int, max_frac: int = 12, min_q: int = 13) -> IntCascade:
+    """The cascade with the most fractional signal bits that still keeps ``q >= min_q``."""
+    last_err: Exception | None = None
+    for frac in range(max_frac, -1, -1):
+        try:
+            return quantize_cascade(sos, input_max, frac, min_q=min_q)
+        except QuantizeError as exc:
+            last_err = exc
+    raise QuantizeError(f"no scaling fits int32: {last_err}")
+
+
+def response_error_db(sos: np.ndarray, casc: IntCascade, fs_hz: float, band: tuple[float, float]
+                      ) -> dict[str, float]:
+    """Max deviation (dB) of the quantized response from the float design, in the passband
+    and overall (where the float response is above -40 dB)."""
+    w, hf = signal.sosfreqz(sos, worN=4096, fs=fs_hz)
+    _, hq = signal.sosfreqz(casc.float_sos(), worN=4096, fs=fs_hz)
+    mf = 20 * np.log10(np.maximum(np.abs(hf), 1e-12))
+    mq = 20 * np.log10(np.maximum(np.abs(hq), 1e-12))
+    passband = (w >= band[0]) & (w <= band[1])
+    rel = mf > -40
+    return {"passband_max_err_db": float(np.abs(mf - mq)[passband].max()) if passband.any() else 0.0,
+            "max_err_db_above_-40": float(np.abs(mf - mq)[rel].max())}
