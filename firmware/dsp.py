@@ -242,6 +242,19 @@ def abs_shr(buf, n: int, p):
 
 
 @micropython.viper
+def sar(buf, n: int, p):
+    """buf[i] = buf[i] >> p[0], arithmetic (floor) shift of signed words (p = [shift, sx])."""
+    b = ptr32(buf)
+    pp = ptr32(p)
+    sh = pp[0]
+    sx = pp[1]
+    i = 0
+    while i < n:
+        b[i] = ((b[i] << sx) >> sx) >> sh
+        i += 1
+
+
+@micropython.viper
 def clamp_low0(buf, n: int, p):
     """buf[i] = max(buf[i] >> p[0], 0) (p = [shift, sx])."""
     b = ptr32(buf)

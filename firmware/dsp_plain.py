@@ -77,6 +77,11 @@ def abs_shr(buf, n, p):
         buf[i] = abs(buf[i]) >> p[0]
 
 
+def sar(buf, n, p):
+    for i in range(n):
+        buf[i] = buf[i] >> p[0]
+
+
 def clamp_low0(buf, n, p):
     for i in range(n):
         buf[i] = max(buf[i] >> p[0], 0)

@@ -247,46 +247,39 @@ class ImuChain:
             return 0
         ax, ay, az, gx, gy, gz, acc, gyro, jerk = self._bound
         k = self.k
-        frac = self.coeffs.IMU_FRAC
-        works = (self.wx, self.wy, self.wz)
-        diffs = (self.dx, self.dy, self.dz)
-        srcs = (ax, ay, az)
-        for i in range(3):
-            w = works[i]
-            k.copy(srcs[i], w, n)
-            k.mulshift(w, n, self.p_acc)          # mg
-            k.copy(w, diffs[i], n)
-            k.diff(diffs[i], n, self.p_diff[i])
-            if not self.primed:
-                x0 = w[0] << frac
-                st = self.hp_states[i]
-                st[2] = x0
-                st[3] = x0
-            k.shl(w, n, frac)
-            k.biquad(w, n, self.hp_sos, self.hp_states[i])
-            k.clamp_low0  # (keeps the kernel table uniform; not used here)
+        self._accel_axis(ax, self.wx, self.dx, self.hp_states[0], self.p_diff[0], n)
+        self._accel_axis(ay, self.wy, self.dy, self.hp_states[1], self.p_diff[1], n)
+        self._accel_axis(az, self.wz, self.dz, self.hp_states[2], self.p_diff[2], n)
         self.primed = True
-        for w in works:
-            k.abs_shr  # noqa
-        self._shr_signed(works, n)
         self.p_mag_acc[0] = n
         k.mag3(self.wx, self.wy, self.wz, self.p_mag_acc)
         k.copy(self.wx, acc, n)
-        self.p_mag_acc[0] = n
         k.mag3(self.dx, self.dy, self.dz, self.p_mag_acc)
         k.copy(self.dx, jerk, n)
         k.scale(jerk, n, self.coeffs.JERK_MUL)
         k.copy(gx, self.wx, n)
         k.copy(gy, self.wy, n)
         k.copy(gz, self.wz, n)
-        for w in works:
-            k.mulshift(w, n, self.p_gyro)
+        k.mulshift(self.wx, n, self.p_gyro)
+        k.mulshift(self.wy, n, self.p_gyro)
+        k.mulshift(self.wz, n, self.p_gyro)
         self.p_mag_gyro[0] = n
         k.mag3(self.wx, self.wy, self.wz, self.p_mag_gyro)
         k.copy(self.wx, gyro, n)
         return n
 
-    def _shr_signed(self, works, n):
+    def _accel_axis(self, src, w, d, st, p_diff, n):
+        """One accelerometer axis: counts -> mg (w, then gravity-removed), first difference (d)."""
         k = self.k
-        for w in works:
-            k.sar(w, n, self.p_shr)
+        k.copy(src, w, n)
+        k.mulshift(w, n, self.p_acc)
+        k.copy(w, d, n)
+        k.diff(d, n, p_diff)
+        frac = self.coeffs.IMU_FRAC
+        if not self.primed:
+            x0 = w[0] << frac
+            st[2] = x0
+            st[3] = x0
+        k.shl(w, n, frac)
+        k.biquad(w, n, self.hp_sos, st)
+        k.sar(w, n, self.p_shr)
