@@ -1,0 +1,127 @@
+"""Host view of the device record layout.
+
+The layout itself is defined once, in ``firmware/records.py``; this module loads that very file
+(from :data:`spasmtrack.FIRMWARE_DIR`) and re-exports its constants, so the host can never drift
+from the device. On top it adds typed helpers: :class:`Record`, :func:`decode_frame`,
+:func:`decode_stream` and :func:`encode`. Units of every field are documented in the firmware
+module's docstring (``fw.__doc__``): ms of device time, 0.01 uV, 0.1 s, ...
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Iterable
+
+from spasmtrack import FIRMWARE_DIR
+
+
+def _load_firmware_records() -> ModuleType:
+    path = FIRMWARE_DIR / "records.py"
+    name = "spasmtrack._firmware_records"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - only if the file is missing
+        raise ImportError(f"cannot load the record layout from {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+#: The firmware module itself (``fw.pack_into``, ``fw.unpack_from``, ``fw.FIELDS``, ...).
+fw = _load_firmware_records()
+
+# Re-export every public constant and table of the firmware module (TYPE_*, KIND_*, FLAG_*,
+# EV_*, SM_*, ERR_*, FIELDS, MAX_FRAME, ...).
+for _name in dir(fw):
+    if _name.isupper() and not _name.startswith("_"):
+        globals()[_name] = getattr(fw, _name)
+RecordError = fw.RecordError
+FIELDS: dict[int, tuple[tuple[str, str], ...]] = fw.FIELDS
+TYPE_NAMES: dict[int, str] = fw.TYPE_NAMES
+TYPE_BY_NAME: dict[str, int] = {v: k for k, v in fw.TYPE_NAMES.items()}
+
+
+class StreamError(ValueError):
+    """A byte stream that does not decode cleanly; names the offset, frame index and reason."""
+
+    def __init__(self, message: str, offset: int, index: int, code: int) -> None:
+        super().__init__(message)
+        self.offset = offset      # byte offset of the bad frame in the stream
+        self.index = index        # 0-based index of the bad frame
+        self.code = code          # one of records.ERR_*
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded frame. ``fields`` maps FIELDS names to ints in the units of firmware/records.py."""
+
+    rtype: int
+    seq: int
+    fields: dict[str, int]
+    raw: bytes
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES[self.rtype]
+
+    @property
+    def values(self) -> tuple[int, ...]:
+        """Field values in FIELDS order."""
+        return tuple(self.fields[name] for name, _ in FIELDS[self.rtype])
+
+    def __getitem__(self, name: str) -> int:
+        return self.fields[name]
+
+
+def decode_frame(data: bytes | bytearray | memoryview, offset: int = 0) -> Record:
+    """Decode exactly one frame at ``offset`` (raises records.RecordError)."""
+    rtype, seq, values, n = fw.unpack_from(data, offset)
+    return Record(rtype, seq, fw.to_dict(rtype, values), bytes(data[offset:offset + n]))
+
+
+def decode_stream(data: bytes | bytearray | memoryview) -> list[Record]:
+    """Decode a concatenation of frames (a BLE sync transfer, a flash dump without padding).
+
+    Raises :class:`StreamError` at the first frame that fails, naming its byte offset, its
+    index, the seq of the last good frame and the reason (truncated, bad magic, CRC, ...).
+    """
+    out: list[Record] = []
+    off = 0
+    end = len(data)
+    while off < end:
+        try:
+            rec = decode_frame(data, off)
+        except fw.RecordError as e:
+            last = f"after seq {out[-1].seq}" if out else "at the start"
+            raise StreamError(f"frame #{len(out)} at byte {off} of {end} ({last}): {e}",
+                              off, len(out), e.code) from e
+        out.append(rec)
+        off += len(rec.raw)
+    return out
+
+
+def encode(rtype: int | str, seq: int, values: Iterable[int] | None = None, **fields: int) -> bytes:
+    """One frame as bytes, from values in FIELDS order or from keyword fields (all required)."""
+    t = TYPE_BY_NAME[rtype] if isinstance(rtype, str) else rtype
+    if t not in FIELDS:
+        raise fw.RecordError(fw.ERR_UNKNOWN_TYPE, f"cannot encode unknown record type {rtype!r}")
+    names = [n for n, _ in FIELDS[t]]
+    if values is None:
+        missing = [n for n in names if n not in fields]
+        extra = sorted(set(fields) - set(names))
+        if missing or extra:
+            raise fw.RecordError(fw.ERR_BAD_VALUE, f"{TYPE_NAMES[t]}: missing fields {missing}, "
+                                 f"unknown fields {extra}")
+        vals: list[Any] = [fields[n] for n in names]
+    else:
+        vals = list(values)
+        if len(vals) != len(names):
+            raise fw.RecordError(fw.ERR_BAD_VALUE, f"{TYPE_NAMES[t]} needs {len(names)} values, "
+                                 f"got {len(vals)}")
+    buf = bytearray(fw.frame_size(t))
+    n = fw.pack_into(buf, 0, t, seq, vals)
+    return bytes(buf[:n])
