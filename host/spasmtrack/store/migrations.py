@@ -1,0 +1,60 @@
+"""Versioned schema migrations.
+
+Each migration is ``(version, description, function(connection))`` and runs in its own
+transaction together with the row it adds to ``schema_version``; a store opened by an
+older spasmtrack refuses a newer schema instead of guessing. Migration 1 creates the v1
+tables from :mod:`.schema`; a later change to a table is a new migration here (portable
+``ALTER TABLE ... ADD COLUMN`` through SQLAlchemy) together with the edit in schema.py.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from . import schema as s
+
+
+def _v1(conn: Connection) -> None:
+    tables = [t for t in s.metadata.sorted_tables if t.name != "schema_version"]
+    s.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
+        "markers, losses, doses, pump programs, audit log", _v1),
+]
+LATEST = MIGRATIONS[-1][0]
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    v = conn.execute(select(s.schema_version.c.version).order_by(
+        s.schema_version.c.version.desc()).limit(1)).scalar()
+    return int(v or 0)
+
+
+def migrate(engine) -> list[int]:
+    """Bring the database to :data:`LATEST`; returns the versions applied."""
+    with engine.begin() as conn:
+        s.schema_version.create(conn, checkfirst=True)
+        have = current_version(conn)
+    if have > LATEST:
+        raise SchemaTooNew(f"database schema version {have} is newer than this spasmtrack "
+                           f"supports ({LATEST}); upgrade spasmtrack")
+    applied = []
+    for version, desc, fn in MIGRATIONS:
+        if version <= have:
+            continue
+        with engine.begin() as conn:
+            fn(conn)
+            conn.execute(s.schema_version.insert().values(
+                version=version, applied_utc_ms=int(time.time() * 1000), description=desc))
+        applied.append(version)
+    return applied

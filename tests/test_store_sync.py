@@ -1,0 +1,129 @@
+"""Store: sync API (last_seq/insert_records), idempotency, conflicts, time placement."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import select, text
+
+from spasmtrack import records as r
+from spasmtrack.errors import UserError
+from spasmtrack.store import SyncConflict, open_store
+from spasmtrack.store import schema as s
+from spasmtrack.store.migrations import LATEST, current_version
+
+T0 = 1_790_000_000  # unix s
+
+
+def ev(seq, boot, onset, dur=1500, kind=1):
+    return r.encode("EVENT", seq, boot=boot, onset_ms=onset, duration_ms=dur, kind=kind, channel=0,
+                    flags=0, peak_cuv=5000, mean_cuv=2000, area_uvms=300, clonus_chz=0,
+                    gyro_peak_ddps=0, acc_peak_mg=0, mvc_pm=0xFFFF, config_version=3)
+
+
+def anchor(seq, boot, ms, unix_s):
+    return r.encode("TIME_ANCHOR", seq, boot=boot, ms=ms, unix_s=unix_s, tz_quarter_h=4, source=1)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(f"sqlite:///{tmp_path}/db/st.sqlite")
+
+
+def utc_of(store, seq):
+    with store.engine.connect() as c:
+        return c.execute(select(s.events.c.onset_utc_ms).where(s.events.c.seq == seq)).scalar()
+
+
+def test_file_is_owner_only_and_schema_versioned(tmp_path, store):
+    mode = stat.S_IMODE(os.stat(tmp_path / "db" / "st.sqlite").st_mode)
+    assert mode == 0o600
+    with store.engine.connect() as c:
+        assert current_version(c) == LATEST
+    # reopening applies nothing again
+    assert open_store(f"sqlite:///{tmp_path}/db/st.sqlite").migrations_applied == []
+
+
+def test_foreign_keys_enforced(store):
+    from sqlalchemy.exc import IntegrityError
+    with pytest.raises(IntegrityError):
+        with store.engine.begin() as c:
+            c.execute(s.events.insert().values(device_id=999, seq=1, boot=1, onset_ms=0,
+                                               duration_ms=1, kind=1, flags=0))
+
+
+def test_insert_is_idempotent_and_last_seq_resumes(store):
+    frames = [anchor(1, 1, 0, T0)] + [ev(i, 1, i * 1000) for i in range(2, 12)]
+    assert store.last_seq("dev") == 0
+    res = store.insert_records("dev", frames[:6])
+    assert (res.inserted, res.duplicates, res.last_seq) == (6, 0, 6)
+    res = store.insert_records("dev", frames)          # overlap: resent frames
+    assert (res.inserted, res.duplicates, res.last_seq) == (5, 6, 11)
+    assert store.last_seq("dev") == 11
+    with store.engine.connect() as c:
+        assert c.execute(text("select count(*) from events")).scalar() == 10
+        assert c.execute(text("select count(*) from records")).scalar() == 11
+    acc = store.sync_accounting("dev")
+    assert acc["missing_seqs"] == [] and acc["records"] == 11
+
+
+def test_conflicting_frame_for_same_seq_is_refused(store):
+    store.insert_records("dev", [ev(1, 1, 1000)])
+    with pytest.raises(SyncConflict, match="seq 1 already stored"):
+        store.insert_records("dev", [ev(2, 1, 2000), ev(1, 1, 9999)])
+    assert store.last_seq("dev") == 1      # the whole batch rolled back
+
+
+def test_corrupt_frame_names_index_and_nothing_is_stored(store):
+    bad = bytearray(ev(3, 1, 3000))
+    bad[10] ^= 0xFF
+    with pytest.raises(UserError, match=r"frame #1 .*CRC mismatch"):
+        store.insert_records("dev", [ev(2, 1, 2000), bytes(bad)])
+    assert store.last_seq("dev") == 0
+
+
+def test_events_before_the_anchor_are_placed_when_it_arrives(store):
+    store.insert_records("dev", [ev(1, 1, 60_000)])
+    assert utc_of(store, 1) is None
+    assert store.sync_accounting("dev")["unplaced_events"] == 1
+    store.insert_records("dev", [anchor(2, 1, 3_600_000, T0)])
+    assert utc_of(store, 1) == (T0 - 3600 + 60) * 1000
+
+
+def test_reboot_uses_its_own_anchor_and_unanchored_boot_stays_unplaced(store):
+    frames = [anchor(1, 1, 1000, T0), ev(2, 1, 11_000),
+              ev(3, 2, 5_000),                       # boot 2 never got an anchor
+              anchor(4, 3, 2_000, T0 + 7200), ev(5, 3, 4_000)]
+    store.insert_records("dev", frames)
+    assert utc_of(store, 2) == (T0 + 10) * 1000
+    assert utc_of(store, 3) is None
+    assert utc_of(store, 5) == (T0 + 7202) * 1000
+
+
+def test_drift_is_interpolated_and_clock_jump_rejected(store):
+    day = 86_400_000
+    # device clock runs 50 ppm slow: true elapsed = ms * (1 + 50e-6)
+    frames = []
+    seq = 1
+    for k in range(5):
+        ms = k * day
+        unix_ms = T0 * 1000 + round(ms * (1 + 50e-6))
+        frames.append(anchor(seq, 1, ms, unix_ms // 1000)); seq += 1
+    # a sync from a host whose clock was one hour off
+    frames.append(anchor(seq, 1, int(2.5 * day), T0 + int(2.5 * 86400) + 3600)); seq += 1
+    frames.append(ev(seq, 1, int(2.5 * day)))
+    store.insert_records("dev", frames)
+    expected = T0 * 1000 + round(2.5 * day * (1 + 50e-6))
+    assert abs(utc_of(store, seq) - expected) <= 1000      # anchors have 1 s resolution
+    with store.engine.connect() as c:
+        used = dict(c.execute(select(s.time_anchors.c.seq, s.time_anchors.c.used)).all())
+    assert used[6] == 0 and sum(used.values()) == 5
+
+
+def test_loss_records_explain_gaps_in_accounting(store):
+    loss = r.encode("LOSS", 20, first_seq=5, last_seq=9, reason=1)
+    store.insert_records("dev", [ev(1, 1, 0), ev(2, 1, 1), loss, ev(21, 1, 5)])
+    acc = store.sync_accounting("dev")
+    assert acc["lost_seqs_reported"] == 5
+    assert acc["missing_seqs"] == [3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
