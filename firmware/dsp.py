@@ -23,7 +23,7 @@ SX = 32 if sys.maxsize > 0x7FFFFFFF else 0
 # Parameter array layouts (array('i')); the chain allocates them once.
 # prep:   [n, decim, frac, sx]
 # minmax: [n, decim, sx]
-# biquad state: [nsec, sx, (x1, x2, y1, y2) * nsec]
+# biquad state: [nsec, sx, (x1, x2, y1, y2, r1, r2) * nsec]  (r: fed-back rounding remainders)
 # rect:   [n, decim, shift, sx]
 # tkeo state: [n, shift, sum_shift, sx, u1, u2]
 # mulshift: [k, s, pre, sx]
@@ -85,7 +85,8 @@ def minmax(raw, rmin, rmax, p):
 
 @micropython.viper
 def biquad(buf, n: int, sos, state):
-    """Cascade of split-word biquads over buf[0:n], in place (see spasmtrack.dsp.quantize)."""
+    """Cascade of split-word biquads with error feedback over buf[0:n], in place (see
+    spasmtrack.dsp.quantize for the algorithm and its int32 bounds)."""
     b = ptr32(buf)
     c = ptr32(sos)
     st = ptr32(state)
@@ -103,8 +104,11 @@ def biquad(buf, n: int, sos, state):
         k = c[o + 6]
         mask = (1 << k) - 1
         rnd = 1 << (q - 1)
+        mq = (1 << q) - 1
+        d1 = (na1 + rnd) >> q
+        d2 = (na2 + rnd) >> q
         up = k - q
-        so = 2 + sec * 4
+        so = 2 + sec * 6
         v = (st[so] << sx) >> sx
         x1h = v >> k
         x1l = v & mask
@@ -117,15 +121,19 @@ def biquad(buf, n: int, sos, state):
         v = (st[so + 3] << sx) >> sx
         y2h = v >> k
         y2l = v & mask
+        r1 = (st[so + 4] << sx) >> sx
+        r2 = (st[so + 5] << sx) >> sx
         i = 0
         while i < n:
             x0 = (b[i] << sx) >> sx
             x0h = x0 >> k
             x0l = x0 & mask
             hi = b0 * x0h + b1 * x1h + b2 * x2h + na1 * y1h + na2 * y2h
-            lo = b0 * x0l + b1 * x1l + b2 * x2l + na1 * y1l + na2 * y2l + rnd
+            lo = b0 * x0l + b1 * x1l + b2 * x2l + na1 * y1l + na2 * y2l + rnd + d1 * r1 + d2 * r2
             y0 = (hi << up) + (lo >> q)
             b[i] = y0
+            r2 = r1
+            r1 = (lo & mq) - rnd
             x2h = x1h
             x2l = x1l
             x1h = x0h
@@ -139,12 +147,14 @@ def biquad(buf, n: int, sos, state):
         st[so + 1] = (x2h << k) + x2l
         st[so + 2] = (y1h << k) + y1l
         st[so + 3] = (y2h << k) + y2l
+        st[so + 4] = r1
+        st[so + 5] = r2
         sec += 1
 
 
 @micropython.viper
 def rect_decim(work, out, p):
-    """out[j] = sum over envelope period j of |work[i]| >> shift."""
+    """out[j] = sum over envelope period j of round(|work[i]| / 2**shift)."""
     w = ptr32(work)
     o = ptr32(out)
     pp = ptr32(p)
@@ -152,6 +162,7 @@ def rect_decim(work, out, p):
     d = pp[1]
     sh = pp[2]
     sx = pp[3]
+    half = (1 << sh) >> 1
     i = 0
     j = 0
     while i < n:
@@ -161,7 +172,7 @@ def rect_decim(work, out, p):
             v = (w[i] << sx) >> sx
             if v < 0:
                 v = 0 - v
-            acc += v >> sh
+            acc += (v + half) >> sh
             i += 1
         o[j] = acc
         j += 1
@@ -200,18 +211,20 @@ def tkeo(work, p):
 
 @micropython.viper
 def mulshift(buf, n: int, p):
-    """buf[i] = floor((buf[i] << pre) * k / 2**s), exact with 15-bit halves (k < 2**15, s >= 15)."""
+    """buf[i] = round((buf[i] << pre) * k / 2**s) (halves up), exact with 15-bit halves of
+    the product (k < 2**15, s >= 15)."""
     b = ptr32(buf)
     pp = ptr32(p)
     k = pp[0]
     s = pp[1] - 15
     pre = pp[2]
     sx = pp[3]
+    half = (1 << s) >> 1
     i = 0
     while i < n:
         a = ((b[i] << sx) >> sx) << pre
         t = (a >> 15) * k + (((a & 0x7FFF) * k) >> 15)
-        b[i] = t >> s
+        b[i] = (t + half) >> s
         i += 1
 
 
@@ -272,13 +285,14 @@ def clamp_low0(buf, n: int, p):
 
 @micropython.viper
 def movmean(buf, n: int, ring):
-    """buf[i] = mean of the last win inputs (floor), in place; ring = [win, pos, sum, sx, v...]."""
+    """buf[i] = mean of the last win inputs (rounded), in place; ring = [win, pos, sum, sx, v...]."""
     b = ptr32(buf)
     r = ptr32(ring)
     win = r[0]
     pos = r[1]
     sx = r[3]
     acc = (r[2] << sx) >> sx
+    half = win >> 1
     i = 0
     while i < n:
         v = (b[i] << sx) >> sx
@@ -288,7 +302,7 @@ def movmean(buf, n: int, ring):
         pos += 1
         if pos == win:
             pos = 0
-        b[i] = acc // win
+        b[i] = (acc + half) // win
         i += 1
     r[1] = pos
     r[2] = acc

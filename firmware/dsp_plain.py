@@ -3,6 +3,8 @@
 Readable reference for the firmware developer and the cross-check for the viper code (the
 tests run both on MicroPython and compare). Too slow for the device's per-sample path.
 """
+from array import array
+
 SX = 0  # plain ints are already signed
 
 
@@ -29,25 +31,29 @@ def biquad(buf, n, sos, state):
     for sec in range(state[0]):
         b0, b1, b2, na1, na2, q, k = sos[sec * 7:sec * 7 + 7]
         mask = (1 << k) - 1
-        so = 2 + sec * 4
-        x1, x2, y1, y2 = state[so], state[so + 1], state[so + 2], state[so + 3]
+        rnd = 1 << (q - 1)
+        d1, d2 = (na1 + rnd) >> q, (na2 + rnd) >> q      # error-feedback integers
+        so = 2 + sec * 6
+        x1, x2, y1, y2, r1, r2 = state[so:so + 6]
         for i in range(n):
             x0 = buf[i]
             hi = (b0 * (x0 >> k) + b1 * (x1 >> k) + b2 * (x2 >> k)
                   + na1 * (y1 >> k) + na2 * (y2 >> k))
             lo = (b0 * (x0 & mask) + b1 * (x1 & mask) + b2 * (x2 & mask)
-                  + na1 * (y1 & mask) + na2 * (y2 & mask) + (1 << (q - 1)))
+                  + na1 * (y1 & mask) + na2 * (y2 & mask) + rnd + d1 * r1 + d2 * r2)
             y0 = (hi << (k - q)) + (lo >> q)
             buf[i] = y0
             x2, x1 = x1, x0
             y2, y1 = y1, y0
-        state[so], state[so + 1], state[so + 2], state[so + 3] = x1, x2, y1, y2
+            r2, r1 = r1, (lo & ((1 << q) - 1)) - rnd
+        state[so:so + 6] = array("i", [x1, x2, y1, y2, r1, r2])
 
 
 def rect_decim(work, out, p):
     n, d, sh = p[0], p[1], p[2]
     for j in range(n // d):
-        out[j] = sum(abs(work[i]) >> sh for i in range(j * d, j * d + d))
+        half = (1 << sh) >> 1
+        out[j] = sum((abs(work[i]) + half) >> sh for i in range(j * d, j * d + d))
 
 
 def tkeo(work, p):
@@ -64,7 +70,8 @@ def mulshift(buf, n, p):
     k, s, pre = p[0], p[1], p[2]
     for i in range(n):
         a = buf[i] << pre
-        buf[i] = ((a >> 15) * k + (((a & 0x7FFF) * k) >> 15)) >> (s - 15)
+        t = (a >> 15) * k + (((a & 0x7FFF) * k) >> 15)
+        buf[i] = (t + ((1 << (s - 15)) >> 1)) >> (s - 15)
 
 
 def shl(buf, n, sh):
@@ -94,7 +101,7 @@ def movmean(buf, n, ring):
         acc += v - ring[4 + pos]
         ring[4 + pos] = v
         pos = (pos + 1) % win
-        buf[i] = acc // win
+        buf[i] = (acc + win // 2) // win
     ring[1], ring[2] = pos, acc
 
 

@@ -72,7 +72,7 @@ def _i32(n):
 
 def _state(sos, sx):
     nsec = len(sos) // 7
-    st = _i32(2 + 4 * nsec)
+    st = _i32(2 + 6 * nsec)
     st[0] = nsec
     st[1] = sx
     return st

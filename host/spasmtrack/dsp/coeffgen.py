@@ -19,7 +19,7 @@ from scipy import signal
 
 from .. import BOARDS_DIR
 from . import design as dsgn
-from .quantize import IntCascade, best_cascade, response_error_db
+from .quantize import IntCascade, QuantizeError, best_cascade, response_error_db
 
 HEADER = '''"""Filter coefficients and fixed-point scalings for board {board!r}.
 
@@ -97,20 +97,30 @@ def _sos_line(name: str, casc: IntCascade) -> str:
     return f"{name} = array('i', {casc.flat()})\n"
 
 
-def generate(board: str) -> Generated:
-    b = load_board(board)
+def generate(board: str, spec: dict[str, Any] | None = None) -> Generated:
+    """Coefficients for ``board`` (its board.json, or ``spec`` with the same schema)."""
+    b = spec if spec is not None else load_board(board)
     emg, imu = b["emg"], b["imu"]
     fs = int(emg["fs_hz"])
     band = (float(emg["band_hz"][0]), float(emg["band_hz"][1]))
     d = dsgn.design_emg(fs, band)
     uvpc = uv_per_count(emg)
     xin = emg_input_max(emg)
-    bp = best_cascade(d.bandpass, xin)
+    # the most fractional bits for which the band-pass AND both mains notches (which run
+    # after it, on its output, at the same signal scale) fit int32
+    max_frac = 12
+    while True:
+        bp = best_cascade(d.bandpass, xin, max_frac=max_frac)
+        try:
+            n50 = _notch(d.notch50, bp)
+            n60 = _notch(d.notch60, bp)
+            break
+        except QuantizeError:
+            if bp.frac == 0:
+                raise
+            max_frac = bp.frac - 1
     frac = bp.frac
     ymax = max(bp.bounds)
-    # notches run after the band-pass, on its output, at the same signal scale
-    n50 = _notch(d.notch50, bp)
-    n60 = _notch(d.notch60, bp)
     ymax = max([ymax] + list(n50.bounds) + list(n60.bounds))
     dec = d.decim
     rect_shift = max(0, math.ceil(math.log2(dec * (ymax + 1))) - 31 + 1)

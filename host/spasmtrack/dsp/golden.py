@@ -30,12 +30,13 @@ def check(name: str, v: np.ndarray | int) -> None:
 def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = None) -> np.ndarray:
     """One split-word biquad section (see quantize.py). ``x`` int64 signal words.
 
-    ``state`` is [x1, x2, y1, y2] (updated in place when given)."""
+    ``state`` is [x1, x2, y1, y2, r1, r2] (updated in place when given); r are the rounding
+    remainders fed back for noise shaping (see quantize.py)."""
     b0, b1, b2, na1, na2, q, k = (int(v) for v in sec)
     x = np.asarray(x, dtype=np.int64)
     check("section input", x)
     mask = (1 << k) - 1
-    s = state if state is not None else [0, 0, 0, 0]
+    s = state if state is not None else [0, 0, 0, 0, 0, 0]
     xx = np.concatenate([np.array([s[1], s[0]], dtype=np.int64), x])
     xh, xl = xx >> k, xx & mask
     # feed-forward partial sums (vectorised); abs-sum bounds every partial sum in any order
@@ -47,7 +48,11 @@ def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = No
     check("feed-forward |lo| sum", absl)
     y = np.empty(len(x), dtype=np.int64)
     y1, y2 = s[2], s[3]
+    r1, r2 = s[4], s[5]
     rnd = 1 << (q - 1)
+    mq = (1 << q) - 1
+    d1, d2 = (na1 + rnd) >> q, (na2 + rnd) >> q
+    ad = (abs(d1) + abs(d2)) * rnd
     up = k - q
     ffh_l = ffh.tolist()
     ffl_l = ffl.tolist()
@@ -58,9 +63,9 @@ def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = No
     for i in range(len(x)):
         y1h, y1l, y2h, y2l = y1 >> k, y1 & mask, y2 >> k, y2 & mask
         acc_hi = ffh_l[i] + na1 * y1h + na2 * y2h
-        acc_lo = ffl_l[i] + na1 * y1l + na2 * y2l + rnd
+        acc_lo = ffl_l[i] + na1 * y1l + na2 * y2l + rnd + d1 * r1 + d2 * r2
         bh = absh_l[i] + aa1 * abs(y1h) + aa2 * abs(y2h)
-        bl = absl_l[i] + aa1 * y1l + aa2 * y2l + rnd
+        bl = absl_l[i] + aa1 * y1l + aa2 * y2l + rnd + ad
         comb = acc_hi << up
         if bh > worst_hi:
             worst_hi = bh
@@ -71,12 +76,14 @@ def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = No
         y0 = comb + (acc_lo >> q)
         y[i] = y0
         y2, y1 = y1, y0
+        r2, r1 = r1, (acc_lo & mq) - rnd
     check("recursive |hi| sum", worst_hi)
     check("recursive |lo| sum", worst_lo)
     check("hi << (k - q)", worst_comb)
     check("section output", y)
     if state is not None and len(x):
-        state[:] = [int(x[-1]), int(x[-2]) if len(x) > 1 else s[0], int(y[-1]), int(y[-2]) if len(x) > 1 else s[2]]
+        state[:] = [int(x[-1]), int(x[-2]) if len(x) > 1 else s[0],
+                    int(y[-1]), int(y[-2]) if len(x) > 1 else s[2], r1, r2]
     return y
 
 
@@ -92,11 +99,11 @@ def primed_states(x0: int, nsec: int) -> list[list[int]]:
     """Reset states with the first (zero-DC-gain, high-pass) section primed at steady state
     for a constant input ``x0``, so that an electrode offset or gravity makes no start-up
     transient."""
-    return [[x0, x0, 0, 0]] + [[0, 0, 0, 0] for _ in range(nsec - 1)]
+    return [[x0, x0, 0, 0, 0, 0]] + [[0, 0, 0, 0, 0, 0] for _ in range(nsec - 1)]
 
 
 def mulshift(a: np.ndarray, k_mul: int, s: int, pre: int = 0) -> np.ndarray:
-    """floor((a << pre) * k_mul / 2**s) with 15-bit halves, exactly as the firmware does.
+    """round((a << pre) * k_mul / 2**s) (halves up) with 15-bit halves, as the firmware does.
 
     Needs 0 <= k_mul < 2**15 and s >= 15; scales a factor below 1 (``pre`` lifts small
     inputs first so that factors above 1 are representable)."""
@@ -107,7 +114,7 @@ def mulshift(a: np.ndarray, k_mul: int, s: int, pre: int = 0) -> np.ndarray:
     p_lo = al * k_mul
     check("mulshift hi product", p_hi)
     check("mulshift lo product", p_lo)
-    t = p_hi + (p_lo >> 15)
+    t = p_hi + (p_lo >> 15) + ((1 << (s - 15)) >> 1)
     check("mulshift sum", t)
     return t >> (s - 15)
 
@@ -156,7 +163,7 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
         check("tkeo", psi)
         rect = np.abs(psi) >> c.TKEO_SUM_SHIFT
     else:
-        rect = np.abs(y) >> c.RECT_SHIFT
+        rect = (np.abs(y) + ((1 << c.RECT_SHIFT) >> 1)) >> c.RECT_SHIFT
     check("rectified", rect)
     blocks = rect.reshape(-1, d)
     acc = blocks.sum(axis=1)
@@ -181,12 +188,12 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
 
 
 def moving_mean(v: np.ndarray, win: int) -> np.ndarray:
-    """Mean of the last ``win`` values (zeros before the start), floor division."""
+    """Mean of the last ``win`` values (zeros before the start), rounded (halves up)."""
     v = np.asarray(v, dtype=np.int64)
     cs = np.concatenate([np.zeros(win, dtype=np.int64), v]).cumsum()
     s = cs[win:] - cs[:-win]
-    check("moving sum", s)
-    return s // win
+    check("moving sum", s + win // 2)
+    return (s + win // 2) // win
 
 
 def imu_chain(acc_xyz: np.ndarray, gyro_xyz: np.ndarray, c: Any) -> dict[str, np.ndarray]:
