@@ -53,3 +53,26 @@ def assert_raises(exc, fn, *args, **kw):
     except exc as e:
         return e
     raise AssertionError("%s not raised by %s" % (exc.__name__, fn))
+
+
+class raises:
+    """Context manager: the block must raise ``exc`` whose message contains ``text``."""
+
+    def __init__(self, exc, text=""):
+        self.exc = exc
+        self.text = text
+        self.value = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, etype, value, tb):
+        if etype is None:
+            raise AssertionError("%s not raised" % self.exc.__name__)
+        if not issubclass(etype, self.exc):
+            return False
+        msg = str(value)
+        if self.text not in msg:
+            raise AssertionError("%s message %r lacks %r" % (self.exc.__name__, msg, self.text))
+        self.value = value
+        return True

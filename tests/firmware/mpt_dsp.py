@@ -1,0 +1,148 @@
+# mpy-heapsize: 96K
+"""DSP chains on the MicroPython unix port: zero allocation per block, viper == plain twin
+on the IMU chain, and configuration-time errors for bad buffers and options."""
+import gc
+from array import array
+
+import coeffs
+import dsp
+import dsp_plain
+import dspchain
+from mpunit import raises
+
+BLOCK = 100
+
+
+def _i32(n):
+    return array("i", bytes(4 * n))
+
+
+def _emg_buffers(block=BLOCK):
+    m = block // coeffs.EMG_DECIM
+    return _i32(block), _i32(m), _i32(m), _i32(m), _i32(m)
+
+
+def _fill(raw, seed):
+    # deterministic pseudo-EMG: LCG noise plus an electrode offset, within the ADC range
+    x = seed
+    for i in range(len(raw)):
+        x = (1103515245 * x + 12345) & 0x7FFFFFFF
+        raw[i] = ((x >> 8) & 0xFFFF) - 32768 + 150000
+    return x
+
+
+def _alloc_over_blocks(run, blocks):
+    run()                     # first block primes state (config-time work is done)
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        for _ in range(blocks):
+            run()
+        return gc.mem_alloc() - before
+    finally:
+        gc.enable()
+
+
+def test_emg_chain_allocates_nothing_per_block_in_every_mode():
+    for mode in ("arv", "lp", "tkeo"):
+        for mains in (0, 50):
+            raw, env, lf, rmin, rmax = _emg_buffers()
+            _fill(raw, 1)
+            chain = dspchain.EmgChain(coeffs, BLOCK, mains, mode)
+            chain.bind(raw, env, lf, rmin, rmax)
+            grown = _alloc_over_blocks(lambda: chain.run(BLOCK), 200)
+            assert grown == 0, "%s/%d: %d bytes allocated over 200 blocks" % (mode, mains, grown)
+            assert env[0] > 0
+
+
+def test_emg_process_with_bound_buffers_allocates_nothing():
+    raw, env, lf, rmin, rmax = _emg_buffers()
+    _fill(raw, 2)
+    chain = dspchain.EmgChain(coeffs, BLOCK)
+    grown = _alloc_over_blocks(lambda: chain.process(raw, BLOCK, env, lf, rmin, rmax), 100)
+    assert grown == 0, grown
+
+
+def test_imu_chain_allocates_nothing_per_block():
+    n = 10
+    bufs = [_i32(n) for _ in range(9)]
+    for i in range(n):
+        bufs[2][i] = 4096
+        bufs[0][i] = 300 * (i - 5)
+        bufs[3][i] = 1000
+    chain = dspchain.ImuChain(coeffs, n)
+    chain.bind(*bufs)
+    grown = _alloc_over_blocks(lambda: chain.run(n), 200)
+    assert grown == 0, grown
+
+
+def test_imu_viper_and_plain_twin_agree():
+    n = 10
+    outs = []
+    for k in (dsp, dsp_plain):
+        bufs = [_i32(n) for _ in range(9)]
+        chain = dspchain.ImuChain(coeffs, n, k)
+        chain.bind(*bufs)
+        seed = 5
+        res = []
+        for blk in range(30):
+            for a in range(6):
+                for i in range(n):
+                    seed = (1103515245 * seed + 12345) & 0x7FFFFFFF
+                    bufs[a][i] = ((seed >> 8) & 0xFFFF) - 32768
+            chain.run(n)
+            res.extend(bufs[6])
+            res.extend(bufs[7])
+            res.extend(bufs[8])
+        outs.append(res)
+    assert outs[0] == outs[1]
+
+
+def test_bad_buffers_are_refused_when_bound():
+    raw, env, lf, rmin, rmax = _emg_buffers()
+    chain = dspchain.EmgChain(coeffs, BLOCK)
+    with raises(dspchain.ConfigError, "raw must be array('i')"):
+        chain.bind(array("h", bytes(2 * BLOCK)), env, lf, rmin, rmax)
+    with raises(dspchain.ConfigError, "env must be array('i')"):
+        chain.bind(raw, array("f", [0.0] * 10), lf, rmin, rmax)
+    with raises(dspchain.ConfigError, "env must be array('i')"):
+        chain.bind(raw, array("I", bytes(40)), lf, rmin, rmax)
+    with raises(dspchain.ConfigError, "raw must be array('i')"):
+        chain.bind(list(range(BLOCK)), env, lf, rmin, rmax)
+    with raises(dspchain.ConfigError, "holds 50 items, needs at least 100"):
+        chain.bind(_i32(50), env, lf, rmin, rmax)
+    with raises(dspchain.ConfigError, "rmax holds 5 items"):
+        chain.bind(raw, env, lf, rmin, _i32(5))
+
+
+def test_bad_options_are_refused_at_construction():
+    with raises(dspchain.ConfigError, "multiple of EMG_DECIM"):
+        dspchain.EmgChain(coeffs, 105)
+    with raises(dspchain.ConfigError, "multiple of EMG_DECIM"):
+        dspchain.EmgChain(coeffs, 0)
+    with raises(dspchain.ConfigError, "mains_hz must be 0 (off), 50 or 60"):
+        dspchain.EmgChain(coeffs, BLOCK, mains_hz=55)
+    with raises(dspchain.ConfigError, "env_mode must be one of"):
+        dspchain.EmgChain(coeffs, BLOCK, env_mode="rms2")
+    with raises(dspchain.ConfigError, "block_len"):
+        dspchain.ImuChain(coeffs, -1)
+
+
+def test_coefficients_missing_a_name_are_refused():
+    class Partial:
+        FS_HZ = 1000
+    with raises(dspchain.ConfigError, "lacks EMG_DECIM"):
+        dspchain.EmgChain(Partial, BLOCK)
+
+
+def test_run_rejects_a_block_longer_than_configured():
+    raw, env, lf, rmin, rmax = _emg_buffers()
+    chain = dspchain.EmgChain(coeffs, BLOCK)
+    chain.bind(raw, env, lf, rmin, rmax)
+    with raises(ValueError, "multiple of 10 up to 100"):
+        chain.run(110)
+    with raises(ValueError, "multiple of 10"):
+        chain.run(15)
+    assert chain.run(0) == 0
+    assert chain.run(50) == 5
