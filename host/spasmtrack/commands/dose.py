@@ -1,0 +1,186 @@
+"""``spasmtrack dose``: log doses, import CSV, corrections, pump programs, button marks."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..doses import DoseInput, DoseLog, PumpStep
+from ..doses.log import CSV_DOC
+from ..doses.parse import DoseInputError, fmt_utc
+from ..store.cliopt import add_db_option, store_from
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_db_option(p)
+    p.add_argument("--by", default=None, help="who enters this (default: login name)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dose", help="dose log: add, import, correct, retract, pump programs, marks")
+    ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    a = ps.add_parser("add", help="log one dose taken")
+    a.add_argument("--patient", required=True)
+    a.add_argument("--drug", default="baclofen")
+    a.add_argument("--amount", required=True, help="amount with unit, e.g. '20 mg' or '50 ug'")
+    a.add_argument("--route", default="oral", help="oral | intrathecal_bolus")
+    a.add_argument("--time", required=True,
+                   help="when taken, WITH zone: 2026-11-20T08:00+01:00 or '2026-11-20 08:00 Europe/Berlin'")
+    a.add_argument("--note", default=None)
+    a.add_argument("--allow-duplicate", action="store_true", help="the same dose really was taken twice")
+    _common(a)
+    a.set_defaults(func=_add)
+
+    i = ps.add_parser("import", help="import a dose CSV", description=CSV_DOC,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    i.add_argument("file")
+    i.add_argument("--patient", required=True)
+    _common(i)
+    i.set_defaults(func=_import)
+
+    ls = ps.add_parser("list", help="list doses (with --all: superseded and retracted too)")
+    ls.add_argument("--patient", required=True)
+    ls.add_argument("--all", action="store_true")
+    _common(ls)
+    ls.set_defaults(func=_list)
+
+    c = ps.add_parser("correct", help="correct a dose (a new version; the old one is kept)")
+    c.add_argument("id", type=int)
+    c.add_argument("--reason", required=True)
+    for f in ("drug", "amount", "route", "time", "note"):
+        c.add_argument(f"--{f}", default=None)
+    _common(c)
+    c.set_defaults(func=_correct)
+
+    r = ps.add_parser("retract", help="mark a dose as entered in error / not taken (kept)")
+    r.add_argument("id", type=int)
+    r.add_argument("--reason", required=True)
+    _common(r)
+    r.set_defaults(func=_retract)
+
+    pp = ps.add_parser("pump", help="add an intrathecal pump program (flex schedule)")
+    pp.add_argument("--patient", required=True)
+    pp.add_argument("--rate", action="append", required=True, metavar="HH:MM=UG_PER_DAY",
+                    help="rate from this local clock time, ug/day; repeat up to 13 times "
+                         "(e.g. --rate 00:00=350 --rate 07:00=450)")
+    pp.add_argument("--from", dest="valid_from", required=True, help="start, with zone")
+    pp.add_argument("--to", dest="valid_to", default=None, help="end, with zone (default open)")
+    pp.add_argument("--drug", default="baclofen")
+    pp.add_argument("--replaces", type=int, default=None, help="end this active program at --from")
+    pp.add_argument("--note", default=None)
+    _common(pp)
+    pp.set_defaults(func=_pump)
+
+    pl = ps.add_parser("pumps", help="list pump programs")
+    pl.add_argument("--patient", required=True)
+    pl.add_argument("--all", action="store_true")
+    _common(pl)
+    pl.set_defaults(func=_pumps)
+
+    mk = ps.add_parser("marks", help="list button presses from the device")
+    mk.add_argument("--patient", required=True)
+    _common(mk)
+    mk.set_defaults(func=_marks)
+
+    cm = ps.add_parser("confirm-mark", help="turn a 'dose taken' button press into a dose")
+    cm.add_argument("mark", type=int)
+    cm.add_argument("--patient", required=True)
+    cm.add_argument("--drug", default="baclofen")
+    cm.add_argument("--amount", required=True)
+    cm.add_argument("--route", default="oral")
+    cm.add_argument("--note", default=None)
+    _common(cm)
+    cm.set_defaults(func=_confirm)
+
+
+def _log(args) -> DoseLog:
+    return DoseLog(store_from(args), who=args.by)
+
+
+def _warn(ws: list[str]) -> None:
+    for w in ws:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _add(args) -> int:
+    log = _log(args)
+    d = DoseInput.parse(args.drug, args.amount, None, args.route, args.time, note=args.note)
+    did, ws = log.add(args.patient, d, allow_duplicate=args.allow_duplicate)
+    _warn(ws)
+    print(f"dose #{did}: {d.amount:g} {d.unit} {d.drug} {d.route} at {fmt_utc(d.taken_utc_ms)}")
+    return 0
+
+
+def _import(args) -> int:
+    rep = _log(args).import_csv(args.patient, args.file)
+    _warn(rep.warnings)
+    print(f"imported {len(rep.inserted)} dose(s), skipped {rep.skipped}")
+    return 0
+
+
+def _list(args) -> int:
+    for d in _log(args).list(args.patient, include_inactive=args.all):
+        extra = f" supersedes #{d['supersedes_id']}" if d["supersedes_id"] else ""
+        print(f"#{d['id']:<5} {fmt_utc(d['taken_utc_ms'])} {d['amount']:g} {d['unit']:3} {d['drug']} "
+              f"{d['route']} [{d['status']}; {d['source']} by {d['entered_by']}{extra}]"
+              + (f" {d['note']}" if d["note"] else ""))
+    return 0
+
+
+def _correct(args) -> int:
+    changes = {k: getattr(args, k) for k in ("drug", "amount", "route", "time", "note")
+               if getattr(args, k) is not None}
+    if not changes:
+        raise DoseInputError("nothing to correct: give --amount, --time, --drug, --route or --note")
+    nid = _log(args).correct(args.id, args.reason, **changes)
+    print(f"dose #{args.id} superseded by #{nid}")
+    return 0
+
+
+def _retract(args) -> int:
+    _log(args).retract(args.id, args.reason)
+    print(f"dose #{args.id} retracted")
+    return 0
+
+
+def _pump(args) -> int:
+    steps = []
+    for r in args.rate:
+        at, sep, rate = r.partition("=")
+        try:
+            steps.append(PumpStep(at.strip(), float(rate)))
+        except ValueError:
+            raise DoseInputError(f"--rate {r!r} is not HH:MM=UG_PER_DAY") from None
+        if not sep:
+            raise DoseInputError(f"--rate {r!r} is not HH:MM=UG_PER_DAY")
+    nid, ws = _log(args).add_pump_program(args.patient, steps, args.valid_from, args.valid_to,
+                                          drug=args.drug, note=args.note, replaces=args.replaces)
+    _warn(ws)
+    print(f"pump program #{nid} stored ({len(steps)} step(s))")
+    return 0
+
+
+def _pumps(args) -> int:
+    for p in _log(args).pump_programs(args.patient, include_inactive=args.all):
+        end = fmt_utc(p["valid_to_utc_ms"]) if p["valid_to_utc_ms"] else "open"
+        sched = " ".join(f"{s.at}={s.rate_ug_day:g}" for s in p["steps"])
+        print(f"#{p['id']:<4} {fmt_utc(p['valid_from_utc_ms'])} .. {end} [{p['status']}] "
+              f"{p['tz']} ug/day: {sched}")
+    return 0
+
+
+def _marks(args) -> int:
+    for m in _log(args).marks(args.patient):
+        when = fmt_utc(m["utc_ms"]) if m["utc_ms"] is not None else f"boot {m['boot']} +{m['ms']} ms (unplaced)"
+        kind = {1: "dose taken", 2: "felt spasm"}.get(m["kind"], f"kind {m['kind']}")
+        link = f" -> dose #{m['dose_id']}" if m["dose_id"] else ""
+        print(f"mark #{m['id']:<5} {when} {kind} ({m['key']}){link}")
+    return 0
+
+
+def _confirm(args) -> int:
+    did, ws = _log(args).confirm_mark(args.patient, args.mark, args.drug, args.amount, args.route,
+                                      args.note)
+    _warn(ws)
+    print(f"mark #{args.mark} stored as dose #{did}")
+    return 0
