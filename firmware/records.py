@@ -35,7 +35,7 @@ API (stable; changes will be announced here):
 ``pack_into(buf, offset, rtype, seq, values) -> nbytes`` (values: a list/tuple/array in
 FIELDS order, range-checked per field), ``unpack_from(buf, offset, end=None) ->
 (rtype, seq, values_tuple, nbytes)`` raising ``RecordError`` (``.code`` is one of ERR_*),
-``frame_len(buf, offset)``, ``to_dict(rtype, values)``, ``FIELDS``, ``MAX_FRAME``, index
+``frame_len(buf, offset)``, ``valid_len(buf, offset, end)`` (non-raising check), ``to_dict(rtype, values)``, ``FIELDS``, ``MAX_FRAME``, index
 constants ``EV_*`` (EVENT), ``SM_*`` (SUMMARY), ``BT_*``, ``TA_*``, ``MK_*``, ``CF_*``, ``LS_*``,
 ``FT_*`` so device code can fill a preallocated ``array('i')`` in FIELDS order.
 """
@@ -311,6 +311,33 @@ def frame_len(buf, offset, end=None):
         raise RecordError(ERR_BAD_LENGTH, "%s at offset %d has payload_len %d, layout %d says %d"
                           % (TYPE_NAMES[rtype], offset, plen, ver, plan[1]))
     return plen + OVERHEAD
+
+
+def valid_len(buf, offset=0, end=None):
+    """Length of the complete, CRC-valid frame at buf[offset:end], or -ERR_* (never raises).
+
+    For scanning (flash recovery, resync): allocates nothing on a failure before the CRC.
+    """
+    if end is None:
+        end = len(buf)
+    if offset + HEADER_LEN > end:
+        return -ERR_TRUNCATED
+    if buf[offset] != MAGIC:
+        return -ERR_BAD_MAGIC
+    if buf[offset + 2] != LAYOUT_VERSION:
+        return -ERR_UNKNOWN_VERSION
+    plan = _PLAN.get(buf[offset + 1])
+    if plan is None:
+        return -ERR_UNKNOWN_TYPE
+    if buf[offset + 3] != plan[1]:
+        return -ERR_BAD_LENGTH
+    n = plan[1] + OVERHEAD
+    if offset + n > end:
+        return -ERR_TRUNCATED
+    pos = offset + n - CRC_LEN
+    if crc32(memoryview(buf)[offset:pos]) != struct.unpack_from("<I", buf, pos)[0]:
+        return -ERR_CRC
+    return n
 
 
 def unpack_from(buf, offset=0, end=None):

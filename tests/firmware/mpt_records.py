@@ -179,3 +179,18 @@ def test_capacity_sizes():
     assert_equal(R.frame_size(R.TYPE_SUMMARY), 45)
     per_day = 300 * 48 + 288 * 45
     assert 1048576 // per_day >= 30, per_day
+
+
+def test_valid_len_agrees_with_unpack_errors():
+    buf, n = _frame(R.TYPE_EVENT, 77, SAMPLES[3][2])
+    assert_equal(R.valid_len(buf, 0, n), n)
+    cases = []
+    for cut in (0, 5, 8, 47):
+        cases.append((bytearray(buf), cut))
+    for i in (0, 1, 2, 3, 20, 47):
+        b2 = bytearray(buf)
+        b2[i] ^= 0x41
+        cases.append((b2, n))
+    for b2, end in cases:
+        e = assert_raises(R.RecordError, R.unpack_from, b2, 0, end)
+        assert_equal(R.valid_len(b2, 0, end), -e.code, str(e))
