@@ -1,0 +1,103 @@
+"""The detector's one versioned configuration: every threshold and rule, with its unit.
+
+Runs unchanged on MicroPython and CPython. ``CONFIG_VERSION`` is carried in every EVENT and
+SUMMARY record; change it whenever a default below changes, so a report can say exactly
+how it measured. ``make(**overrides)`` builds a non-default configuration: its version has
+bit 15 set and a 15-bit hash of all values, so it can never be mistaken for a release.
+
+Each parameter: (key id for CONFIG records, name, default, unit/meaning). Values are ints in
+the stated unit (the detector is integer-only). Envelope units are 0.01 uV (``cuv``) as
+produced by ``dspchain.EmgChain``; "tick" = one envelope step = 10 ms.
+
+Physiological basis (see shared/design/DOMAIN.md):
+- events last >= 0.5 s; short voluntary bursts shorter than that are not spasms;
+- onset by double threshold with persistence (Hodges & Bui: 20-100 ms persistence),
+  relative to an adaptive noise floor (a slow low-quantile tracker, frozen during activity);
+- an explicit merge gap: activity separated by less than ``merge_gap_ms`` is one event
+  (raters disagree mostly on split-vs-merge, so the rule is stated and reported);
+- clonus: rhythmic bursts at 3-10 Hz (typically 4.7-7 Hz, drifting up to 2 Hz at the ends
+  of a bout) found by the autocorrelation of the 10 ms envelope in sliding 1.28 s windows.
+"""
+import struct
+from binascii import crc32
+
+CONFIG_VERSION = 1
+
+# (key, name, default, unit and meaning)
+PARAMS = (
+    (1, "min_duration_ms", 500, "ms; shorter activity is not an event"),
+    (2, "merge_gap_ms", 300, "ms; activity separated by less is one event (offset persistence)"),
+    (3, "on_persist_ms", 50, "ms above the onset threshold before an event starts"),
+    (4, "on_ratio_64", 32, "onset threshold = floor * (1 + on_ratio_64/64)"),
+    (5, "off_ratio_64", 16, "offset threshold = floor * (1 + off_ratio_64/64)"),
+    (6, "min_step_cuv", 60, "0.01 uV; thresholds are at least this far above the floor"),
+    (7, "floor_min_cuv", 30, "0.01 uV; the noise floor never goes below this"),
+    (8, "floor_down_shift", 7, "floor falls by floor>>shift per tick while env < floor"),
+    (9, "floor_up_shift", 11, "floor rises by floor>>shift per tick while floor < env < offset threshold"),
+    (33, "floor_creep_shift", 13, "during an event the floor still creeps up by floor>>shift per tick"),
+    (10, "warmup_ms", 2000, "ms after start and after lost signal: floor learns fast, nothing detected"),
+    (11, "warmup_shift", 4, "floor step shift during warm-up (both directions)"),
+    (12, "onset_adj_ms", 10, "ms subtracted from the threshold crossing (100 ms ARV rise)"),
+    (13, "offset_adj_ms", 85, "ms subtracted from the first tick below the offset threshold (ARV fall)"),
+    (14, "max_event_ms", 120000, "ms; longer activity is closed (flag truncated) and a new event starts"),
+    (15, "flat_cuv", 50, "0.01 uV; raw peak-to-peak in 10 ms at or below this is flat (lead-off)"),
+    (16, "rail_pm", 985, "per-mille of ADC full scale: a 10 ms step wholly beyond it is railed"),
+    (17, "bad_hold_ms", 500, "ms after railed/flat signal still counted lost (filter recovery)"),
+    (18, "clonus_lag_min", 10, "ticks; shortest clonus period (10 Hz)"),
+    (19, "clonus_lag_max", 33, "ticks; longest clonus period (3 Hz)"),
+    (20, "clonus_win", 128, "ticks in one autocorrelation window (1.28 s)"),
+    (21, "clonus_hop", 25, "ticks between windows during an event"),
+    (22, "clonus_r_min", 300, "1/1024; autocorrelation peak needed for a rhythmic window"),
+    (23, "clonus_prom", 300, "1/1024; peak minus the valley before it needed for a rhythmic window"),
+    (24, "clonus_frac_pm", 700, "per-mille of an event's windows rhythmic -> kind clonus"),
+    (25, "clonus_min_windows", 3, "rhythmic windows needed for spasm_with_clonus"),
+    (26, "motion_ratio_64", 64, "a tick is motion-like when lf*64 > env*ratio (lf >> env)"),
+    (27, "motion_frac_pm", 500, "per-mille of motion-like ticks (with an IMU jerk) -> rejected"),
+    (28, "jerk_cgs", 300, "0.01 g/s; IMU jerk above this is a movement"),
+    (29, "jerk_near_ms", 500, "ms before onset within which a jerk still counts as coinciding"),
+    (30, "near_thr_64", 96, "peak < on threshold * near_thr_64/64 -> flag near threshold"),
+    (31, "window_s", 300, "s per summary window"),
+    (32, "summary_grace_ms", 3000, "ms after a window ends before its summary is closed"),
+)
+
+_NAMES = tuple(p[1] for p in PARAMS)
+
+
+class Config:
+    """Attribute access to the parameter values (``cfg.min_duration_ms``) plus ``version``."""
+
+    def __init__(self, values, version):
+        self.version = version
+        self.values = tuple(values)
+        for i in range(len(PARAMS)):
+            setattr(self, PARAMS[i][1], self.values[i])
+
+    def items(self):
+        """(key, name, value) for CONFIG records."""
+        return [(PARAMS[i][0], PARAMS[i][1], self.values[i]) for i in range(len(PARAMS))]
+
+
+def _hash15(values):
+    b = bytearray()
+    for v in values:
+        b.extend(struct.pack("<i", v))
+    return crc32(bytes(b)) & 0x7FFF
+
+
+def make(**overrides):
+    """The default configuration, or a variant with some values replaced (by name)."""
+    vals = [p[2] for p in PARAMS]
+    for name in overrides:
+        if name not in _NAMES:
+            raise ValueError("unknown detector parameter %r" % (name,))
+        v = overrides[name]
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError("detector parameter %s must be an int, not %r" % (name, v))
+        vals[_NAMES.index(name)] = v
+    defaults = [p[2] for p in PARAMS]
+    if vals == defaults:
+        return Config(vals, CONFIG_VERSION)
+    return Config(vals, 0x8000 | _hash15(vals))
+
+
+DEFAULT = make()
