@@ -164,7 +164,7 @@ class EmaxResponse:
 
     base_rate_per_h: float = 5.0
     emax: float = 0.8
-    ec50_ng_ml: float = 150.0
+    ec50_ng_ml: float = 100.0
     hill: float = 1.0
 
     def effect(self, c: np.ndarray) -> np.ndarray:

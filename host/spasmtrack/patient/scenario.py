@@ -47,7 +47,7 @@ class Scenario:
     oral_pk: OralPK = field(default_factory=OralPK)
     itb_pk: IntrathecalPK = field(default_factory=IntrathecalPK)
     response: EmaxResponse = field(default_factory=EmaxResponse)
-    itb_response: EmaxResponse = field(default_factory=lambda: EmaxResponse(5.0, 0.85, 350.0, 1.0))
+    itb_response: EmaxResponse = field(default_factory=lambda: EmaxResponse(5.0, 0.85, 400.0, 1.0))
     circadian_amp: float = 0.5           # relative; hazard x (1 + amp*cos(2pi(h - peak)/24))
     circadian_peak_h: float = 3.0        # local hour of the highest spontaneous hazard
     p_kind: tuple[float, float, float] = (0.6, 0.25, 0.15)   # spasm, clonus, spasm_with_clonus
@@ -347,12 +347,15 @@ def build_timeline(scn: Scenario) -> Timeline:
     if not sleep_iv:
         awake = [(0.0, dur)]
     awake_grid = _in_any(grid, awake)
-    ev_iv = [(e.onset_s - 1.0, e.offset_s + 1.0) for e in events]
+    ev_on = np.array([e.onset_s - 1.0 for e in events])
+    ev_off = np.array([e.offset_s + 1.0 for e in events])
     for t in _poisson_times(o_rng, grid, awake_grid * scn.voluntary_per_awake_h / 3600.0):
         d = float(o_rng.uniform(0.12, 0.4))
-        if not _in_any(np.array([t, t + d]), ev_iv).any() and t + d < dur:
-            add("voluntary", t, t + d, peak_uV=float(o_rng.lognormal(math.log(40), 0.5)),
-                channel=int(o_rng.integers(scn.n_channels)))
+        k = int(np.searchsorted(ev_on, t + d))           # events starting before the burst ends
+        if (k > 0 and ev_off[k - 1] > t) or t + d >= dur:
+            continue
+        add("voluntary", t, t + d, peak_uV=float(o_rng.lognormal(math.log(40), 0.5)),
+            channel=int(o_rng.integers(scn.n_channels)))
     night_rate = np.where(awake_grid, scn.artifacts_per_awake_h, 0.4) / 3600.0
     for t in _poisson_times(o_rng, grid, night_rate):
         if t + 0.4 < dur:

@@ -275,6 +275,16 @@ class PatientSignal:
     def _render(self, it: Event | Other) -> _Rendered:
         return self._render_event(it) if isinstance(it, Event) else self._render_other(it)
 
+    def _tile_noise(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """EMG noise (unit variance) and IMU noise (g, dps) of 10 s tile ``k``."""
+        rng = np.random.default_rng([self.scn.seed, 11, k])
+        nch, tile_n = self.scn.n_channels, TILE_S * self.fs
+        emg = rng.standard_normal((nch, tile_n), dtype=np.float32)
+        imu = rng.standard_normal((6, tile_n // self.dec), dtype=np.float32)
+        imu[:3] *= ACC_NOISE_G
+        imu[3:] *= GYRO_NOISE_DPS
+        return emg, imu
+
     # ---- chunks -----------------------------------------------------------------------
     def chunks(self, chunk_s: float = 60.0, start_s: float = 0.0, end_s: float | None = None) -> Iterator[Chunk]:
         """Yield consecutive chunks of ``chunk_s`` seconds (a multiple of 10 s) covering
@@ -302,9 +312,10 @@ class PatientSignal:
             # noise per 10 s tile
             tile_n = TILE_S * fs
             first_tile, last_tile = s0 // tile_n, (s1 - 1) // tile_n
-            noise = np.concatenate([np.random.default_rng([self.scn.seed, 11, k]).standard_normal(
-                (nch, tile_n), dtype=np.float32) for k in range(first_tile, last_tile + 1)], axis=1)
-            noise = noise[:, s0 - first_tile * tile_n: s0 - first_tile * tile_n + n]
+            tiles = [self._tile_noise(k) for k in range(first_tile, last_tile + 1)]
+            off = s0 - first_tile * tile_n
+            noise = np.concatenate([tn[0] for tn in tiles], axis=1)[:, off: off + n]
+            inoise = np.concatenate([tn[1] for tn in tiles], axis=1)[:, off // dec: off // dec + n // dec]
             ti_s = t[::dec]
             idx = (s0 + np.arange(n)) % fs
             for c in range(nch):
@@ -315,9 +326,7 @@ class PatientSignal:
             imu = np.empty((6, ni))
             imu[:3] = self.gravity(ti_s)
             imu[3:] = np.asarray(GYRO_BIAS_DPS)[:, None]
-            nrng = np.random.default_rng([self.scn.seed, 13, s0])
-            imu[:3] += nrng.normal(0, ACC_NOISE_G, (3, ni))
-            imu[3:] += nrng.normal(0, GYRO_NOISE_DPS, (3, ni))
+            imu += inoise
             # items starting before the chunk end
             while j < len(items):
                 it = items[j]
@@ -353,7 +362,7 @@ class PatientSignal:
             for iv in self.tl.intervals_of("not_worn"):
                 if iv.start_s < ti_s[-1] and iv.end_s > ti_s[0]:
                     m = (ti_s >= iv.start_s + 30) & (ti_s < iv.end_s - 30)
-                    imu[:3, m] = self.gravity(ti_s[m]) + nrng.normal(0, ACC_NOISE_G, (3, int(m.sum())))
-                    imu[3:, m] = np.asarray(GYRO_BIAS_DPS)[:, None] + nrng.normal(0, GYRO_NOISE_DPS, (3, int(m.sum())))
+                    imu[:3, m] = self.gravity(ti_s[m]) + inoise[:3, m]
+                    imu[3:, m] = np.asarray(GYRO_BIAS_DPS)[:, None] + inoise[3:, m]
             yield Chunk(t0, fs, fsi, emg.astype(np.float32), imu.astype(np.float32), leadoff)
             t0 += n / fs
