@@ -23,11 +23,13 @@ ENV_ARV = "arv"
 ENV_LP = "lp"
 ENV_TKEO = "tkeo"
 _ENV_MODES = (ENV_ARV, ENV_LP, ENV_TKEO)
-_EMG_NAMES = ("FS_HZ", "EMG_DECIM", "ENV_WIN", "SIG_FRAC", "BP_SOS", "NOTCH50_SOS",
+#: Layout of the generated coefficients module this code understands.
+COEFFS_LAYOUT = 2
+_EMG_NAMES = ("COEFFS_LAYOUT", "FS_HZ", "EMG_DECIM", "ENV_WIN", "SIG_FRAC", "BP_SOS", "NOTCH50_SOS",
               "NOTCH60_SOS", "RECT_SHIFT", "ENV_K", "ENV_S", "ENV_PRE", "TKEO_SHIFT",
               "TKEO_SUM_SHIFT", "TKEO_K", "TKEO_S", "TKEO_PRE", "LF_K", "LF_S", "LF_PRE",
               "LF_FRAC", "LF_SOS", "ENVLP_FRAC", "ENVLP_SOS", "ADC_MAX")
-_IMU_NAMES = ("IMU_FS_HZ", "ACC_K", "ACC_S", "ACC_PRE", "GYRO_K", "GYRO_S", "GYRO_PRE",
+_IMU_NAMES = ("COEFFS_LAYOUT", "IMU_FS_HZ", "ACC_K", "ACC_S", "ACC_PRE", "GYRO_K", "GYRO_S", "GYRO_PRE",
               "IMU_FRAC", "IMU_HP_SOS", "JERK_MUL")
 
 
@@ -39,6 +41,21 @@ def _need(coeffs, names):
     for name in names:
         if not hasattr(coeffs, name):
             raise ConfigError("coefficients module lacks %s (regenerate with `make coeffs`)" % name)
+    if coeffs.COEFFS_LAYOUT != COEFFS_LAYOUT:
+        raise ConfigError("coefficients layout %r, firmware needs %d (regenerate with `make coeffs`)"
+                          % (coeffs.COEFFS_LAYOUT, COEFFS_LAYOUT))
+    for name in names:
+        if name.endswith("_SOS"):
+            _check_sos(name, getattr(coeffs, name))
+
+
+def _check_sos(name, sos):
+    if not is_i32_array(sos) or len(sos) % 8:
+        raise ConfigError("%s must be array('i') of 8-word sections" % name)
+    for o in range(0, len(sos), 8):
+        q, k, form = sos[o + 5], sos[o + 6], sos[o + 7]
+        if not (8 <= q <= k <= 30) or form not in (0, 1, 2):
+            raise ConfigError("%s section %d has invalid q=%d k=%d form=%d" % (name, o // 8, q, k, form))
 
 
 def is_i32_array(buf):
@@ -71,7 +88,7 @@ def _i32(n):
 
 
 def _state(sos, sx):
-    nsec = len(sos) // 7
+    nsec = len(sos) // 8
     st = _i32(2 + 6 * nsec)
     st[0] = nsec
     st[1] = sx

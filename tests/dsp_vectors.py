@@ -8,6 +8,8 @@ from types import ModuleType
 import numpy as np
 from scipy import signal
 
+from spasmtrack.dsp.testsignals import emg_like
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,17 +20,6 @@ def load_coeffs(board: str = "sim") -> ModuleType:
     assert spec.loader is not None
     spec.loader.exec_module(mod)
     return mod
-
-
-def emg_like(n: int, fs: float, rms_uv: float, seed: int) -> np.ndarray:
-    """Surface-EMG-like noise in uV: Gaussian noise shaped to a 20-450 Hz spectrum that
-    peaks near 80-120 Hz, amplitude-modulated by a slow random envelope, scaled to ``rms_uv``."""
-    rng = np.random.default_rng(seed)
-    sos = signal.butter(2, [40.0, min(300.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal(n + 2000))[2000:]
-    env = 1.0 + 0.5 * signal.sosfilt(signal.butter(1, 2.0, fs=fs, output="sos"), rng.standard_normal(n)) * 20
-    x = x * np.clip(env, 0.2, None)
-    return x / np.sqrt(np.mean(x * x)) * rms_uv
 
 
 def vectors(c: ModuleType, n: int = 12000, seed: int = 7) -> dict[str, np.ndarray]:

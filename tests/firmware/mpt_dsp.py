@@ -131,9 +131,30 @@ def test_bad_options_are_refused_at_construction():
 
 def test_coefficients_missing_a_name_are_refused():
     class Partial:
+        COEFFS_LAYOUT = 2
         FS_HZ = 1000
     with raises(dspchain.ConfigError, "lacks EMG_DECIM"):
         dspchain.EmgChain(Partial, BLOCK)
+
+
+def test_coefficients_of_another_layout_are_refused():
+    class Old:
+        pass
+    for name in dir(coeffs):
+        if not name.startswith("_"):
+            setattr(Old, name, getattr(coeffs, name))
+    Old.COEFFS_LAYOUT = 1
+    with raises(dspchain.ConfigError, "coefficients layout 1, firmware needs 2"):
+        dspchain.EmgChain(Old, BLOCK)
+    Old.COEFFS_LAYOUT = 2
+    Old.BP_SOS = array("i", list(coeffs.BP_SOS)[:-1])
+    with raises(dspchain.ConfigError, "BP_SOS must be array('i') of 8-word sections"):
+        dspchain.EmgChain(Old, BLOCK)
+    bad = array("i", coeffs.BP_SOS)
+    bad[7] = 5
+    Old.BP_SOS = bad
+    with raises(dspchain.ConfigError, "BP_SOS section 0 has invalid"):
+        dspchain.EmgChain(Old, BLOCK)
 
 
 def test_run_rejects_a_block_longer_than_configured():

@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .quantize import SOS_LEN
+
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
 
@@ -32,18 +34,26 @@ def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = No
 
     ``state`` is [x1, x2, y1, y2, r1, r2] (updated in place when given); r are the rounding
     remainders fed back for noise shaping (see quantize.py)."""
-    b0, b1, b2, na1, na2, q, k = (int(v) for v in sec)
+    b0, b1, b2, na1, na2, q, k, form = (int(v) for v in sec)
     x = np.asarray(x, dtype=np.int64)
     check("section input", x)
     mask = (1 << k) - 1
     s = state if state is not None else [0, 0, 0, 0, 0, 0]
     xx = np.concatenate([np.array([s[1], s[0]], dtype=np.int64), x])
-    xh, xl = xx >> k, xx & mask
-    # feed-forward partial sums (vectorised); abs-sum bounds every partial sum in any order
-    ffh = b0 * xh[2:] + b1 * xh[1:-1] + b2 * xh[:-2]
-    ffl = b0 * xl[2:] + b1 * xl[1:-1] + b2 * xl[:-2]
-    absh = abs(b0) * np.abs(xh[2:]) + abs(b1) * np.abs(xh[1:-1]) + abs(b2) * np.abs(xh[:-2])
-    absl = abs(b0) * xl[2:] + abs(b1) * xl[1:-1] + abs(b2) * xl[:-2]
+    if form:
+        # zero form: v = x0 -+ 2 x1 + x2 first, then one split (same integers, see quantize.py)
+        v = xx[2:] + (-2 if form == 1 else 2) * xx[1:-1] + xx[:-2]
+        check("zero-form v", np.abs(xx[2:]) + 2 * np.abs(xx[1:-1]) + np.abs(xx[:-2]))
+        vh, vl = v >> k, v & mask
+        ffh, ffl = b0 * vh, b0 * vl
+        absh, absl = abs(b0) * np.abs(vh), abs(b0) * vl
+    else:
+        xh, xl = xx >> k, xx & mask
+        # feed-forward partial sums (vectorised); abs-sum bounds every partial sum in any order
+        ffh = b0 * xh[2:] + b1 * xh[1:-1] + b2 * xh[:-2]
+        ffl = b0 * xl[2:] + b1 * xl[1:-1] + b2 * xl[:-2]
+        absh = abs(b0) * np.abs(xh[2:]) + abs(b1) * np.abs(xh[1:-1]) + abs(b2) * np.abs(xh[:-2])
+        absl = abs(b0) * xl[2:] + abs(b1) * xl[1:-1] + abs(b2) * xl[:-2]
     check("feed-forward |hi| sum", absh)
     check("feed-forward |lo| sum", absl)
     y = np.empty(len(x), dtype=np.int64)
@@ -89,9 +99,9 @@ def biquad_split(x: np.ndarray, sec: Sequence[int], state: list[int] | None = No
 
 def cascade(x: np.ndarray, flat: Sequence[int], states: list[list[int]] | None = None) -> np.ndarray:
     y = np.asarray(x, dtype=np.int64)
-    n = len(flat) // 7
+    n = len(flat) // SOS_LEN
     for i in range(n):
-        y = biquad_split(y, flat[7 * i:7 * i + 7], states[i] if states is not None else None)
+        y = biquad_split(y, flat[SOS_LEN * i:SOS_LEN * i + SOS_LEN], states[i] if states is not None else None)
     return y
 
 
@@ -155,7 +165,7 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
         flat += list(c.NOTCH50_SOS)
     elif mains_hz == 60:
         flat += list(c.NOTCH60_SOS)
-    y = cascade(x, flat, primed_states(int(x[0]) if n else 0, len(flat) // 7))
+    y = cascade(x, flat, primed_states(int(x[0]) if n else 0, len(flat) // SOS_LEN))
     if env_mode == "tkeo":
         u = np.clip(y >> c.TKEO_SHIFT, -32767, 32767)
         prev = np.concatenate([[0, 0], u])
@@ -202,7 +212,7 @@ def imu_chain(acc_xyz: np.ndarray, gyro_xyz: np.ndarray, c: Any) -> dict[str, np
     g = np.asarray(gyro_xyz, dtype=np.int64)
     mg = np.stack([mulshift(a[:, i], c.ACC_K, c.ACC_S, c.ACC_PRE) for i in range(3)], axis=1)
     hp = np.stack([cascade(mg[:, i] << c.IMU_FRAC, list(c.IMU_HP_SOS),
-                           primed_states(int(mg[0, i]) << c.IMU_FRAC, len(c.IMU_HP_SOS) // 7))
+                           primed_states(int(mg[0, i]) << c.IMU_FRAC, len(c.IMU_HP_SOS) // SOS_LEN))
                    >> c.IMU_FRAC for i in range(3)], axis=1)
     hp = np.clip(hp, -16383, 16383)
     acc = isqrt((hp * hp).sum(axis=1))

@@ -9,6 +9,13 @@ The integer algorithm (implemented identically by ``firmware/dsp.py`` and
     y0     = (acc_hi << (k - q)) + (acc_lo >> q)     # == round(sum(c*s) / 2**q + feedback)
     r0     = (acc_lo & (2**q - 1)) - 2**(q-1)        # what the rounding discarded
 
+Zero form: Butterworth high-pass and low-pass sections have numerators ``g (1 - 2z^-1 +
+z^-2)`` or ``g (1 + 2z^-1 + z^-2)``, and the quantizer keeps those zeros exact. For them
+(``form`` 1 and 2) the kernel forms ``v = x0 -+ 2 x1 + x2`` first (exact, bounded by
+``4 max|x|``) and splits ``v`` instead of the three inputs: two multiplications instead of
+six, and the same integers (the split is exact, so ``y0`` and ``r0`` depend only on the full
+sum). Sections are stored as ``[b0, b1, b2, na1, na2, q, k, form]`` (:data:`SOS_LEN` words).
+
 Error feedback (noise shaping): the rounding remainders ``r1``, ``r2`` of the two previous
 outputs are fed back with the small integers ``d1 = round(na1 / 2**q)``, ``d2 =
 round(na2 / 2**q)``, so the rounding noise reaches the output through
@@ -35,6 +42,9 @@ import numpy as np
 from scipy import signal
 
 INT32_MAX = 2**31 - 1
+#: Words per stored section: b0, b1, b2, na1, na2, q, k, form.
+SOS_LEN = 8
+FORM_GENERAL, FORM_DC_ZERO, FORM_NYQUIST_ZERO = 0, 1, 2
 #: Largest signal magnitude any section may carry (leaves one bit of headroom).
 SIGNAL_LIMIT = 2**30
 #: Coefficient precision never drops below this many fractional bits.
@@ -55,9 +65,10 @@ class IntSection:
     na2: int
     q: int
     k: int
+    form: int = 0
 
     def as_list(self) -> list[int]:
-        return [self.b0, self.b1, self.b2, self.na1, self.na2, self.q, self.k]
+        return [self.b0, self.b1, self.b2, self.na1, self.na2, self.q, self.k, self.form]
 
     def as_float_sos(self) -> np.ndarray:
         s = 2.0 ** self.q
@@ -120,16 +131,35 @@ def feedback_coeffs(na1: int, na2: int, q: int) -> tuple[int, int]:
     return (na1 + rnd) >> q, (na2 + rnd) >> q
 
 
-def section_fits(c: tuple[int, int, int, int, int], q: int, k: int, x_max: int, y_max: int) -> bool:
-    """True if every intermediate of the split-word kernel stays inside int32."""
+def zero_form(c: tuple[int, int, int, int, int]) -> int:
+    """FORM_DC_ZERO / FORM_NYQUIST_ZERO if the numerator is exactly g(1 -+ 2z^-1 + z^-2)."""
+    b0, b1, b2 = c[0], c[1], c[2]
+    if b2 == b0 and b1 == -2 * b0:
+        return FORM_DC_ZERO
+    if b2 == b0 and b1 == 2 * b0:
+        return FORM_NYQUIST_ZERO
+    return FORM_GENERAL
+
+
+def section_fits(c: tuple[int, int, int, int, int], q: int, k: int, x_max: int, y_max: int,
+                 form: int = FORM_GENERAL) -> bool:
+    """True if every intermediate of the split-word kernel (in ``form``) stays inside int32."""
     b0, b1, b2, na1, na2 = c
-    sb = abs(b0) + abs(b1) + abs(b2)
     sa = abs(na1) + abs(na2)
     if k < q or x_max > SIGNAL_LIMIT or y_max > SIGNAL_LIMIT:
         return False
     d1, d2 = feedback_coeffs(na1, na2, q)
-    lo = (sb + sa) * ((1 << k) - 1) + (1 << (q - 1)) + (abs(d1) + abs(d2)) * (1 << (q - 1))
-    hi = sb * _ceil_shift(x_max, k) + sa * _ceil_shift(y_max, k)
+    ef = (1 << (q - 1)) + (abs(d1) + abs(d2)) * (1 << (q - 1))
+    mask = (1 << k) - 1
+    if form == FORM_GENERAL:
+        sb = abs(b0) + abs(b1) + abs(b2)
+        lo = (sb + sa) * mask + ef
+        hi = sb * _ceil_shift(x_max, k) + sa * _ceil_shift(y_max, k)
+    else:
+        if 4 * x_max > INT32_MAX:                 # v = x0 -+ 2 x1 + x2
+            return False
+        lo = (abs(b0) + sa) * mask + ef
+        hi = abs(b0) * _ceil_shift(4 * x_max, k) + sa * _ceil_shift(y_max, k)
     return lo <= INT32_MAX and hi <= INT32_MAX and (hi << (k - q)) <= INT32_MAX
 
 
@@ -153,9 +183,12 @@ def quantize_cascade(sos: np.ndarray, input_max: int, frac: int, min_q: int = MI
             gain = l1_norm(np.vstack(done_float + [trial.as_float_sos()]))
             # rounding adds at most 1/2 LSB per section, amplified by the rest of the chain
             y_max = int(np.ceil(gain * x_max_chain(input_max, frac) + 4 * (len(done_float) + 1) * gain + 16))
-            for k in range(30, q - 1, -1):
-                if section_fits(c, q, k, x_max, y_max):
-                    chosen = (IntSection(*c, q=q, k=k), y_max)
+            for form in dict.fromkeys((zero_form(c), FORM_GENERAL)):
+                for k in range(30, q - 1, -1):
+                    if section_fits(c, q, k, x_max, y_max, form):
+                        chosen = (IntSection(*c, q=q, k=k, form=form), y_max)
+                        break
+                if chosen:
                     break
             if chosen:
                 break
