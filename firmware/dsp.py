@@ -347,7 +347,8 @@ def isqrt(buf, n: int):
     while i < n:
         v = b[i]
         res = 0
-        bit = 1 << 30
+        bit = 1
+        bit <<= 30          # at run time: 1 << 30 is not a small int on 32-bit ports
         while bit > v:
             bit >>= 2
         while bit != 0:
@@ -390,7 +391,8 @@ def mag3(x, y, z, p):
             t = 0 - lim
         v = u * u + w * w + t * t
         res = 0
-        bit = 1 << 30
+        bit = 1
+        bit <<= 30          # at run time: 1 << 30 is not a small int on 32-bit ports
         while bit > v:
             bit >>= 2
         while bit != 0:
