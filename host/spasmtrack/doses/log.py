@@ -133,6 +133,12 @@ class DoseLog:
             did = self._insert(c, pid, dose, status="active")
         return did, warnings
 
+    def add_many(self, patient_code: str, doses: list[DoseInput]) -> list[int]:
+        """Store many already validated doses in one transaction (generators, migrations)."""
+        pid = self.store.patient(patient_code)["id"]
+        with self.store.engine.begin() as c:
+            return [self._insert(c, pid, d, status="active") for d in doses]
+
     def _find_duplicate(self, c, pid: int, dose: DoseInput) -> int | None:
         return c.execute(select(s.doses.c.id).where(
             s.doses.c.patient_id == pid, s.doses.c.status == "active",

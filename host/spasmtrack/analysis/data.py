@@ -1,0 +1,152 @@
+"""Load one patient's stored data for a time range into numpy arrays (UTC ms throughout)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import and_, func, select
+
+from ..store import Store
+from ..store import schema as s
+from .tzutil import HOUR_MS, local_ms, DAY_MS
+
+
+@dataclass
+class PatientData:
+    """Arrays for analysis. Times are UTC ms; durations ms; amounts ug."""
+
+    patient: str
+    tz: str
+    from_ms: int
+    to_ms: int
+    ev_t: np.ndarray             # onset, UTC ms (sorted)
+    ev_dur: np.ndarray           # ms
+    ev_kind: np.ndarray          # 1 spasm, 2 clonus, 3 spasm with clonus
+    ev_flags: np.ndarray
+    ev_peak_cuv: np.ndarray      # 0.01 uV
+    ev_cfg: np.ndarray
+    sm_t: np.ndarray             # window start, UTC ms (sorted)
+    sm_win_s: np.ndarray
+    sm_cov_ds: np.ndarray        # good-signal time, 0.1 s
+    sm_lost_ds: np.ndarray
+    sm_notworn_ds: np.ndarray
+    sm_nsp: np.ndarray
+    sm_ncl: np.ndarray
+    sm_dropped: np.ndarray
+    sm_cfg: np.ndarray
+    dose_t: np.ndarray           # UTC ms (active doses, sorted)
+    dose_ug: np.ndarray
+    dose_route: np.ndarray       # str: oral | intrathecal_bolus
+    dose_source: np.ndarray
+    dose_id: np.ndarray
+    mark_t: np.ndarray           # button 'dose taken' presses, UTC ms
+    mark_felt_t: np.ndarray      # button 'felt spasm' presses
+    pumps: list[dict] = field(default_factory=list)
+    unplaced_events: int = 0
+    reboots: int = 0
+    reset_causes: dict[int, int] = field(default_factory=dict)
+    rejected_anchors: int = 0
+    fw_versions: list[int] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+
+    @property
+    def config_versions(self) -> list[int]:
+        return sorted({int(x) for x in np.concatenate([self.ev_cfg, self.sm_cfg]) if x is not None})
+
+    @property
+    def is_itb(self) -> bool:
+        return bool(self.pumps) or bool(np.any(self.dose_route == "intrathecal_bolus"))
+
+
+def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: int = 2 * DAY_MS) -> PatientData:
+    """Everything of ``patient`` in [from_ms, to_ms). Doses from ``history_ms`` earlier are
+    included too (they still act at the start of the range)."""
+    p = store.patient(patient)
+    with store.engine.connect() as c:
+        devs = c.execute(select(s.devices.c.id, s.devices.c.key).where(
+            s.devices.c.patient_id == p["id"])).all()
+        dids = [d[0] for d in devs]
+        e = s.events
+        ev = c.execute(select(e.c.onset_utc_ms, e.c.duration_ms, e.c.kind, e.c.flags,
+                              e.c.peak_cuv, e.c.config_version).where(
+            e.c.device_id.in_(dids), e.c.onset_utc_ms >= from_ms, e.c.onset_utc_ms < to_ms)
+            .order_by(e.c.onset_utc_ms)).all()
+        unplaced = c.execute(select(func.count()).select_from(e).where(
+            e.c.device_id.in_(dids), e.c.onset_utc_ms.is_(None))).scalar()
+        sm = s.summaries
+        su = c.execute(select(sm.c.start_utc_ms, sm.c.window_s, sm.c.covered_ds, sm.c.lost_ds,
+                              sm.c.not_worn_ds, sm.c.n_spasm, sm.c.n_clonus, sm.c.dropped_samples,
+                              sm.c.config_version).where(
+            sm.c.device_id.in_(dids), sm.c.start_utc_ms >= from_ms, sm.c.start_utc_ms < to_ms)
+            .order_by(sm.c.start_utc_ms)).all()
+        d = s.doses
+        do = c.execute(select(d.c.taken_utc_ms, d.c.amount_ug, d.c.route, d.c.source, d.c.id).where(
+            d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
+            d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
+            .order_by(d.c.taken_utc_ms)).all()
+        m = s.markers
+        mk = c.execute(select(m.c.utc_ms, m.c.kind).where(
+            m.c.device_id.in_(dids), m.c.utc_ms >= from_ms, m.c.utc_ms < to_ms)).all()
+        b = s.boots
+        bo = c.execute(select(b.c.reset_cause, b.c.fw_version).where(b.c.device_id.in_(dids))).all()
+        rej = c.execute(select(func.count()).select_from(s.time_anchors).where(
+            s.time_anchors.c.device_id.in_(dids), s.time_anchors.c.used == 0)).scalar()
+        pp = s.pump_programs
+        pumps = [dict(r) for r in c.execute(select(pp).where(
+            pp.c.patient_id == p["id"], pp.c.status == "active")).mappings()]
+    for r in pumps:
+        r["steps"] = json.loads(r["steps_json"])
+
+    def col(rows, i, dt):
+        return np.array([r[i] if r[i] is not None else 0 for r in rows], dtype=dt)
+
+    causes: dict[int, int] = {}
+    for rc, _ in bo:
+        causes[int(rc or 0)] = causes.get(int(rc or 0), 0) + 1
+    return PatientData(
+        patient=patient, tz=p["tz"], from_ms=from_ms, to_ms=to_ms,
+        ev_t=col(ev, 0, np.int64), ev_dur=col(ev, 1, np.int64), ev_kind=col(ev, 2, np.int8),
+        ev_flags=col(ev, 3, np.int32), ev_peak_cuv=col(ev, 4, np.int64), ev_cfg=col(ev, 5, np.int32),
+        sm_t=col(su, 0, np.int64), sm_win_s=col(su, 1, np.int32), sm_cov_ds=col(su, 2, np.int64),
+        sm_lost_ds=col(su, 3, np.int64), sm_notworn_ds=col(su, 4, np.int64),
+        sm_nsp=col(su, 5, np.int64), sm_ncl=col(su, 6, np.int64), sm_dropped=col(su, 7, np.int64),
+        sm_cfg=col(su, 8, np.int32),
+        dose_t=col(do, 0, np.int64), dose_ug=col(do, 1, float),
+        dose_route=np.array([r[2] for r in do], dtype=object), dose_source=np.array([r[3] for r in do], dtype=object),
+        dose_id=col(do, 4, np.int64),
+        mark_t=np.array(sorted(int(r[0]) for r in mk if r[1] == 1), dtype=np.int64),
+        mark_felt_t=np.array(sorted(int(r[0]) for r in mk if r[1] == 2), dtype=np.int64),
+        pumps=pumps, unplaced_events=int(unplaced or 0), reboots=max(0, len(bo) - 1),
+        reset_causes=causes, rejected_anchors=int(rej or 0),
+        fw_versions=sorted({int(r[1]) for r in bo if r[1] is not None}),
+        devices=[k for _, k in devs])
+
+
+def pump_rate_fn(programs: list[dict]):
+    """Function grid_ms (UTC) -> programmed ITB rate in ug/day (0 outside programs).
+
+    Each program's steps are local clock times in its own zone (``tz``), so a schedule
+    follows the wall clock across DST changes, as the patient's pump clock does.
+    """
+    progs = []
+    for p in programs:
+        steps = p["steps"]
+        pairs = [(st.minute, st.rate_ug_day) if hasattr(st, "minute") else
+                 (int(st[0][:2]) * 60 + int(st[0][3:5]), float(st[1])) for st in steps]
+        pairs.sort()
+        progs.append((p["valid_from_utc_ms"], p["valid_to_utc_ms"] or 2**62, p["tz"],
+                      np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])))
+
+    def fn(grid_ms: np.ndarray) -> np.ndarray:
+        grid_ms = np.asarray(grid_ms, dtype=np.int64)
+        out = np.zeros(len(grid_ms))
+        for a, b, tz, mins, rates in progs:
+            sel = (grid_ms >= a) & (grid_ms < b)
+            if not sel.any():
+                continue
+            minute = (local_ms(grid_ms[sel], tz) % DAY_MS) // 60_000
+            idx = np.searchsorted(mins, minute, side="right") - 1   # -1 wraps to the last step
+            out[sel] = rates[idx]
+        return out
+    return fn
