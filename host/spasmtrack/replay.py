@@ -1,0 +1,255 @@
+"""Replay a recording through the real firmware (DSP chains + detector) on MicroPython.
+
+The host reads the recording in chunks (:mod:`spasmtrack.recording`), converts microvolts
+to ADC counts with the board's gain and full scale (clipping exactly where the board's ADC
+clips) and g / dps to IMU counts with the board's ranges, and streams int32 blocks to
+``boards/sim/replay_main.py`` running in the MicroPython unix port, which runs
+``dspchain.EmgChain`` / ``ImuChain`` and ``detector.Detector`` unchanged and writes the
+EVENT and SUMMARY records back. Nothing holds more than one chunk of signal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .errors import UserError
+from .records import fw as R
+from .recording import Chunk, Recording, RecordingError, open_recording
+
+KIND_NAMES = {R.KIND_SPASM: "spasm", R.KIND_CLONUS: "clonus", R.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+FLAG_NAMES = ((R.FLAG_CLIPPED, "clipped"), (R.FLAG_MOTION, "motion_nearby"),
+              (R.FLAG_PARTIAL_LEADOFF, "partial_lead_off"), (R.FLAG_TRUNCATED, "truncated"),
+              (R.FLAG_NEAR_THRESHOLD, "near_threshold"))
+BLOCK = 1000          # raw samples per streamed block (1 s at 1 kHz)
+EMG_DECIM = 10        # raw samples per envelope tick (coeffs.EMG_DECIM of every board)
+
+
+@dataclass
+class BoardConv:
+    """Unit conversions of one board (from boards/<name>/board.json)."""
+    name: str
+    fs_hz: int
+    channels: int
+    uv_per_count: float
+    adc_min: int
+    adc_max: int
+    acc_counts_per_g: float
+    gyro_counts_per_dps: float
+    mains_hz: int
+
+    def uv_to_counts(self, uv: np.ndarray) -> np.ndarray:
+        """EMG microvolts -> ADC counts, rounded and clipped at the ADC's full scale."""
+        c = np.rint(uv / self.uv_per_count)
+        return np.clip(c, self.adc_min, self.adc_max).astype("<i4")
+
+    def imu_to_counts(self, imu: np.ndarray) -> np.ndarray:
+        """(6, n) g and dps -> 16-bit IMU counts, clipped at the sensor's range."""
+        k = np.array([self.acc_counts_per_g] * 3 + [self.gyro_counts_per_dps] * 3)[:, None]
+        return np.clip(np.rint(imu * k), -32768, 32767).astype("<i4")
+
+
+def load_board_conv(name: str) -> BoardConv:
+    """Read boards/<name>/board.json (H-dev's spasmtrack.boards supersedes this when present)."""
+    path = BOARDS_DIR / name / "board.json"
+    if not path.exists():
+        known = sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
+        raise UserError(f"unknown board {name!r}; known: {', '.join(known)}")
+    if not (BOARDS_DIR / name / "coeffs.py").exists():
+        raise UserError(f"board {name!r} has no coeffs.py: run `make coeffs`")
+    b = json.loads(path.read_text())
+    emg, imu = b["emg"], b.get("imu") or {}
+    bits = int(emg["adc_bits"])
+    signed = bool(emg.get("adc_signed", True))
+    full = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    uvpc = float(emg["vref_v"]) / (float(emg["gain"]) * full) * 1e6
+    amin, amax = (-(1 << (bits - 1)), full) if signed else (0, full)
+    acc_g = float(imu.get("accel_range_g", 8))
+    gyro = float(imu.get("gyro_range_dps", 1000))
+    return BoardConv(name, int(emg["fs_hz"]), int(emg.get("channels", 1)), uvpc, amin, amax,
+                     32768.0 / acc_g, 32768.0 / gyro, int(emg.get("mains_hz") or 0))
+
+
+def detconfig_module():
+    """firmware/detconfig.py loaded on the host (the one versioned detector configuration)."""
+    import importlib.util
+
+    name = "spasmtrack._firmware_detconfig"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, FIRMWARE_DIR / "detconfig.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def param_names() -> set[str]:
+    return {p[1] for p in detconfig_module().PARAMS}
+
+
+def micropython_exe() -> str:
+    exe = REPO_ROOT / ".venv" / "bin" / "micropython"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("micropython")
+    if not found:
+        raise UserError("micropython unix port not found: run `make setup`")
+    return found
+
+
+@dataclass
+class ReplayResult:
+    events: list[dict[str, Any]]
+    summaries: list[dict[str, Any]]
+    seconds: float                    # signal duration replayed (s)
+    wall_s: float                     # wall-clock time of the replay (s)
+    channels: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def x_realtime(self) -> float:
+        return self.seconds / self.wall_s if self.wall_s > 0 else float("inf")
+
+
+def event_dict(v: Iterable[int]) -> dict[str, Any]:
+    """EVENT values (records.FIELDS order) -> the replay JSON object (seconds, uV)."""
+    d = R.to_dict(R.TYPE_EVENT, tuple(v))
+    flags = d["flags"]
+    return {
+        "onset_s": round(d["onset_ms"] / 1000.0, 3),
+        "offset_s": round((d["onset_ms"] + d["duration_ms"]) / 1000.0, 3),
+        "duration_s": round(d["duration_ms"] / 1000.0, 3),
+        "kind": KIND_NAMES.get(d["kind"], str(d["kind"])),
+        "channel": d["channel"],
+        "peak_uV": round(d["peak_cuv"] / 100.0, 2),
+        "mean_uV": round(d["mean_cuv"] / 100.0, 2),
+        "area_uVs": round(d["area_uvms"] / 1000.0, 3),
+        "clonus_hz": round(d["clonus_chz"] / 100.0, 2) if d["clonus_chz"] else None,
+        "gyro_peak_dps": round(d["gyro_peak_ddps"] / 10.0, 1),
+        "acc_peak_mg": d["acc_peak_mg"],
+        "mvc_pct": None if d["mvc_pm"] == R.MVC_UNCALIBRATED else round(d["mvc_pm"] / 10.0, 1),
+        "flags": [name for bit, name in FLAG_NAMES if flags & bit],
+        "config_version": d["config_version"],
+    }
+
+
+def summary_dict(v: Iterable[int]) -> dict[str, Any]:
+    d = R.to_dict(R.TYPE_SUMMARY, tuple(v))
+    d["start_s"] = d.pop("start_ms") / 1000.0
+    return d
+
+
+class _Reader(threading.Thread):
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.append(line)
+
+
+def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = None,
+                     config: dict[str, int] | None = None) -> ReplayResult:
+    """Stream ``rec`` through the firmware of ``board``; return events and summaries."""
+    conv = load_board_conv(board)
+    info = rec.info
+    if int(round(info.fs_hz)) != conv.fs_hz:
+        raise RecordingError(f"{info.path}: recorded at {info.fs_hz:g} Hz, board {board!r} samples EMG at "
+                             f"{conv.fs_hz} Hz; resample the recording first")
+    nch = len(info.channels)
+    if nch > 8:
+        raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
+    mains = conv.mains_hz if mains_hz is None else mains_hz
+    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim")])
+    env = dict(os.environ, MICROPYPATH=path)
+    cfg_code = ""
+    if config:
+        items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
+        cfg_code = f"import detconfig; cfg = detconfig.make({items}); "
+    code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
+            f"{', cfg' if config else ''})")
+    t_start = time.perf_counter()
+    proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=2M", "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
+    out_reader = _Reader(proc.stdout)
+    err_reader = _Reader(proc.stderr)
+    out_reader.start()
+    err_reader.start()
+    n_samples = 0
+    carry_emg = np.zeros((nch, 0))
+    carry_imu = np.zeros((6, 0))
+    try:
+        try:
+            for chunk in rec.chunks():
+                emg = np.concatenate([carry_emg, chunk.emg_uv], axis=1) if carry_emg.shape[1] else chunk.emg_uv
+                imu = np.concatenate([carry_imu, chunk.imu], axis=1) if carry_imu.shape[1] else chunk.imu
+                usable = (emg.shape[1] // EMG_DECIM) * EMG_DECIM
+                _send(proc, conv, emg[:, :usable], imu[:, :usable])
+                n_samples += usable
+                carry_emg, carry_imu = emg[:, usable:], imu[:, usable:]
+            proc.stdin.write(np.zeros(1, "<i4").tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        rc = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out_reader.join()
+    err_reader.join()
+    wall = time.perf_counter() - t_start
+    if rc != 0:
+        err = b"".join(err_reader.lines).decode(errors="replace").strip()
+        raise UserError(f"firmware replay failed (exit {rc}): {err.splitlines()[-1] if err else 'no message'}")
+    events, summaries, notes = [], [], list(info.notes)
+    for raw in out_reader.lines:
+        parts = raw.decode().split()
+        if not parts:
+            continue
+        if parts[0] == "E":
+            events.append(event_dict(int(x) for x in parts[1:]))
+        elif parts[0] == "S":
+            summaries.append(summary_dict(int(x) for x in parts[1:]))
+        elif parts[0] == "D" and int(parts[3]):
+            notes.append(f"detector queue overflowed {parts[3]} times")
+    if carry_emg.shape[1]:
+        notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
+    return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes)
+
+
+def _send(proc: subprocess.Popen, conv: BoardConv, emg: np.ndarray, imu: np.ndarray) -> None:
+    n_all = emg.shape[1]
+    counts = conv.uv_to_counts(emg)
+    imu_c = conv.imu_to_counts(imu[:, ::EMG_DECIM])
+    parts: list[bytes] = []
+    for s in range(0, n_all, BLOCK):
+        e = min(n_all, s + BLOCK)
+        n = e - s
+        parts.append(np.array([n], "<i4").tobytes())
+        parts.append(np.ascontiguousarray(counts[:, s:e]).tobytes())
+        parts.append(np.ascontiguousarray(imu_c[:, s // EMG_DECIM:e // EMG_DECIM]).tobytes())
+    proc.stdin.write(b"".join(parts))
+
+
+def replay_file(path: str | Path, board: str = "sim", out: str | Path | None = None, **kw: Any) -> ReplayResult:
+    """Open and replay a recording file; write the events JSON to ``out`` when given."""
+    reader_kw = {k: kw.pop(k) for k in ("emg_labels", "acc_labels", "gyro_labels", "chunk_s") if k in kw}
+    rec = open_recording(path, **reader_kw)
+    res = replay_recording(rec, board=board, **kw)
+    if out is not None:
+        Path(out).write_text(json.dumps(res.events, indent=1) + "\n")
+    return res
