@@ -205,19 +205,26 @@ class RecordError(ValueError):
         self.code = code
 
 
-_RANGE = {"B": (0, 0xFF), "b": (-0x80, 0x7F), "H": (0, 0xFFFF), "h": (-0x8000, 0x7FFF),
-          "I": (0, 0xFFFFFFFF), "i": (-0x80000000, 0x7FFFFFFF)}
+# per field code: struct format, size, range (module-level so nothing is built per type)
+_PFX = {"B": "<B", "b": "<b", "H": "<H", "h": "<h", "I": "<I", "i": "<i"}
 _SIZE = {"B": 1, "b": 1, "H": 2, "h": 2, "I": 4, "i": 4}
+_LO = {"B": 0, "b": -0x80, "H": 0, "h": -0x8000, "I": 0, "i": -0x80000000}
+_HI = {"B": 0xFF, "b": 0x7F, "H": 0xFFFF, "h": 0x7FFF, "I": 0xFFFFFFFF, "i": 0x7FFFFFFF}
 
-# per type: (struct format of the whole payload, payload length, per-field "<X" formats,
-# sizes, lows, highs) -- built once at import
+# per type: (struct format of the whole payload, payload length), built once at import
 _PLAN = {}
 for _t in FIELDS:
-    _f = FIELDS[_t]
-    _PLAN[_t] = ("<" + "".join(c for _, c in _f), sum(_SIZE[c] for _, c in _f),
-                 tuple("<" + c for _, c in _f), tuple(_SIZE[c] for _, c in _f),
-                 tuple(_RANGE[c][0] for _, c in _f), tuple(_RANGE[c][1] for _, c in _f))
-PAYLOAD_LEN = {_t: _PLAN[_t][1] for _t in _PLAN}
+    _fmt = "<"
+    _n = 0
+    for _f in FIELDS[_t]:
+        _fmt += _f[1]
+        _n += _SIZE[_f[1]]
+    _PLAN[_t] = (_fmt, _n)
+del _t, _f, _fmt, _n
+PAYLOAD_LEN = {}
+for _t in _PLAN:
+    PAYLOAD_LEN[_t] = _PLAN[_t][1]
+del _t
 MAX_PAYLOAD = max(PAYLOAD_LEN.values())
 MAX_FRAME = MAX_PAYLOAD + OVERHEAD
 MIN_FRAME = min(PAYLOAD_LEN.values()) + OVERHEAD
@@ -252,11 +259,8 @@ def pack_into(buf, offset, rtype, seq, values, crcview=None):
     if not 0 < seq <= 0xFFFFFFFF:
         raise RecordError(ERR_BAD_VALUE, "%s seq %r out of range 1..0xFFFFFFFF"
                           % (TYPE_NAMES[rtype], seq))
-    fmts = plan[2]
-    sizes = plan[3]
-    lo = plan[4]
-    hi = plan[5]
-    nf = len(fmts)
+    fields = FIELDS[rtype]
+    nf = len(fields)
     if len(values) < nf:
         raise RecordError(ERR_BAD_VALUE, "%s needs %d values, got %d"
                           % (TYPE_NAMES[rtype], nf, len(values)))
@@ -268,11 +272,12 @@ def pack_into(buf, offset, rtype, seq, values, crcview=None):
     pos = offset + HEADER_LEN
     for i in range(nf):
         v = values[i]
-        if not isinstance(v, int) or not lo[i] <= v <= hi[i]:
+        c = fields[i][1]
+        if not isinstance(v, int) or not _LO[c] <= v <= _HI[c]:
             raise RecordError(ERR_BAD_VALUE, "%s field %s=%r out of range %d..%d"
-                              % (TYPE_NAMES[rtype], FIELDS[rtype][i][0], v, lo[i], hi[i]))
-        struct.pack_into(fmts[i], buf, pos, v)
-        pos += sizes[i]
+                              % (TYPE_NAMES[rtype], fields[i][0], v, _LO[c], _HI[c]))
+        struct.pack_into(_PFX[c], buf, pos, v)
+        pos += _SIZE[c]
     if crcview is None:
         crcview = memoryview(buf)[offset:pos]
     elif len(crcview) != pos - offset:
