@@ -40,6 +40,13 @@ for _name in dir(fw):
     if _name.isupper() and not _name.startswith("_"):
         globals()[_name] = getattr(fw, _name)
 RecordError = fw.RecordError
+pack_into = fw.pack_into
+unpack_from = fw.unpack_from
+frame_size = fw.frame_size
+frame_len = fw.frame_len
+valid_len = fw.valid_len
+to_dict = fw.to_dict
+name_code = fw.name_code
 FIELDS: dict[int, tuple[tuple[str, str], ...]] = fw.FIELDS
 TYPE_NAMES: dict[int, str] = fw.TYPE_NAMES
 TYPE_BY_NAME: dict[str, int] = {v: k for k, v in fw.TYPE_NAMES.items()}
