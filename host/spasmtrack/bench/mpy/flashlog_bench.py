@@ -46,7 +46,7 @@ def heavy_day(log, day, ev, sm, acked):
                 ev[R.EV_ONSET_MS] = w * 300000 + k * 60000
                 log.append(R.TYPE_EVENT, ev)
                 e += 1
-        if w % 48 == 0:
+        if w % 72 == 0:
             log.append(R.TYPE_MARK, (day, w * 300000 + 1, R.MARK_DOSE_TAKEN))
         if w % 144 == 7:
             log.append(R.TYPE_MARK, (day, w * 300000 + 2, R.MARK_FELT_SPASM))
