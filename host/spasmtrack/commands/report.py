@@ -1,0 +1,76 @@
+"""``spasmtrack report``: the clinician report (HTML, optionally PDF) for a patient and period."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..analysis import Params, analyse, load
+from ..analysis.tzutil import DAY_MS, local_midnight_utc_ms
+from ..doses.parse import DoseInputError
+from ..errors import UserError
+from ..store.cliopt import add_db_option, store_from
+
+
+def parse_day_or_time(text: str, tz: str, end: bool = False) -> int:
+    """``YYYY-MM-DD`` (local day in the patient's zone; an end day is inclusive) or a time
+    with zone -> UTC ms."""
+    import re
+    from ..doses.parse import parse_time
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        import numpy as np
+        day = int(np.datetime64(text.strip(), "D").astype(np.int64))
+        return local_midnight_utc_ms(day + (1 if end else 0), tz)
+    try:
+        return parse_time(text, None)[0]
+    except DoseInputError as exc:
+        raise UserError(f"{'--to' if end else '--from'}: {exc}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the clinician report (self-contained HTML, --pdf too)")
+    p.add_argument("--patient", required=True)
+    p.add_argument("--from", dest="from_", required=True,
+                   help="first local day YYYY-MM-DD (patient's zone) or a time with zone")
+    p.add_argument("--to", required=True, help="last local day YYYY-MM-DD (inclusive) or a time with zone")
+    p.add_argument("--out", required=True, help="output .html")
+    p.add_argument("--pdf", nargs="?", const="", default=None,
+                   help="also print a PDF (default: --out with .pdf) with headless Chromium")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--half-life", type=float, default=3.5, help="oral half-life, h (default 3.5)")
+    p.add_argument("--tmax", type=float, default=1.5, help="oral Tmax, h (default 1.5)")
+    add_db_option(p)
+    p.set_defaults(func=_run)
+
+
+def build(store, patient: str, from_ms: int, to_ms: int, params: Params | None = None) -> str:
+    from ..report.html import render
+    data = load(store, patient, from_ms, to_ms)
+    return render(analyse(data, params or Params()), store)
+
+
+def _run(args) -> int:
+    from ..analysis.pk import OralPK
+    from ..report import html_to_pdf, write_private
+    st = store_from(args)
+    pat = st.patient(args.patient)
+    f = parse_day_or_time(args.from_, pat["tz"])
+    t = parse_day_or_time(args.to, pat["tz"], end=True)
+    if t <= f:
+        raise UserError("--to must be after --from")
+    if t - f > 400 * DAY_MS:
+        raise UserError("the period is longer than 400 days; split it")
+    try:
+        pk = OralPK(t_half_h=args.half_life, tmax_h=args.tmax)
+        pk.ka
+    except ValueError as exc:
+        raise UserError(f"--tmax/--half-life: {exc}") from None
+    params = Params(n_boot=args.bootstrap, oral_pk=pk)
+    html = build(st, args.patient, f, t, params)
+    out = Path(args.out)
+    write_private(out, html.encode("utf-8"))
+    print(f"report written to {out}")
+    if args.pdf is not None:
+        pdf = Path(args.pdf) if args.pdf else out.with_suffix(".pdf")
+        html_to_pdf(out, pdf)
+        print(f"PDF written to {pdf}")
+    return 0

@@ -1,0 +1,286 @@
+"""The clinician report as one self-contained HTML file (inline CSS, inline SVG plots).
+
+It states what was measured, with uncertainty, units and the time zone; it gives no dosing
+advice, and labels figures a reader could take as advice.
+"""
+from __future__ import annotations
+
+import html
+import importlib.util
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import select
+
+from .. import FIRMWARE_DIR, __version__
+from .. import records as rec
+from ..analysis.core import Analysis
+from ..analysis.tzutil import fmt_local
+from ..store import Store
+from ..store import schema as s
+from . import plots
+
+DISCLAIMER = ("This report describes what the sensor measured and what a pharmacokinetic model "
+              "estimates. It contains no dosing advice: timing figures describe the logged doses "
+              "as taken, and model concentrations are estimates, not measured drug levels. Any "
+              "change of therapy is a clinical decision.")
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def _ci(t, fmt="{:.1f}", unit="") -> str:
+    v, lo, hi = t
+    if not np.isfinite(v):
+        return "not estimable"
+    u = f" {unit}" if unit else ""
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"{fmt.format(v)}{u} (95% CI {fmt.format(lo)} to {fmt.format(hi)})"
+    return f"{fmt.format(v)}{u} (interval not estimable)"
+
+
+def _detconfig():
+    path = FIRMWARE_DIR / "detconfig.py"
+    if not path.exists():
+        return None
+    name = "spasmtrack._firmware_detconfig"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
+    """(config_version, key, name, value, unit, origin) of the detector thresholds used:
+    from CONFIG records the devices sent, else the release defaults of that version."""
+    pid = store.patient(patient)["id"]
+    dc = _detconfig()
+    meta = {p[0]: (p[1], p[3], p[2]) for p in getattr(dc, "PARAMS", ())}
+    with store.engine.connect() as c:
+        dids = [r[0] for r in c.execute(select(s.devices.c.id).where(s.devices.c.patient_id == pid))]
+        frames = [r[0] for r in c.execute(select(s.records.c.frame).where(
+            s.records.c.device_id.in_(dids), s.records.c.rtype == rec.TYPE_CONFIG))]
+    got: dict[tuple[int, int], int] = {}
+    for fr in frames:
+        f = rec.decode_frame(bytes(fr)).fields
+        got[(f["config_version"], f["key"])] = f["value"]
+    rows = []
+    for v in versions:
+        keys = sorted(k for (cv, k) in got if cv == v)
+        if keys:
+            for k in keys:
+                n, unit, _ = meta.get(k, (f"key {k}", "", None))
+                rows.append((v, k, n, got[(v, k)], unit, "sent by device"))
+        elif dc is not None and getattr(dc, "CONFIG_VERSION", None) == v:
+            for k, (n, unit, default) in sorted(meta.items()):
+                rows.append((v, k, n, default, unit, "release default"))
+        else:
+            rows.append((v, "", "(values not received from the device)", "", "", ""))
+    return rows
+
+
+def methods_paragraph(a: Analysis) -> str:
+    p, d = a.params, a.data
+    pk = p.oral_pk.describe() if a.conc_route == "oral" else p.itb_pk.describe()
+    return (
+        f"Spasm and clonus events were detected on the device (detector configuration version(s) "
+        f"{', '.join(map(str, d.config_versions)) or 'unknown'}; thresholds listed below) and placed in "
+        f"UTC through the device's time anchors (device clock = sample count; anchors that disagreed "
+        f"with the device clock by more than 2 s plus 200 ppm drift were rejected). Rates are events "
+        f"per hour of good signal, the denominator being the good-signal time of the device's "
+        f"5-minute summary windows, so time not worn, with lead-off or with the device off lowers "
+        f"the exposure, not the rate. Spasm rate against time since the last "
+        f"{'oral dose' if a.conc_route == 'oral' else 'intrathecal bolus'} uses {p.bin_min}-minute bins up to "
+        f"{p.max_h:g} h (bins with less than {p.min_bin_exposure_h:g} h of signal are not shown); 95% "
+        f"intervals are percentile bootstraps ({p.n_boot} resamples) over dosing intervals. The "
+        f"pre-dose reference is the last {p.pre_dose_min} minutes before the next dose; spasms are said "
+        f"to return when the rate has climbed {p.return_fraction:.0%} of the way from its post-dose "
+        f"minimum back to that reference. Time-of-day rates use local hours in {d.tz} (daylight-saving "
+        f"aware) with bootstraps over days; nights are {p.night_start_h:02d}:00-{p.night_end_h:02d}:00 local. "
+        f"Concentrations come from a {pk}; they are model estimates, not measurements. The "
+        f"concentration-response fit is an inhibitory Emax model (rate = E0 x (1 - Imax x C/(IC50 + C))) "
+        f"with a 24-hour harmonic for the time-of-day pattern, fitted by weighted least squares "
+        f"with Poisson variances on cells of concentration x local hour; intervals come from the "
+        f"covariance inflated for over-dispersion. The per-dose effect compares the rate "
+        f"{p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after each dose with the {p.pre_dose_min} minutes "
+        f"before it, pooled per week; its trend is a weighted regression of the log rate ratio on "
+        f"week. Scale equivalents: the PSFS-equivalent uses each local calendar day (window "
+        f"00:00-24:00) and the rate of spasm events per hour of signal (0 none, 2 fewer than 1/h, 3 "
+        f"1-10/h, 4 more than 10/h; level 1, spasms only on stimulation, cannot be measured by the "
+        f"sensor), only on days with at least {p.psfs_min_cov_h:g} h of signal; the Snow scale uses the "
+        f"day's count scaled to 24 h of signal, only with at least {p.snow_min_cov_h:g} h. Durations are "
+        f"binned at the SCATS clonus cut-points ({p.scats_cuts_s[0]:g} s and {p.scats_cuts_s[1]:g} s); "
+        f"SCATS scores flexor and extensor spasms by joint angle, which this sensor does not "
+        f"measure, so spasm durations are shown in the same bins for information only.")
+
+
+def _table(headers, rows) -> str:
+    h = "".join(f"<th>{_e(x)}</th>" for x in headers)
+    b = "".join("<tr>" + "".join(f"<td>{_e(x)}</td>" for x in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1060px;margin:1.5em auto;
+color:#222;line-height:1.4;font-size:14px;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px solid #ccc;margin-top:1.6em}
+.meta{color:#555}.disclaimer{background:#fff6e0;border:1px solid #e8c77a;padding:.6em .9em;border-radius:4px}
+table{border-collapse:collapse;margin:.5em 0;font-size:12.5px}td,th{border:1px solid #ddd;padding:3px 7px;text-align:left}
+th{background:#f4f4f4}figure{margin:.8em 0;page-break-inside:avoid}figcaption{font-size:12.5px;color:#444}
+figure svg{max-width:100%;height:auto}.label{font-size:12px;color:#8a4b00}
+.notes li{margin:.2em 0}@media print{body{margin:0;max-width:none}h2{page-break-after:avoid}}
+"""
+
+CHECK_JS = """
+window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});
+document.addEventListener('DOMContentLoaded',function(){var figs=document.querySelectorAll('figure[data-plot]');
+var ok=0;figs.forEach(function(f){var s=f.querySelector('svg');if(s){var b=s.getBoundingClientRect();
+if(b.width>50&&b.height>50&&s.querySelectorAll('path,use,text').length>5)ok++;}});
+document.body.setAttribute('data-plots-total',figs.length);document.body.setAttribute('data-plots-ok',ok);
+document.body.setAttribute('data-js-errors',window.__errors.length);});
+"""
+
+
+def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) -> str:
+    d, p = a.data, a.params
+    figs = plots.render_all(a)
+    gen = generated_utc_ms or int(datetime.now(timezone.utc).timestamp() * 1000)
+    f_loc = fmt_local(d.from_ms, d.tz)
+    t_loc = fmt_local(d.to_ms, d.tz)
+    cov = a.coverage
+    n_sp = int(np.isin(d.ev_kind, (1, 3)).sum())
+    n_cl = int((d.ev_kind == 2).sum())
+    cr = a.cr
+    summary_rows = [
+        ("events recorded", f"{d.ev_t.size} ({n_sp} spasm or spasm with clonus, {n_cl} clonus)", "events"),
+        ("good signal", f"{cov['total_covered_h']:.1f} of {cov['total_h']:.0f} h "
+                        f"({100 * cov['total_covered_h'] / max(cov['total_h'], 1e-9):.0f}%)", "hours"),
+        ("overall rate", f"{d.ev_t.size / max(cov['total_covered_h'], 1e-9):.2f}", "events per hour of signal"),
+        ("night rate", _ci((a.night.get("rate", np.nan), a.night.get("lo", np.nan), a.night.get("hi", np.nan)), "{:.2f}")
+         + f"; day {_ci((a.night.get('day_rate', np.nan), a.night.get('day_lo', np.nan), a.night.get('day_hi', np.nan)), '{:.2f}')}",
+         "events per hour of signal"),
+        ("rate in the last hour before a dose", _ci(a.pre_dose_rate, "{:.2f}"), "events per hour of signal"),
+        ("lowest rate after a dose", f"{a.nadir[1]:.2f} at {a.nadir[0]:.1f} h" if np.isfinite(a.nadir[1]) else "not estimable",
+         "events per hour, h after dose"),
+        ("spasms return (see note)", _ci(a.return_h, "{:.1f}", "h after the dose"), "hours"),
+        ("median logged dosing interval", f"{a.median_interval_h:.1f}" if np.isfinite(a.median_interval_h) else "n/a", "hours"),
+    ]
+    if cr.get("ok"):
+        summary_rows += [
+            ("Emax fit: E0 (rate without drug)", _ci(cr["e0_per_h"], "{:.1f}"), "events per hour"),
+            ("Emax fit: Imax (largest reduction)", _ci(tuple(100 * x for x in cr["imax"]), "{:.0f}"), "%"),
+            ("Emax fit: IC50", _ci(cr["ic50"], "{:.0f}"), cr["conc_unit"]),
+        ]
+    if "slope_lrr_per_week" in a.tolerance:
+        t = a.tolerance
+        summary_rows.append(("effect trend (log rate ratio per week; > 0 = smaller effect)",
+                             _ci((t["slope_lrr_per_week"], t["slope_lo"], t["slope_hi"]), "{:+.3f}"), "per week"))
+
+    sec = []
+    sec.append("<h2>Summary of measurements</h2>" + _table(("measure", "value", "unit"), summary_rows))
+    sec.append('<p class="label">Note: "spasms return" is the observed time after the logged doses '
+               "at which the spasm rate climbs back halfway to its pre-dose level. It describes "
+               "this period's data; it is not a recommended dosing interval.</p>")
+
+    def fig(key, title, caption, label=None):
+        lab = f'<p class="label">{_e(label)}</p>' if label else ""
+        return (f'<figure id="plot-{key}" data-plot="{key}"><h3>{_e(title)}</h3>{figs[key]}'
+                f"<figcaption>{_e(caption)}</figcaption>{lab}</figure>")
+
+    titles = {k: t for k, t, _ in plots.FIGURES}
+    sec.append("<h2>Timeline</h2>" + fig("timeline", titles["timeline"],
+               f"Events per hour of good signal (hours with less than 15 min of signal are blank), "
+               f"logged doses as ticks, button presses as triangles; lower panel: hours of good "
+               f"signal per hour. Local time, {d.tz}."))
+    sec.append("<h2>Dose timing</h2>" + fig("peridose", titles["peridose"],
+               f"Rate in {p.bin_min}-min bins after each logged {a.conc_route} dose with 95% bootstrap "
+               f"interval over dosing intervals; late bins mostly come from the longest (overnight) interval.",
+               "Observed timing only; not a recommendation to change dose times."))
+    tod_caption = (f"Night ({p.night_start_h:02d}:00-{p.night_end_h:02d}:00): "
+                   f"{_ci((a.night.get('rate', np.nan), a.night.get('lo', np.nan), a.night.get('hi', np.nan)), '{:.2f}')} "
+                   f"events/h over {a.night.get('n_nights', 0)} nights; per {a.night.get('span_h', 9)} h night "
+                   f"that is {a.night.get('rate', np.nan) * a.night.get('span_h', 9):.0f} events.")
+    sec.append(fig("timeofday", titles["timeofday"], tod_caption))
+    cr_cap = ("Points: observed rate per concentration bin (adjusted for the fitted time-of-day "
+              "pattern) with Poisson 95% intervals; line and band: Emax fit and its 95% band.")
+    if cr.get("ok"):
+        cr_cap += (f" Time-of-day factor amplitude {cr['circadian_amp']:.2f}, peak near "
+                   f"{cr['circadian_peak_h']:.0f}:00 local. Fit quality chi2/dof {cr['chi2_dof']:.2f}.")
+    sec.append("<h2>Concentration and response</h2>" + fig(
+        "cr", titles["cr"], cr_cap,
+        "Concentrations are model estimates from the logged doses and literature parameters, not "
+        "measured drug levels; the fit describes this patient's data, not a target level."))
+    tol_rows = [(f"week {r[0] + 1}", r[1], f"{100 * r[2]:.0f}% ({100 * r[3]:.0f} to {100 * r[4]:.0f})")
+                for r in a.tolerance.get("weeks", [])]
+    sec.append(fig("tolerance", titles["tolerance"],
+                   "Reduction of the spasm rate after doses compared with just before them, pooled per "
+                   "week (95% interval); a falling effect over weeks can reflect tolerance, changes in "
+                   "activity or in dosing.") + _table(("week", "doses", "reduction (95% CI)"), tol_rows))
+    day_rows = []
+    for i, day in enumerate(cov["day_ids"]):
+        ds = a.daily
+        day_rows.append((str(np.datetime64(int(day), "D")), f"{cov['day_len_h'][i]:g}",
+                         f"{cov['covered_h'][i]:.1f}", int(ds["n_spasms"][i]),
+                         "-" if not np.isfinite(ds["spasms_per_24h"][i]) else f"{ds['spasms_per_24h'][i]:.0f}",
+                         "-" if not np.isfinite(ds["psfs"][i]) else int(ds["psfs"][i]),
+                         "-" if not np.isfinite(ds["snow"][i]) else int(ds["snow"][i])))
+    sec.append("<h2>Daily scores</h2>" + fig(
+        "daily", titles["daily"],
+        f"PSFS-equivalent per local calendar day (needs {p.psfs_min_cov_h:g} h of signal), Snow scale "
+        f"per 24 h (count scaled to 24 h of signal, needs {p.snow_min_cov_h:g} h). Both are sensor "
+        "equivalents of patient-reported scales, not the scales themselves.") +
+        "<details><summary>Per-day table</summary>" + _table(
+            ("local day", "day length h", "signal h", "spasms", "spasms/24 h", "PSFS-eq", "Snow"), day_rows)
+        + "</details>")
+    sc = a.scats
+    sec.append("<h2>Durations</h2>" + fig(
+        "durations", titles["durations"],
+        f"Clonus (clonus and spasm-with-clonus events) median {sc['clonus']['median_s']:.1f} s, 90th "
+        f"percentile {sc['clonus']['p90_s']:.1f} s; spasms median {sc['spasm']['median_s']:.1f} s. SCATS "
+        "scores spasms by joint angle, which is not measured here."))
+    q_rows = [("days in period", len(cov["day_ids"])),
+              ("device reboots (all causes)", d.reboots),
+              ("reset causes (count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.reset_causes.items())) or "-"),
+              ("events that could not be placed in time", d.unplaced_events),
+              ("time anchors rejected (host clock jumps)", d.rejected_anchors),
+              ("dropped samples (sampler overruns)", cov["dropped_samples"]),
+              ("devices", ", ".join(d.devices) or "-"),
+              ("firmware versions", ", ".join(f"{v >> 8}.{v & 0xFF}" for v in d.fw_versions) or "-")]
+    sec.append("<h2>Coverage and data quality</h2>" + fig(
+        "coverage", titles["coverage"], "Hours per local day with good signal, lost signal, not worn, "
+        "and without data.") + _table(("item", "value"), q_rows))
+    ds = a.dosing
+    dose_rows = [("doses used (route)", f"{ds.get('n_in_range', 0)} ({ds.get('route', '-')})"),
+                 ("entered by source", ", ".join(f"{k}: {v}" for k, v in ds.get("sources", {}).items()) or "-"),
+                 ("'dose taken' button presses", f"{ds.get('button_marks', 0)} ({ds.get('unmatched_marks', 0)} without a logged dose)"),
+                 ("intervals longer than usual for their time of day", ds.get("n_long_intervals", 0))]
+    for pr in d.pumps:
+        end = fmt_local(pr["valid_to_utc_ms"], d.tz) if pr["valid_to_utc_ms"] else "open"
+        sched = ", ".join(f"{a_} {b_:g} ug/day" for a_, b_ in pr["steps"])
+        dose_rows.append((f"pump program #{pr['id']}", f"{fmt_local(pr['valid_from_utc_ms'], d.tz)} to {end}: {sched}"))
+    long_rows = [(fmt_local(t, d.tz), f"{h:.1f}") for t, h in ds.get("long_intervals", [])[:30]]
+    sec.append("<h2>Doses as logged</h2>" + _table(("item", "value"), dose_rows) +
+               (("<p>Longer intervals (start, hours):</p>" + _table(("interval starts", "hours"), long_rows))
+                if long_rows else ""))
+    cfg = config_rows(store, d.patient, d.config_versions)
+    sec.append("<h2>Detector thresholds and versions</h2>" + _table(
+        ("config version", "key", "parameter", "value", "unit / meaning", "origin"), cfg))
+    sec.append("<h2>Methods</h2><p>" + _e(methods_paragraph(a)) + "</p>")
+    notes = a.notes or ["none"]
+    sec.append('<h2>Notes on the data</h2><ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+
+    head = (f"<h1>spasmtrack report: patient {_e(d.patient)}</h1>"
+            f'<p class="meta">Period {_e(f_loc)} to {_e(t_loc)} (time zone {_e(d.tz)}; all times local '
+            f"unless marked UTC). Generated {_e(datetime.fromtimestamp(gen / 1000, timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} "
+            f"by spasmtrack {_e(__version__)}; detector config version(s) "
+            f"{_e(', '.join(map(str, d.config_versions)) or 'unknown')}.</p>"
+            f'<p class="disclaimer"><strong>Measurements, not advice.</strong> {_e(DISCLAIMER)}</p>')
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>spasmtrack report {_e(d.patient)}</title>"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<style>{CSS}</style><script>{CHECK_JS}</script></head><body>"
+            + head + "".join(sec) + "</body></html>")

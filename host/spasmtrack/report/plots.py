@@ -1,0 +1,198 @@
+"""Report figures (matplotlib, Agg, inline SVG). Every axis states its unit; times are the
+patient's local time (zone named in the axis label)."""
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..analysis.core import Analysis  # noqa: E402
+from ..analysis.tzutil import local_ms  # noqa: E402
+
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+                     "axes.spines.right": False, "figure.dpi": 100, "svg.hashsalt": "spasmtrack"})
+C_RATE, C_DOSE, C_BAND, C_NIGHT = "#1f5f8b", "#c0392b", "#9ecae1", "#eeeeee"
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    s = buf.getvalue()
+    return s[s.index("<svg"):]
+
+
+def _dt(utc_ms: np.ndarray, tz: str) -> np.ndarray:
+    """Local wall-clock times as naive datetime64 for plotting."""
+    return local_ms(np.asarray(utc_ms, dtype=np.int64), tz).astype("datetime64[ms]")
+
+
+def timeline(a: Analysis) -> str:
+    d = a.data
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 3.8), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    x = _dt(a.timeline_t, d.tz)
+    ax.step(x, a.timeline_rate, where="post", color=C_RATE, lw=0.7, label="events per hour of good signal")
+    top = np.nanmax(a.timeline_rate) if np.isfinite(a.timeline_rate).any() else 1.0
+    for route, color, lab in (("oral", C_DOSE, "oral dose (logged)"),
+                              ("intrathecal_bolus", "#8e44ad", "intrathecal bolus (logged)")):
+        sel = (d.dose_route == route) & (d.dose_t >= d.from_ms) & (d.dose_t < d.to_ms)
+        if sel.any():
+            ax.vlines(_dt(d.dose_t[sel], d.tz), top * 1.02, top * 1.12, color=color, lw=0.8, label=lab)
+    if d.mark_t.size:
+        ax.plot(_dt(d.mark_t, d.tz), np.full(d.mark_t.size, top * 1.17), "v", ms=3, color="#555",
+                label="'dose taken' button")
+    ax.set_ylabel("spasms / h")
+    ax.set_ylim(0, top * 1.22)
+    ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False, bbox_to_anchor=(0, 1.18))
+    ax2.fill_between(x, a.timeline_cov_h, step="post", color="#7fbf7f", lw=0)
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("signal h/h")
+    ax2.set_xlabel(f"local time ({d.tz})")
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    return _svg(fig)
+
+
+def peridose(a: Analysis) -> str:
+    c = a.peridose
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    if c is not None:
+        ax.fill_between(c.x, c.lo, c.hi, color=C_BAND, lw=0, label="95% bootstrap interval")
+        ax.plot(c.x, c.y, "o-", color=C_RATE, ms=3, lw=1.2, label="spasm rate")
+        pre = a.pre_dose_rate
+        if np.isfinite(pre[0]):
+            ax.axhline(pre[0], color="#777", ls="--", lw=0.8,
+                       label=f"last {a.params.pre_dose_min} min before next dose")
+        if np.isfinite(a.return_h[0]):
+            ax.axvline(a.return_h[0], color=C_DOSE, lw=0.9, label="spasms return (estimate)")
+            if np.isfinite(a.return_h[1]):
+                ax.axvspan(a.return_h[1], a.return_h[2], color=C_DOSE, alpha=0.12, lw=0)
+        if np.isfinite(a.median_interval_h):
+            ax.axvline(a.median_interval_h, color="#333", ls=":", lw=0.9, label="median logged interval")
+    ax.set_xlabel(f"time since last {a.conc_route} dose (h)")
+    ax.set_ylabel("spasms per hour of signal")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def time_of_day(a: Analysis) -> str:
+    c = a.tod
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    p = a.params
+    ax.axvspan(p.night_start_h, 24, color=C_NIGHT, lw=0)
+    ax.axvspan(0, p.night_end_h, color=C_NIGHT, lw=0, label="night")
+    if c is not None:
+        ax.fill_between(c.x, c.lo, c.hi, color=C_BAND, lw=0, label="95% bootstrap interval")
+        ax.plot(c.x, c.y, "o-", color=C_RATE, ms=3, label="spasm rate")
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 3))
+    ax.set_xlabel(f"local hour of day ({a.data.tz})")
+    ax.set_ylabel("spasms per hour of signal")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def concentration_response(a: Analysis) -> str:
+    r = a.cr
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    if r.get("ok"):
+        ax.errorbar(r["bin_c"], r["bin_rate"], yerr=[r["bin_rate"] - r["bin_lo"], r["bin_hi"] - r["bin_rate"]],
+                    fmt="o", ms=3, color=C_RATE, lw=0.8, label="observed (time-of-day adjusted)")
+        ax.fill_between(r["grid"], r["fit_lo"], r["fit_hi"], color=C_BAND, lw=0, label="95% band of the fit")
+        ax.plot(r["grid"], r["fit"], color=C_DOSE, lw=1.3, label="Emax fit")
+    ax.set_xlabel(f"model {a.conc_route} baclofen concentration ({r.get('conc_unit', 'ug/L')})")
+    ax.set_ylabel("spasms per hour of signal")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def daily_scores(a: Analysis) -> str:
+    d, cov, ds = a.data, a.coverage, a.daily
+    x = (cov["day_ids"]).astype("datetime64[D]")
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 3.6), sharex=True)
+    ax.bar(x, ds["spasms_per_24h"], color=C_RATE, width=0.8)
+    ax.set_ylabel("spasms / 24 h\n(scaled to signal)")
+    ax2.plot(x, ds["psfs"], "s", ms=4, color=C_DOSE, label="PSFS-equivalent (0-4)")
+    ax2.plot(x, ds["snow"], "o", ms=3, color="#2c7", label="Snow scale (1-5)")
+    ax2.set_ylim(-0.3, 5.5)
+    ax2.set_yticks(range(0, 6))
+    ax2.set_ylabel("score")
+    ax2.legend(fontsize=7, frameon=False, ncol=2, loc="lower left")
+    ax2.set_xlabel(f"local day ({d.tz}); days without enough signal have no score")
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    return _svg(fig)
+
+
+def durations(a: Analysis) -> str:
+    s = a.scats
+    c1, c2 = a.params.scats_cuts_s
+    labels = [f"< {c1:g} s", f"{c1:g}-{c2:g} s", f"> {c2:g} s"]
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    xs = np.arange(3)
+    for k, (name, col) in enumerate((("clonus", C_DOSE), ("spasm", C_RATE))):
+        v = [s[name]["lt"], s[name]["mid"], s[name]["gt"]]
+        ax.bar(xs + (k - 0.5) * 0.38, v, width=0.38, color=col,
+               label=f"{name} events (n={s[name]['n']})")
+    ax.set_xticks(xs, labels)
+    ax.set_xlabel("event duration (SCATS clonus cut-points)")
+    ax.set_ylabel("events")
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def coverage(a: Analysis) -> str:
+    cov = a.coverage
+    x = cov["day_ids"].astype("datetime64[D]")
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    b = np.zeros(len(x))
+    for key, col, lab in (("covered_h", "#7fbf7f", "good signal"), ("lost_h", "#f0ad4e", "lead-off / flat / railed"),
+                          ("not_worn_h", "#bbb", "not worn"), ("no_data_h", "#e6e6e6", "no data (device off / not synced)")):
+        ax.bar(x, cov[key], bottom=b, color=col, width=0.85, label=lab)
+        b = b + cov[key]
+    ax.set_ylabel("hours")
+    ax.set_ylim(0, 26)
+    ax.legend(fontsize=7, frameon=False, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.2))
+    ax.set_xlabel(f"local day ({a.data.tz})")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    return _svg(fig)
+
+
+def tolerance(a: Analysis) -> str:
+    rows = a.tolerance.get("weeks", [])
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    if rows:
+        w = np.array([r[0] for r in rows]) + 1
+        e = np.array([r[2] for r in rows]) * 100
+        lo = np.array([r[3] for r in rows]) * 100
+        hi = np.array([r[4] for r in rows]) * 100
+        ax.errorbar(w, e, yerr=[e - lo, hi - e], fmt="o-", ms=4, color=C_RATE, lw=1)
+    ax.axhline(0, color="#999", lw=0.6)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("week of the report period")
+    p = a.params
+    ax.set_ylabel(f"reduction of spasm rate\n{p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after vs "
+                  f"{p.pre_dose_min} min before dose (%)")
+    return _svg(fig)
+
+
+FIGURES = (("timeline", "Spasms per hour aligned with doses", timeline),
+           ("peridose", "Spasm rate against time since the last dose", peridose),
+           ("timeofday", "Spasm rate by local time of day", time_of_day),
+           ("cr", "Concentration-response (model concentration)", concentration_response),
+           ("tolerance", "Observed effect per dose, by week", tolerance),
+           ("daily", "Daily spasm counts and scale equivalents", daily_scores),
+           ("durations", "Event durations at the SCATS cut-points", durations),
+           ("coverage", "Signal coverage per day", coverage))
+
+
+def render_all(a: Analysis) -> dict[str, str]:
+    return {key: fn(a) for key, _, fn in FIGURES}
