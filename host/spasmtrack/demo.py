@@ -1,0 +1,653 @@
+"""``spasmtrack demo``: a simulated patient through the real chain, end to end.
+
+Stages (each a function of a :class:`DemoRun`; each reports how it was done, so a stage
+whose piece has not landed says so instead of being faked):
+
+1. simulate  -- :mod:`spasmtrack.patient`: truth files, dose log; the raw signal is
+   streamed to the next stage in chunks (never a whole day in RAM).
+2. device    -- the real firmware on the MicroPython unix port over that signal, faster
+   than real time. Preferred: the sim board's app (sampler, drivers against the
+   register-level simulators, detector, flash log). Available path: the detector replay
+   entry ``boards/sim/replay_main.py`` (real DSP chains + detector) whose events and
+   summaries are appended by the real ``firmware/flashlog.py`` to a NOR-flash image.
+3. sync      -- preferred: the host's bleak code over the virtual radio (Bumble) against
+   the firmware's BLE peripheral. Until that lands the frames are read from the flash
+   image directly (said so in the output and in demo.json).
+4. store     -- SQLite through :mod:`spasmtrack.store` (records, then the dose log through
+   :mod:`spasmtrack.doses`).
+5. report    -- the clinician report (:mod:`spasmtrack.report`) and the analysis.
+6. score     -- detection against the simulator's truth (F1, onset error), records on the
+   device log vs records in the database, coverage.
+
+``build/demo.json`` gets the figures and the time per stage.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .errors import UserError
+from .patient import PatientSignal, Scenario, build_timeline, write_truth
+from .patient.score import Detection, merge_channels, score
+
+PATIENT_CODE = "DEMO-001"
+KIND_NAMES = {1: "spasm", 2: "clonus", 3: "spasm_with_clonus"}
+
+
+class StageMissing(Exception):
+    """The piece a stage needs is not in the tree (yet)."""
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str = "pending"          # ok | fallback | missing | failed
+    seconds: float = 0.0
+    provider: str = ""
+    detail: str = ""
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BoardScale:
+    """µV and physical IMU units -> raw counts for one board (from board.json)."""
+
+    name: str
+    n_channels: int
+    fs_emg: int
+    fs_imu: int
+    uv_per_count: float
+    adc_max: int
+    lsb_per_g: float
+    lsb_per_dps: float
+    source: str
+
+    def emg_counts(self, uv: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(uv / self.uv_per_count), -self.adc_max, self.adc_max).astype("<i4")
+
+    def imu_counts(self, imu: np.ndarray) -> np.ndarray:
+        out = np.empty(imu.shape, dtype=np.float64)
+        out[:3] = imu[:3] * self.lsb_per_g
+        out[3:] = imu[3:] * self.lsb_per_dps
+        return np.clip(np.rint(out), -32768, 32767).astype("<i4")
+
+
+def board_scale(name: str) -> BoardScale:
+    """Counts conversion via H-dev's ``spasmtrack.boards`` when present, else board.json."""
+    path = BOARDS_DIR / name / "board.json"
+    if not path.exists():
+        known = sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
+        raise UserError(f"unknown board {name!r} (known: {', '.join(known)})")
+    spec = json.loads(path.read_text())
+    emg, imu = spec["emg"], spec["imu"]
+    full = (1 << (emg["adc_bits"] - 1)) - 1
+    uvpc = emg["vref_v"] / (emg["gain"] * full) * 1e6
+    source = f"{path.relative_to(REPO_ROOT)}"
+    try:
+        boards = importlib.import_module("spasmtrack.boards")
+        b = boards.load_board(name)
+        uvpc = float(getattr(b, "uv_per_count", uvpc))
+        source = "spasmtrack.boards.load_board"
+    except (ImportError, AttributeError):
+        pass
+    return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, full,
+                      32768.0 / imu["accel_range_g"], 32768.0 / imu["gyro_range_dps"], source)
+
+
+class RamFlash:
+    """NOR-flash block device in RAM (erase -> 0xFF, program clears bits), MicroPython's
+    extended block protocol, for running ``firmware/flashlog.py`` on CPython."""
+
+    def __init__(self, size: int = 1 << 20, block: int = 4096):
+        self.block = block
+        self.buf = bytearray(b"\xff" * size)
+
+    def readblocks(self, n: int, buf, offset: int = 0) -> None:
+        a = n * self.block + offset
+        buf[:] = self.buf[a:a + len(buf)]
+
+    def writeblocks(self, n: int, buf, offset: int = 0) -> None:
+        a = n * self.block + offset
+        src = bytes(buf)
+        old = self.buf[a:a + len(src)]
+        self.buf[a:a + len(src)] = bytes(x & y for x, y in zip(old, src))
+
+    def ioctl(self, op: int, arg: int = 0):
+        if op == 4:
+            return len(self.buf) // self.block
+        if op == 5:
+            return self.block
+        if op == 6:
+            a = arg * self.block
+            self.buf[a:a + self.block] = b"\xff" * self.block
+            return 0
+        return 0
+
+
+def load_flashlog_module():
+    """firmware/flashlog.py on CPython, bound to the firmware's records module."""
+    from . import records as host_records
+    path = FIRMWARE_DIR / "flashlog.py"
+    if not path.exists():
+        raise StageMissing("firmware/flashlog.py (H-log)")
+    sys.modules.setdefault("records", host_records.fw)
+    spec = importlib.util.spec_from_file_location("spasmtrack._firmware_flashlog", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+@dataclass
+class DemoRun:
+    days: float
+    out: Path
+    seed: int = 1
+    regimen: str = "tid"
+    board: str = "sim"
+    chunk_s: float = 60.0
+    block: int = 500
+    heap: str = "96K"
+    progress: Callable[[str], None] = print
+    stages: list[StageResult] = field(default_factory=list)
+    # filled by the stages
+    scenario: Scenario | None = None
+    timeline: Any = None
+    truth_paths: dict = field(default_factory=dict)
+    dose_log: Path | None = None
+    flash_path: Path | None = None
+    records_logged: int = 0
+    device_info: dict = field(default_factory=dict)
+    db_url: str = ""
+    device_key: str = "sim-demo-0001"
+    records_synced: int = 0
+    sync_info: dict = field(default_factory=dict)
+    report_path: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+    def say(self, msg: str) -> None:
+        self.progress(msg)
+
+
+# ----------------------------------------------------------------------------------- stages
+def stage_simulate(run: DemoRun) -> StageResult:
+    r = StageResult("simulate", provider="spasmtrack.patient (MUAP-train EMG, IMU, Emax hazard)")
+    now = dt.datetime.now(dt.timezone.utc)
+    start = (now - dt.timedelta(days=math.ceil(run.days) + 1)).replace(hour=6, minute=0, second=0, microsecond=0)
+    run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat())
+    run.timeline = build_timeline(run.scenario)
+    run.truth_paths = write_truth(run.timeline, run.out / "truth")
+    run.dose_log = write_dose_log(run.timeline, run.out / "dose_log.csv")
+    tl = run.timeline
+    n_obs = sum(e.observable for e in tl.events)
+    r.status = "ok"
+    r.detail = (f"{run.days * 24:g} h from {start.isoformat()} ({run.scenario.tz}), regimen {run.regimen}: "
+                f"{len(tl.events)} events ({n_obs} while worn with leads on), "
+                f"{sum(d.status != 'missed' and d.t_s >= 0 for d in tl.plan.doses)} doses taken, "
+                f"{sum(d.status == 'missed' for d in tl.plan.doses)} missed; truth in {run.out / 'truth'}")
+    return r
+
+
+def write_dose_log(tl, path: Path) -> Path:
+    """The patient's own dose log (taken doses only, times with offset) in the CSV format of
+    ``spasmtrack dose import``."""
+    import csv
+    from zoneinfo import ZoneInfo
+    scn = tl.scenario
+    tz = ZoneInfo(scn.tz)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "drug", "amount", "unit", "route", "note"])
+        for d in tl.plan.doses:
+            if d.status == "missed" or d.t_s < 0:
+                continue
+            t = (scn.start() + dt.timedelta(seconds=d.t_s)).astimezone(tz)
+            w.writerow([t.isoformat(timespec="seconds"), d.drug, f"{d.amount:g}", d.unit, d.route,
+                        "late" if d.status == "late" else ""])
+    return path
+
+
+def _micropython() -> str:
+    exe = Path(sys.executable).parent / "micropython"
+    if exe.exists():
+        return str(exe)
+    from shutil import which
+    w = which("micropython")
+    if not w:
+        raise StageMissing("the micropython unix port (make setup)")
+    return w
+
+
+def _device_simboard(run: DemoRun) -> StageResult:
+    """The sim board's full app (H-dev) fed with the signal."""
+    try:
+        importlib.import_module("spasmtrack.simboard")
+    except ImportError:
+        raise StageMissing("sim-board app runner (H-dev: firmware/app.py + a host runner feeding the "
+                           "register-level simulators)") from None
+    raise StageMissing("sim-board app runner API not wired into the demo yet")
+
+
+def _device_replay(run: DemoRun) -> StageResult:
+    """Real DSP chains + detector (boards/sim/replay_main.py, H-det) on the MicroPython unix
+    port; events and summaries appended by the real flash log (H-log) to a NOR image."""
+    if not (BOARDS_DIR / "sim" / "replay_main.py").exists():
+        raise StageMissing("boards/sim/replay_main.py (H-det detector replay)")
+    fl = load_flashlog_module()
+    from . import records as rec
+    scale = board_scale(run.board)
+    nch = scale.n_channels
+    if run.scenario.n_channels != nch:
+        run.scenario.n_channels = nch
+    ps = PatientSignal(run.timeline, fs_emg=scale.fs_emg, fs_imu=scale.fs_imu,
+                       rail_uV=scale.adc_max * scale.uv_per_count * 1.2)
+    storage = RamFlash()
+    log = fl.FlashLog(storage)
+    cfg_version = _detconfig_version()
+    board_hash = sum(scale.name.encode()) & 0xFFFF
+    boot = 0
+    log.append(rec.TYPE_BOOT, [boot, rec.RESET_POWER_ON, 0x0100, cfg_version, board_hash])
+    start_unix = int(run.scenario.start().timestamp())
+    tzq = _tz_quarter(run.scenario)
+    log.append(rec.TYPE_TIME_ANCHOR, [boot, 1000, start_unix + 1, tzq, 1])
+
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / run.board),
+                                          str(BOARDS_DIR / "sim"), ".frozen"])
+    mp = _micropython()
+    cmd = [mp] + (["-X", f"heapsize={run.heap}"] if run.heap else []) + \
+          ["-c", f"import replay_main; replay_main.main({nch}, {run.block}, 0)"]
+    heap_note = f"heap {run.heap}" if run.heap else "default heap"
+    probe = subprocess.run(cmd, input=b"\0\0\0\0", capture_output=True, env=env, timeout=60)
+    if probe.returncode != 0 and run.heap:
+        heap_note = (f"default heap (the firmware does not compile from source within {run.heap}: "
+                     f"{_last_line(probe.stdout + probe.stderr)})")
+        cmd = [mp, "-c", f"import replay_main; replay_main.main({nch}, {run.block}, 0)"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    dur = run.scenario.duration_s
+    t0 = time.perf_counter()
+    feed = {"gen_s": 0.0, "bytes": 0, "err": None}
+
+    def producer() -> None:
+        try:
+            hdr = np.array([run.block], "<i4").tobytes()
+            last = time.perf_counter()
+            for ch in ps.chunks(run.chunk_s):
+                g0 = time.perf_counter()
+                emg = scale.emg_counts(ch.emg_uV)
+                imu = scale.imu_counts(ch.imu)
+                n, b = ch.n, run.block
+                parts = []
+                for a in range(0, n - n % b, b):
+                    parts += [hdr, emg[:, a:a + b].tobytes(), imu[:, a // 10:(a + b) // 10].tobytes()]
+                rest = n % b
+                if rest:
+                    a = n - rest
+                    parts += [np.array([rest], "<i4").tobytes(), emg[:, a:].tobytes(), imu[:, a // 10:].tobytes()]
+                data = b"".join(parts)
+                feed["gen_s"] += time.perf_counter() - g0
+                proc.stdin.write(data)
+                feed["bytes"] += len(data)
+                now = time.perf_counter()
+                if now - last > 5.0:
+                    h = (ch.t0_s + ch.n / scale.fs_emg) / 3600
+                    el = now - t0
+                    run.say(f"  [device] {h:6.2f} / {dur / 3600:.2f} h simulated and fed "
+                            f"({h * 3600 / el:.0f}x real time)")
+                    last = now
+            proc.stdin.write(np.array([0], "<i4").tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            feed["err"] = "the firmware process closed its input"
+        except Exception as exc:  # pragma: no cover - reported below
+            feed["err"] = repr(exc)
+            proc.kill()
+
+    th = threading.Thread(target=producer, daemon=True)
+    th.start()
+    n_ev = n_sm = 0
+    done = None
+    ne = len(rec.FIELDS[rec.TYPE_EVENT])
+    ns = len(rec.FIELDS[rec.TYPE_SUMMARY])
+    for line in proc.stdout:
+        parts = line.split()
+        if not parts:
+            continue
+        tag = parts[0]
+        if tag == b"E":
+            vals = [int(x) for x in parts[1:1 + ne]]
+            log.append(rec.TYPE_EVENT, vals)
+            n_ev += 1
+        elif tag == b"S":
+            vals = [int(x) for x in parts[1:1 + ns]]
+            log.append(rec.TYPE_SUMMARY, vals)
+            n_sm += 1
+        elif tag == b"D":
+            done = [int(x) for x in parts[1:]]
+    th.join()
+    err = proc.stderr.read().decode()
+    rc = proc.wait()
+    if rc != 0 or feed["err"] or done is None:
+        raise RuntimeError(f"firmware replay failed (rc {rc}): {feed['err'] or ''} {err.strip()[-800:]}")
+    end_ms = int(round(dur * 1000))
+    # the host's sync at the end sets the clock: the device logs a time anchor
+    log.append(rec.TYPE_TIME_ANCHOR, [boot, end_ms, start_unix + end_ms // 1000, tzq, 1])
+    run.flash_path = run.out / "flash.bin"
+    run.flash_path.write_bytes(bytes(storage.buf))
+    run.records_logged = log.last_seq
+    run.device_info = {"events": n_ev, "summaries": n_sm, "blocks": done[0], "overflow": done[2],
+                       "gen_s": round(feed["gen_s"], 2), "bytes_fed": feed["bytes"], "heap": heap_note,
+                       "flash_used_bytes": _flash_used(storage), "log": log, "storage": storage}
+    r = StageResult("device", status="fallback",
+                    provider="boards/sim/replay_main.py (real DSP chains + detector, H-det) on micropython; "
+                             "firmware/flashlog.py (H-log) on CPython over a RAM NOR image",
+                    detail=(f"{n_ev} events, {n_sm} summaries from {done[0]} blocks of {run.block} samples x {nch} ch "
+                            f"({heap_note}); {log.last_seq} records in the flash log "
+                            f"({run.device_info['flash_used_bytes']} bytes); BOOT and TIME_ANCHOR records "
+                            f"written by the demo, not by firmware/app.py"))
+    return r
+
+
+def _last_line(b: bytes) -> str:
+    lines = b.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+def _flash_used(storage: RamFlash) -> int:
+    b = storage.buf
+    return sum(1 for i in range(0, len(b), storage.block) if b[i:i + 16] != b"\xff" * 16) * storage.block
+
+
+def _tz_quarter(scn: Scenario) -> int:
+    off = scn.start().astimezone(scn.zone()).utcoffset()
+    return int(off.total_seconds() // 900) if off else 0
+
+
+def _detconfig_version() -> int:
+    try:
+        sys.path.insert(0, str(FIRMWARE_DIR))
+        import detconfig  # type: ignore
+        return int(detconfig.CONFIG_VERSION)
+    except ImportError:
+        return 0
+    finally:
+        sys.path.remove(str(FIRMWARE_DIR))
+
+
+def stage_device(run: DemoRun) -> StageResult:
+    return _first_available(run, "device", [_device_simboard, _device_replay])
+
+
+def _sync_ble(run: DemoRun) -> StageResult:
+    try:
+        importlib.import_module("spasmtrack.ble")
+    except ImportError:
+        raise StageMissing("BLE sync over the virtual radio (H-ble: spasmtrack.ble, firmware/ble_peripheral.py, "
+                           "boards/sim/bluetooth.py)") from None
+    raise StageMissing("BLE sync API not wired into the demo yet")
+
+
+def _sync_direct(run: DemoRun) -> StageResult:
+    """Fallback: frames read straight from the flash log (no radio)."""
+    from . import records as rec
+    from .store import open_store
+    log = run.device_info.get("log")
+    if log is None:
+        raise StageMissing("a flash log from the device stage")
+    st = open_store(run.db_url)
+    _ensure_patient(st, run)
+    buf = bytearray(rec.MAX_FRAME)
+    frames = [bytes(buf[:n]) for n in log.read_from(st.last_seq(run.device_key) + 1, buf)]
+    synced = 0
+    for a in range(0, len(frames), 500):
+        res = st.insert_records(run.device_key, frames[a:a + 500])
+        synced += res.inserted
+        log.ack(res.last_seq)
+    acc = st.sync_accounting(run.device_key)
+    run.records_synced = acc["records"]
+    run.sync_info = acc
+    r = StageResult("sync", status="fallback", provider="frames read from the flash log and stored with "
+                    "Store.insert_records (NOT over the radio)",
+                    detail=f"{synced} records stored in {run.db_url}, acked up to seq {log.acked_seq}; "
+                           f"missing seqs: {len(acc['missing_seqs'])}")
+    return r
+
+
+def _ensure_patient(st, run: DemoRun) -> None:
+    try:
+        st.patient(PATIENT_CODE)
+    except Exception:
+        st.add_patient(PATIENT_CODE, run.scenario.tz, "Simulated patient (demo)")
+    st.device_id(run.device_key, board=run.board)
+    st.assign_device(run.device_key, PATIENT_CODE)
+
+
+def stage_sync(run: DemoRun) -> StageResult:
+    return _first_available(run, "sync", [_sync_ble, _sync_direct])
+
+
+def stage_doses(run: DemoRun) -> StageResult:
+    r = StageResult("doses")
+    try:
+        from .doses import DoseLog, PumpStep
+    except ImportError:
+        raise StageMissing("spasmtrack.doses (H-host)") from None
+    from .store import open_store
+    st = open_store(run.db_url)
+    _ensure_patient(st, run)
+    dl = DoseLog(st, who="demo")
+    rep = dl.import_csv(PATIENT_CODE, run.dose_log)
+    detail = f"{len(rep.inserted)} doses imported from {run.dose_log}"
+    if rep.warnings:
+        detail += f" ({len(rep.warnings)} warnings)"
+    if run.regimen == "itb":
+        scn = run.scenario
+        steps = [PumpStep("07:00", 300.0), PumpStep("21:00", 420.0)]
+        start_local = (scn.start() - dt.timedelta(days=7)).astimezone(scn.zone())
+        dl.add_pump_program(PATIENT_CODE, steps, start_local.strftime("%Y-%m-%d %H:%M"), zone=scn.tz,
+                            note="simulated flex program")
+        detail += "; ITB flex program 07:00 300 ug/day, 21:00 420 ug/day"
+    r.status, r.provider, r.detail = "ok", "spasmtrack.doses.DoseLog.import_csv", detail
+    return r
+
+
+def stage_report(run: DemoRun) -> StageResult:
+    try:
+        rep = importlib.import_module("spasmtrack.report")
+    except ImportError:
+        raise StageMissing("clinician report (H-host: spasmtrack.report)") from None
+    fn = getattr(rep, "write_report", None)
+    if fn is None:
+        raise StageMissing("spasmtrack.report.write_report")
+    from .store import open_store
+    st = open_store(run.db_url)
+    scn = run.scenario
+    start = scn.start()
+    end = start + dt.timedelta(seconds=scn.duration_s)
+    out = run.out / "report.html"
+    fn(st, PATIENT_CODE, start, end, out)
+    run.report_path = str(out)
+    return StageResult("report", status="ok", provider="spasmtrack.report.write_report", detail=str(out))
+
+
+def detections_from_db(run: DemoRun) -> list[Detection]:
+    from sqlalchemy import select
+    from .store import open_store
+    from .store import schema as s
+    st = open_store(run.db_url)
+    t0 = run.scenario.start().timestamp() * 1000
+    with st.engine.connect() as c:
+        rows = c.execute(select(s.events.c.onset_utc_ms, s.events.c.duration_ms, s.events.c.kind,
+                                s.events.c.channel, s.events.c.clonus_chz)).all()
+    dets = []
+    for onset, d, k, ch, hz in rows:
+        if onset is None:
+            continue
+        a = (onset - t0) / 1000
+        dets.append(Detection(a, a + d / 1000, KIND_NAMES.get(k, "spasm"), [int(ch or 0)], (hz or 0) / 100))
+    return dets
+
+
+def stage_score(run: DemoRun) -> StageResult:
+    dets = merge_channels(detections_from_db(run))
+    tl = run.timeline
+    worn_h = _observable_hours(run)
+    sc, _ = score(tl.events, dets, worn_h)
+    run.metrics["score"] = sc.to_dict()
+    run.metrics["events_simulated"] = len(tl.events)
+    run.metrics["events_simulated_observable"] = sc.n_true
+    run.metrics["events_detected"] = sc.n_detected
+    run.metrics["detection_f1"] = round(sc.f1, 4)
+    run.metrics["coverage"] = _coverage(run, worn_h)
+    return StageResult("score", status="ok", provider="spasmtrack.patient.score",
+                       detail=f"F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}), "
+                              f"median onset error {sc.onset_err_median_s * 1000:.0f} ms")
+
+
+def _observable_hours(run: DemoRun) -> float:
+    tl = run.timeline
+    dur = run.scenario.duration_s
+    mask = np.ones(int(dur), dtype=bool)
+    for iv in tl.intervals:
+        if iv.kind in ("not_worn", "leadoff"):
+            mask[int(iv.start_s):int(math.ceil(iv.end_s))] = False
+    return float(mask.sum()) / 3600
+
+
+def _coverage(run: DemoRun, worn_h: float) -> dict:
+    from sqlalchemy import func, select
+    from .store import open_store
+    from .store import schema as s
+    st = open_store(run.db_url)
+    with st.engine.connect() as c:
+        cov, lost, n = c.execute(select(func.sum(s.summaries.c.covered_ds), func.sum(s.summaries.c.lost_ds),
+                                        func.count())).one()
+    return {"device_covered_h": round((cov or 0) / 36000, 3), "device_lost_h": round((lost or 0) / 36000, 3),
+            "summaries": int(n), "true_worn_leads_on_h": round(worn_h, 3),
+            "simulated_h": round(run.scenario.duration_s / 3600, 3)}
+
+
+def _first_available(run: DemoRun, name: str, providers: list) -> StageResult:
+    missing = []
+    for p in providers:
+        try:
+            r = p(run)
+            r.missing = missing + [m for m in r.missing if m not in missing]
+            return r
+        except StageMissing as exc:
+            missing.append(str(exc))
+    raise StageMissing("; ".join(missing))
+
+
+STAGES: list[tuple[str, Callable[[DemoRun], StageResult]]] = [
+    ("simulate", stage_simulate),
+    ("device", stage_device),
+    ("sync", stage_sync),
+    ("doses", stage_doses),
+    ("report", stage_report),
+    ("score", stage_score),
+]
+
+
+def run_demo(run: DemoRun, json_path: Path | None = None) -> dict:
+    """Run every stage; returns (and writes) the demo summary."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    db = run.out / "demo.sqlite"
+    if db.exists():
+        db.unlink()
+    run.db_url = f"sqlite:///{db}"
+    t_all = time.perf_counter()
+    run.say(f"spasmtrack demo: {run.days * 24:g} simulated hours, seed {run.seed}, regimen {run.regimen}, "
+            f"board {run.board}, output {run.out}")
+    blocked = False
+    for name, fn in STAGES:
+        t = time.perf_counter()
+        if blocked and name not in ("doses",):
+            r = StageResult(name, status="skipped", detail="an earlier stage did not produce its output")
+        else:
+            try:
+                r = fn(run)
+            except StageMissing as exc:
+                r = StageResult(name, status="missing", detail=f"not available yet: {exc}")
+            except Exception as exc:
+                r = StageResult(name, status="failed", detail=f"{type(exc).__name__}: {exc}")
+        r.seconds = round(time.perf_counter() - t, 3)
+        run.stages.append(r)
+        tag = {"ok": "ok", "fallback": "FALLBACK", "missing": "MISSING", "failed": "FAILED",
+               "skipped": "skipped"}.get(r.status, r.status)
+        run.say(f"[{name:8}] {tag:8} {r.seconds:7.2f} s  {r.detail}")
+        if r.provider:
+            run.say(f"{'':20}by {r.provider}")
+        for m in r.missing:
+            run.say(f"{'':20}missing piece: {m}")
+        if name in ("simulate", "device", "sync") and r.status in ("missing", "failed", "skipped"):
+            blocked = True
+    demo_s = time.perf_counter() - t_all
+    m = run.metrics
+    summary = {
+        "demo_s": round(demo_s, 2),
+        "simulated_hours": round(run.days * 24, 3),
+        "events_simulated": m.get("events_simulated"),
+        "events_simulated_observable": m.get("events_simulated_observable"),
+        "events_detected": m.get("events_detected"),
+        "detection_f1": m.get("detection_f1"),
+        "records_logged": run.records_logged,
+        "records_synced": run.records_synced,
+        "report_path": run.report_path,
+        "coverage": m.get("coverage"),
+        "score": m.get("score"),
+        "seed": run.seed,
+        "regimen": run.regimen,
+        "board": run.board,
+        "truth_dir": str(run.out / "truth"),
+        "db": run.db_url,
+        "time_s": {r.name: r.seconds for r in run.stages},
+        "device_detail": {k: v for k, v in run.device_info.items() if k not in ("log", "storage")},
+        "stages": [{"name": r.name, "status": r.status, "seconds": r.seconds, "provider": r.provider,
+                    "detail": r.detail, "missing": r.missing} for r in run.stages],
+    }
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary, indent=1))
+    _print_summary(run, summary, json_path)
+    return summary
+
+
+def _print_summary(run: DemoRun, s: dict, json_path: Path | None) -> None:
+    say = run.say
+    say("")
+    say("== spasmtrack demo summary ==")
+    sc = s.get("score") or {}
+    say(f"simulated:        {s['simulated_hours']:g} h, {s['events_simulated']} events "
+        f"({s['events_simulated_observable']} while worn, leads on)")
+    if sc:
+        say(f"detected:         {s['events_detected']} episodes; matched {sc['tp']}, missed {sc['fn']}, "
+            f"false {sc['fp']} ({sc['fp_per_hour']:.2f}/h)")
+        say(f"detection:        F1 {sc['f1']:.3f}  precision {sc['precision']:.3f}  recall {sc['recall']:.3f}  "
+            f"onset error median {sc['onset_err_median_s'] * 1000:.0f} ms (p90 {sc['onset_err_p90_s'] * 1000:.0f} ms)")
+    say(f"records:          {s['records_logged']} logged on the device, {s['records_synced']} in the database"
+        + ("  (equal)" if s['records_logged'] == s['records_synced'] and s['records_logged'] else ""))
+    cov = s.get("coverage") or {}
+    if cov:
+        say(f"coverage:         device good signal {cov['device_covered_h']:.2f} h, lost {cov['device_lost_h']:.2f} h; "
+            f"truth worn with leads on {cov['true_worn_leads_on_h']:.2f} h of {cov['simulated_h']:.2f} h")
+    say(f"report:           {s['report_path'] or 'NOT WRITTEN (report stage missing)'}")
+    not_real = [f"{st['name']} ({st['status']})" for st in s["stages"] if st["status"] != "ok"]
+    if not_real:
+        say(f"not end to end:   {', '.join(not_real)}")
+    say(f"time:             {s['demo_s']:.1f} s total; " + ", ".join(f"{k} {v:.1f} s" for k, v in s["time_s"].items()))
+    if json_path:
+        say(f"figures:          {json_path}")
