@@ -44,6 +44,11 @@ setup: $(STAMP) $(SYSSTAMP)
 test: setup
 	$(BIN)/pytest -n 2 -q tests
 
+# A simulated patient through the real chain (H-demo). DAYS=14 for the weekly views.
+DAYS ?= 1
+demo: setup
+	$(BIN)/spasmtrack demo --days $(DAYS) --out build/demo
+
 bench: setup
 	$(BIN)/python -m spasmtrack.bench
 

@@ -465,22 +465,51 @@ def stage_doses(run: DemoRun) -> StageResult:
 
 
 def stage_report(run: DemoRun) -> StageResult:
+    """H-host's analysis and HTML report (the same path as ``spasmtrack report``)."""
     try:
-        rep = importlib.import_module("spasmtrack.report")
-    except ImportError:
-        raise StageMissing("clinician report (H-host: spasmtrack.report)") from None
-    fn = getattr(rep, "write_report", None)
-    if fn is None:
-        raise StageMissing("spasmtrack.report.write_report")
+        from .analysis import Params, analyse, load
+        from .report import write_private
+        from .report.html import render
+    except ImportError as exc:
+        raise StageMissing(f"clinician report / analysis (H-host): {exc}") from None
     from .store import open_store
     st = open_store(run.db_url)
     scn = run.scenario
-    start = scn.start()
-    end = start + dt.timedelta(seconds=scn.duration_s)
+    f_ms = int(scn.start().timestamp() * 1000)
+    t_ms = f_ms + int(scn.duration_s * 1000)
+    t = time.perf_counter()
+    a = analyse(load(st, PATIENT_CODE, f_ms, t_ms), Params())
+    run.metrics["analysis_s"] = round(time.perf_counter() - t, 3)
+    html = render(a, st)
     out = run.out / "report.html"
-    fn(st, PATIENT_CODE, start, end, out)
+    write_private(out, html.encode("utf-8"))
     run.report_path = str(out)
-    return StageResult("report", status="ok", provider="spasmtrack.report.write_report", detail=str(out))
+    run.metrics["truth_vs_measured"] = truth_vs_measured(run, a)
+    return StageResult("report", status="ok", provider="spasmtrack.analysis + spasmtrack.report.html (H-host)",
+                       detail=f"{out} ({len(html) // 1024} kB, analysis {run.metrics['analysis_s']:.2f} s)")
+
+
+def truth_vs_measured(run: DemoRun, a) -> list[dict]:
+    """Rows (quantity, truth, measured, ci_lo, ci_hi, within_ci) from the analysis."""
+    resp = run.scenario.active_response()
+    rows = []
+    cr = a.cr or {}
+    for key, truth in (("e0_per_h", resp.base_rate_per_h), ("imax", resp.emax), ("ic50", resp.ec50_ng_ml)):
+        if cr.get("ok") and key in cr:
+            est, lo, hi = cr[key]
+            rows.append({"quantity": key, "truth": truth, "measured": round(est, 3), "ci_lo": round(lo, 3),
+                         "ci_hi": round(hi, 3), "within_ci": bool(lo <= truth <= hi)})
+        else:
+            rows.append({"quantity": key, "truth": truth, "measured": None, "ci_lo": None, "ci_hi": None,
+                         "within_ci": None})
+    if cr.get("ok"):
+        rows.append({"quantity": "circadian_amp", "truth": run.scenario.circadian_amp,
+                     "measured": round(cr.get("circadian_amp", float("nan")), 3), "ci_lo": None, "ci_hi": None,
+                     "within_ci": None})
+        rows.append({"quantity": "circadian_peak_h", "truth": run.scenario.circadian_peak_h,
+                     "measured": round(cr.get("circadian_peak_h", float("nan")), 2), "ci_lo": None, "ci_hi": None,
+                     "within_ci": None})
+    return rows
 
 
 def detections_from_db(run: DemoRun) -> list[Detection]:
@@ -609,6 +638,7 @@ def run_demo(run: DemoRun, json_path: Path | None = None) -> dict:
         "report_path": run.report_path,
         "coverage": m.get("coverage"),
         "score": m.get("score"),
+        "truth_vs_measured": m.get("truth_vs_measured"),
         "seed": run.seed,
         "regimen": run.regimen,
         "board": run.board,
@@ -645,6 +675,13 @@ def _print_summary(run: DemoRun, s: dict, json_path: Path | None) -> None:
         say(f"coverage:         device good signal {cov['device_covered_h']:.2f} h, lost {cov['device_lost_h']:.2f} h; "
             f"truth worn with leads on {cov['true_worn_leads_on_h']:.2f} h of {cov['simulated_h']:.2f} h")
     say(f"report:           {s['report_path'] or 'NOT WRITTEN (report stage missing)'}")
+    tvm = s.get("truth_vs_measured") or []
+    if tvm:
+        say("concentration-response, truth vs measured (analysis of the synced events):")
+        for row in tvm:
+            ci = f"[{row['ci_lo']}, {row['ci_hi']}]" if row["ci_lo"] is not None else ""
+            say(f"  {row['quantity']:17} truth {row['truth']:<8g} measured {row['measured']} {ci}"
+                + ("" if row["within_ci"] is None else ("  within CI" if row["within_ci"] else "  OUTSIDE CI")))
     not_real = [f"{st['name']} ({st['status']})" for st in s["stages"] if st["status"] != "ok"]
     if not_real:
         say(f"not end to end:   {', '.join(not_real)}")
