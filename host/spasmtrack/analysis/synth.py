@@ -28,7 +28,19 @@ from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
 from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms
 
 WINDOW_S = 300
-CONFIG_VERSION = 3
+
+
+def _detector_config() -> tuple[int, list[tuple[int, int]]]:
+    """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults, if present."""
+    try:
+        from ..report.html import _detconfig
+        dc = _detconfig()
+        return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
+    except Exception:  # noqa: BLE001 - generator still works without detconfig.py
+        return 3, []
+
+
+CONFIG_VERSION, CONFIG_VALUES = _detector_config()
 
 
 @dataclass
@@ -152,6 +164,8 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
         items.append((ba, 0, rec.TYPE_BOOT, dict(boot=boot, reset_cause=3 if ba in wdt else 1,
                                                  fw_version=0x0102, config_version=CONFIG_VERSION,
                                                  board_hash=0x5EED)))
+        for k, v in CONFIG_VALUES:
+            items.append((ba, 0, rec.TYPE_CONFIG, dict(config_version=CONFIG_VERSION, key=k, value=v)))
         # windows
         ws = np.arange(ba, bb - WINDOW_S * 1000 + 1, WINDOW_S * 1000, dtype=np.int64)
         if ws.size == 0:

@@ -23,7 +23,7 @@ def find_chromium() -> str:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a health-data file readable by its owner only (0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
