@@ -75,7 +75,8 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
              start_day: str = "2026-10-12", days: int = 21, seed: int = 1, mode: str = "oral",
              device: str = "AA:BB:CC:00:00:01", e0_per_h: float = 34.0, imax: float = 0.85,
              ic50: float | None = None, ic50_growth_per_day: float = 0.006,
-             night_factor: float = 1.35, drift_ppm: float = 40.0) -> SynthTruth:
+             night_factor: float = 1.35, drift_ppm: float = 40.0,
+             dose_hours: tuple[int, ...] = (7, 12, 17, 22), dose_mg: float = 20.0) -> SynthTruth:
     """Generate ``days`` days from local midnight of ``start_day`` into ``store``."""
     rng = np.random.default_rng(seed)
     if not any(p["code"] == patient for p in store.patients()):
@@ -97,7 +98,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
     if mode == "oral":
         for d in range(days):
             mid = local_midnight_utc_ms(d0 + d, tz)
-            for hh in (7, 12, 17, 22):
+            for hh in dose_hours:
                 u = rng.random()
                 if u < 0.04:
                     truth.missed_doses += 1
@@ -108,7 +109,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
                     t += int(rng.uniform(60, 150) * 60_000)
                 t -= t % 60_000
                 dose_ms.append(t)
-                dose_ug.append(20_000.0)
+                dose_ug.append(dose_mg * 1000.0)
         pk = OralPK()
         conc = lambda ts: oral_concentration(ts, np.array(dose_ms), np.array(dose_ug), pk)  # noqa: E731
     else:
