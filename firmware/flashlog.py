@@ -200,9 +200,18 @@ class FlashLog:
             return
         pos = _HDR
         last = seq - 1
+        gen = self._gen[i]
         while True:
             if self._gen[i]:
                 while True:
+                    if self._gen[i] != gen:
+                        # rotation recycled this sector while we were suspended: find the
+                        # next record again (what was erased is covered by a LOSS record)
+                        i = self._locate(last + 1)
+                        if i < 0:
+                            return
+                        pos = _HDR
+                        gen = self._gen[i]
                     limit = self._wp if i == self._head else self._bs
                     if pos >= limit:
                         break
@@ -220,6 +229,7 @@ class FlashLog:
                 return
             i = (i + 1) % self._n
             pos = _HDR
+            gen = self._gen[i]
 
     def read_next(self, seq, buf):
         """Length of the first complete frame with seq' >= seq, copied into buf; 0 if none."""

@@ -1,6 +1,8 @@
 # mpy-heapsize: 96K
 # firmware/button.py on the MicroPython unix port with a simulated bouncing pin: interrupts are
 # delivered with the heap locked (as on the device), time is a virtual millisecond clock.
+import time
+
 import micropython
 import records as R
 from button import EDGES, MARK_DOSE_TAKEN, MARK_FELT_SPASM, Button
@@ -243,3 +245,32 @@ def test_bad_timing_config():
     e = assert_raises(ValueError, Button, BouncingPin(), None, Clock().ticks_ms, ticks_diff,
                       long_ms=30)
     assert "min_ms (40) < long_ms (30)" in str(e), str(e)
+
+
+def test_run_task_wakes_on_flag_and_reports():
+    # real asyncio on the unix port: the IRQ sets a ThreadSafeFlag, run() wakes and polls.
+    # Timing margins are wide (a 300 ms press against a 1500 ms long threshold).
+    import asyncio
+    pin = BouncingPin()
+    marks = []
+    flag = asyncio.ThreadSafeFlag()
+    btn = Button(pin, lambda k, t: marks.append(k), time.ticks_ms, time.ticks_diff, flag=flag)
+
+    async def patient():
+        await asyncio.sleep_ms(50)
+        assert btn.idle()
+        for lvl in (0, 1, 0, 1, 0):
+            pin.set(lvl)
+            await asyncio.sleep_ms(1)
+        await asyncio.sleep_ms(300)
+        assert btn.pressed
+        pin.set(1)
+        await asyncio.sleep_ms(150)
+
+    async def main():
+        task = asyncio.create_task(btn.run())
+        await patient()
+        task.cancel()
+
+    asyncio.run(main())
+    assert_equal(marks, [MARK_DOSE_TAKEN])
