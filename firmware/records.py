@@ -28,8 +28,11 @@ Units (the field names are the contract; the host store uses them as column name
   known names; ``line``: source line of the fault or 0.
 - CONFIG: one record per parameter: ``config_version``, ``key`` (parameter id, defined by
   detconfig.py), ``value`` (signed int32, in the unit detconfig.py states for that key).
-- LOSS: ``first_seq``..``last_seq`` (inclusive) were dropped by the flash log before the host
-  acknowledged them; ``reason`` (LOSS_ROTATION=1).
+- LOSS: written by the flash log when rotation erases records the host has not acknowledged:
+  every seq in ``first_seq``..``last_seq`` (inclusive) that the host has not already received
+  is gone for good. first_seq is (acked seq + 1), so successive LOSS records overlap; the union
+  is what counts. ``reason``: LOSS_ROTATION=1. A host must ack only up to the end of the
+  contiguous run of seqs it holds (gaps explained by LOSS records count as held).
 
 API (stable; changes will be announced here):
 ``pack_into(buf, offset, rtype, seq, values) -> nbytes`` (values: a list/tuple/array in
