@@ -26,9 +26,11 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   follows electrode and hum drift but not spasms.
 * Double threshold with persistence: an event starts after ``on_persist_ms`` above
   floor*(1+on_ratio); its onset is the first tick of that run above the offset threshold
-  (backtracked), minus the ARV rise ``onset_adj_ms``. It ends when the envelope stays below
-  floor*(1+off_ratio) for ``merge_gap_ms`` (the merge gap: shorter pauses do not split an
-  event); the offset is the first tick below, minus the ARV fall ``offset_adj_ms``.
+  (backtracked), minus the ARV rise ``onset_adj_ms``. It ends when the mean envelope over
+  the last ``merge_gap_ms`` falls below floor*(1+off_ratio) after at least half a merge gap
+  of ticks below it (the merge gap: shorter or shallower pauses do not split an event;
+  three gaps of ticks below end it in any case); the offset is the
+  tick after the last one above the offset threshold, minus the ARV fall ``offset_adj_ms``.
   Events shorter than ``min_duration_ms`` are dropped (short voluntary bursts).
 * Clonus: while an event is active, every ``clonus_hop`` ticks the autocorrelation of the
   last ``clonus_win`` ticks of the 10 ms envelope (``fast``) is computed at lags 1..33; a
@@ -198,6 +200,7 @@ class Detector:
             self._reset_ch(c)
             c.floor = 0
             c.fq = 0
+            c.gsum = 0
             c.warm = self.warm_ticks
             c.fresh = True
             c.valid_from = 0
@@ -335,6 +338,10 @@ class Detector:
         c.clip = False
         c.n_win = 0
         c.n_rh = 0
+        c.rrun = 0
+        c.nrun = 0
+        c.max_rrun = 0
+        c.max_nrun = 0
         c.f_sum = 0
         c.last_win = 0
         c.on_at_peak = 0
@@ -401,10 +408,16 @@ class Detector:
         offr = cfg.off_ratio_64
         mstep = cfg.min_step_cuv
         any_lost = False
+        gap = self.gap_ticks
+        half_gap = (gap + 1) >> 1
+        gsum = c.gsum
         for i in range(m):
             tick = tick0 + i
             e = env[i]
             hp = tick & _HMASK
+            if e > _FCLAMP:
+                e = _FCLAMP
+            gsum += e - hist[(tick - gap) & _HMASK]
             hist[hp] = e
             fring[hp] = fast[i]
             lo = rmin[i]
@@ -476,8 +489,8 @@ class Detector:
                 v = acc[i]
                 if v > c.apk:
                     c.apk = v
-                if floor < _FCLAMP:
-                    fq += (fq >> csh) + 1
+                if (tick & 63) == 0 and floor < _FCLAMP:
+                    fq += fq >> (csh - 6)     # creep: floor>>csh per tick, applied every 64 ticks
                     floor = fq >> 6
                 d = (floor * onr) >> 6
                 on_thr = floor + (d if d > mstep else mstep)
@@ -500,7 +513,10 @@ class Detector:
                         self._start(c, tick + 1)
                 else:
                     c.below += 1
-                    if c.below >= self.gap_ticks:
+                    # end: half a merge gap of ticks below the offset threshold AND the mean over
+                    # the last merge gap below it too (a dip of a weak, fluctuating spasm or the
+                    # pauses of a weak clonus do not split it), or three merge gaps all below
+                    if (c.below >= half_gap and gsum < off_thr * gap) or c.below >= 3 * gap:
                         c.floor = floor
                         c.fq = fq
                         self._close(c, c.last_above + 1, 0)
@@ -552,6 +568,7 @@ class Detector:
             off_thr = floor + (d if d > mstep else mstep)
         c.floor = floor
         c.fq = fq
+        c.gsum = gsum
         c.state = state
         c.warm = warm
         c.bad = bad
@@ -588,6 +605,7 @@ class Detector:
             L += 1
         c.n_win += 1
         if bl == 0 or best < cfg.clonus_r_min:
+            self._not_rhythmic(c)
             return
         # a strong peak at half the lag is the fundamental (the found one is its harmonic)
         h = (bl + 1) >> 1
@@ -601,6 +619,7 @@ class Detector:
                 valley = r[L]
             L += 1
         if best - valley < cfg.clonus_prom:
+            self._not_rhythmic(c)
             return
         a = r[bl - 1]
         b = r[bl]
@@ -615,7 +634,17 @@ class Detector:
                 delta = -128
         period = bl * 256 - delta
         c.n_rh += 1
+        c.nrun = 0
+        c.rrun += 1
+        if c.rrun > c.max_rrun:
+            c.max_rrun = c.rrun
         c.f_sum += 2560000 // period   # 0.01 Hz
+
+    def _not_rhythmic(self, c):
+        c.rrun = 0
+        c.nrun += 1
+        if c.nrun > c.max_nrun:
+            c.max_nrun = c.nrun
 
     def _close(self, c, end_tick, flags):
         """Finish channel c's event at end_tick (exclusive); emit it unless too short or motion."""
@@ -637,11 +666,16 @@ class Detector:
             if n > cfg.clonus_win:
                 n = cfg.clonus_win
             self._clonus_window(c, end_tick, n)
+        # clonic part: a run of rhythmic windows (or every window of a short event);
+        # tonic part: a run of non-rhythmic windows next to it
         kind = R.KIND_SPASM
-        if c.n_rh > 0 and c.n_rh * 1000 >= c.n_win * cfg.clonus_frac_pm:
+        if c.n_win > 0 and c.n_rh == c.n_win:
             kind = R.KIND_CLONUS
-        elif c.n_rh >= cfg.clonus_min_windows:
-            kind = R.KIND_SPASM_WITH_CLONUS
+        elif c.max_rrun >= cfg.clonus_min_windows:
+            if c.n_rh * 1000 >= c.n_win * cfg.clonus_frac_pm or c.max_nrun < cfg.tonic_min_windows:
+                kind = R.KIND_CLONUS
+            else:
+                kind = R.KIND_SPASM_WITH_CLONUS
         # motion artifacts
         jerk_near = self.last_jerk >= onset - self.jerk_near
         mot = c.mot_snap if c.snap_n > 0 else c.mot

@@ -215,6 +215,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if rc != 0:
         err = b"".join(err_reader.lines).decode(errors="replace").strip()
         raise UserError(f"firmware replay failed (exit {rc}): {err.splitlines()[-1] if err else 'no message'}")
+    if os.environ.get("SPASMTRACK_REPLAY_STDERR"):
+        sys.stderr.write(b"".join(err_reader.lines).decode(errors="replace"))
     events, summaries, notes = [], [], list(info.notes)
     for raw in out_reader.lines:
         parts = raw.decode().split()

@@ -1,0 +1,120 @@
+"""Event-level scoring: one-to-one matching of detections to labels.
+
+A detection and a label may match when their intervals overlap and their onsets differ by
+at most ``tol_s`` (0.5 s). Pairs are taken greedily by increasing onset error, each
+detection and each label at most once (for these sparse events greedy equals the optimal
+assignment in practice, and it is deterministic). Detections inside a labelled lost span
+are false positives like any other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any, Sequence
+
+CLONIC = {"clonus", "spasm_with_clonus"}
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    hours: float = 0.0
+    onset_err_s: list[float] = field(default_factory=list)      # signed (detected - label)
+    clonus_ok: int = 0                                           # matched with same clonic/non-clonic class
+    kind_ok: int = 0                                             # matched with the exact kind
+    clonus_hz_err: list[float] = field(default_factory=list)    # |detected - label| on clonic matches
+
+    def add(self, other: "Score") -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.hours += other.hours
+        self.onset_err_s += other.onset_err_s
+        self.clonus_ok += other.clonus_ok
+        self.kind_ok += other.kind_ok
+        self.clonus_hz_err += other.clonus_hz_err
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def median_onset_ms(self) -> float | None:
+        return 1000.0 * median(abs(e) for e in self.onset_err_s) if self.onset_err_s else None
+
+    @property
+    def clonus_accuracy(self) -> float | None:
+        return self.clonus_ok / self.tp if self.tp else None
+
+    @property
+    def kind_accuracy(self) -> float | None:
+        return self.kind_ok / self.tp if self.tp else None
+
+    @property
+    def clonus_hz_mae(self) -> float | None:
+        return sum(self.clonus_hz_err) / len(self.clonus_hz_err) if self.clonus_hz_err else None
+
+    @property
+    def fp_per_hour(self) -> float:
+        return self.fp / self.hours if self.hours else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        def r(x: float | None, nd: int = 3) -> float | None:
+            return None if x is None else round(x, nd)
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": r(self.precision),
+                "recall": r(self.recall), "f1": r(self.f1), "median_onset_error_ms": r(self.median_onset_ms, 1),
+                "clonus_accuracy": r(self.clonus_accuracy), "kind_accuracy": r(self.kind_accuracy),
+                "clonus_hz_mae": r(self.clonus_hz_mae), "fp_per_hour": r(self.fp_per_hour, 2),
+                "hours": r(self.hours, 3)}
+
+
+def match(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]], tol_s: float = 0.5
+          ) -> list[tuple[int, int]]:
+    """One-to-one pairs (label index, detection index): overlap and |onset error| <= tol_s."""
+    cands = []
+    for i, lab in enumerate(labels):
+        for j, d in enumerate(dets):
+            err = abs(d["onset_s"] - lab["onset_s"])
+            if err <= tol_s and d["onset_s"] < lab["offset_s"] and lab["onset_s"] < d["offset_s"]:
+                cands.append((err, i, j))
+    cands.sort()
+    used_l: set[int] = set()
+    used_d: set[int] = set()
+    pairs = []
+    for _, i, j in cands:
+        if i in used_l or j in used_d:
+            continue
+        used_l.add(i)
+        used_d.add(j)
+        pairs.append((i, j))
+    return pairs
+
+
+def score(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]], hours: float,
+          tol_s: float = 0.5) -> Score:
+    """Score detections against labels. Each is a dict with onset_s, offset_s, kind and
+    (optionally) clonus_hz. ``hours``: recording length for false positives per hour."""
+    pairs = match(labels, dets, tol_s)
+    s = Score(tp=len(pairs), fp=len(dets) - len(pairs), fn=len(labels) - len(pairs), hours=hours)
+    for i, j in pairs:
+        lab, d = labels[i], dets[j]
+        s.onset_err_s.append(d["onset_s"] - lab["onset_s"])
+        lk, dk = lab.get("kind", "spasm"), d.get("kind", "spasm")
+        if (lk in CLONIC) == (dk in CLONIC):
+            s.clonus_ok += 1
+        if lk == dk:
+            s.kind_ok += 1
+        if lk in CLONIC and dk in CLONIC and lab.get("clonus_hz") and d.get("clonus_hz"):
+            s.clonus_hz_err.append(abs(d["clonus_hz"] - lab["clonus_hz"]))
+    return s
