@@ -123,3 +123,15 @@ def test_csv_export(db, tmp_path):
     d = load(st, "P1", tr.start_utc_ms + 86_400_000, tr.start_utc_ms + 3 * 86_400_000)
     assert len(lines) - 1 == d.ev_t.size
     assert stat.S_IMODE(os.stat(tmp_path / "c" / "doses.csv").st_mode) == 0o600
+
+
+def test_report_for_a_patient_without_data(db, tmp_path):
+    url, st, *_ = db
+    st.add_patient("EMPTY", "America/New_York")
+    out = tmp_path / "e.html"
+    assert main(["report", "--patient", "EMPTY", "--from", "2026-11-10", "--to", "2026-11-11",
+                 "--out", str(out), "--db", url]) == 0
+    html = out.read_text()
+    assert "no synced device data in this period" in html and "America/New_York" in html
+    for key, _, _ in FIGURES:
+        assert f'id="plot-{key}"' in html and html.count("<svg") >= len(FIGURES)

@@ -127,3 +127,18 @@ def test_loss_records_explain_gaps_in_accounting(store):
     acc = store.sync_accounting("dev")
     assert acc["lost_seqs_reported"] == 5
     assert acc["missing_seqs"] == [3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+
+
+def test_schema_compiles_for_postgresql():
+    """The same tables must be valid PostgreSQL DDL (portable types, named constraints)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+    dialect = postgresql.dialect()
+    ddl = []
+    for t in s.metadata.sorted_tables:
+        ddl.append(str(CreateTable(t).compile(dialect=dialect)))
+        ddl += [str(CreateIndex(ix).compile(dialect=dialect)) for ix in t.indexes]
+    text_ = "\n".join(ddl)
+    assert "BYTEA" in text_ and "BIGINT" in text_
+    assert "CONSTRAINT uq_records_device_seq UNIQUE (device_id, seq)" in text_
+    assert "FOREIGN KEY(device_id) REFERENCES devices (id)" in text_

@@ -142,6 +142,9 @@ def _coverage(a: Analysis, d: PatientData, p: Params) -> None:
                       lost_h=lost, not_worn_h=notworn, no_data_h=np.clip(day_len_h - rec, 0, None),
                       total_covered_h=float(cov.sum()), total_h=float(day_len_h.sum()),
                       dropped_samples=int(d.sm_dropped.sum()))
+    if d.sm_t.size == 0 and d.ev_t.size == 0:
+        a.notes.append("no synced device data in this period: nothing was measured (device not "
+                       "worn, not synced, or assigned to another patient)")
     if d.unplaced_events:
         a.notes.append(f"{d.unplaced_events} event(s) recorded in a device boot without any time "
                        "anchor could not be placed in time and are not analysed")

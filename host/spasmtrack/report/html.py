@@ -274,7 +274,7 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     sec.append('<h2>Notes on the data</h2><ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
 
     head = (f"<h1>spasmtrack report: patient {_e(d.patient)}</h1>"
-            f'<p class="meta">Period {_e(f_loc)} to {_e(t_loc)} (time zone {_e(d.tz)}; all times local '
+            f'<p class="meta">Period from {_e(f_loc)} up to (not including) {_e(t_loc)} (time zone {_e(d.tz)}; all times local '
             f"unless marked UTC). Generated {_e(datetime.fromtimestamp(gen / 1000, timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} "
             f"by spasmtrack {_e(__version__)}; detector config version(s) "
             f"{_e(', '.join(map(str, d.config_versions)) or 'unknown')}.</p>"

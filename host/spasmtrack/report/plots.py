@@ -20,6 +20,11 @@ plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": 
 C_RATE, C_DOSE, C_BAND, C_NIGHT = "#1f5f8b", "#c0392b", "#9ecae1", "#eeeeee"
 
 
+def _legend(ax, **kw) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -50,7 +55,7 @@ def timeline(a: Analysis) -> str:
                 label="'dose taken' button")
     ax.set_ylabel("spasms / h")
     ax.set_ylim(0, top * 1.22)
-    ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False, bbox_to_anchor=(0, 1.18))
+    _legend(ax, loc="upper left", fontsize=7, ncol=4, frameon=False, bbox_to_anchor=(0, 1.18))
     ax2.fill_between(x, a.timeline_cov_h, step="post", color="#7fbf7f", lw=0)
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("signal h/h")
@@ -78,7 +83,7 @@ def peridose(a: Analysis) -> str:
     ax.set_xlabel(f"time since last {a.conc_route} dose (h)")
     ax.set_ylabel("spasms per hour of signal")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax, fontsize=7, frameon=False)
     return _svg(fig)
 
 
@@ -96,7 +101,7 @@ def time_of_day(a: Analysis) -> str:
     ax.set_xlabel(f"local hour of day ({a.data.tz})")
     ax.set_ylabel("spasms per hour of signal")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax, fontsize=7, frameon=False)
     return _svg(fig)
 
 
@@ -111,7 +116,7 @@ def concentration_response(a: Analysis) -> str:
     ax.set_xlabel(f"model {a.conc_route} baclofen concentration ({r.get('conc_unit', 'ug/L')})")
     ax.set_ylabel("spasms per hour of signal")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax, fontsize=7, frameon=False)
     return _svg(fig)
 
 
@@ -126,7 +131,7 @@ def daily_scores(a: Analysis) -> str:
     ax2.set_ylim(-0.3, 5.5)
     ax2.set_yticks(range(0, 6))
     ax2.set_ylabel("score")
-    ax2.legend(fontsize=7, frameon=False, ncol=2, loc="lower left")
+    _legend(ax2, fontsize=7, frameon=False, ncol=2, loc="lower left")
     ax2.set_xlabel(f"local day ({d.tz}); days without enough signal have no score")
     ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     return _svg(fig)
@@ -145,7 +150,7 @@ def durations(a: Analysis) -> str:
     ax.set_xticks(xs, labels)
     ax.set_xlabel("event duration (SCATS clonus cut-points)")
     ax.set_ylabel("events")
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax, fontsize=7, frameon=False)
     return _svg(fig)
 
 
@@ -160,7 +165,7 @@ def coverage(a: Analysis) -> str:
         b = b + cov[key]
     ax.set_ylabel("hours")
     ax.set_ylim(0, 26)
-    ax.legend(fontsize=7, frameon=False, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.2))
+    _legend(ax, fontsize=7, frameon=False, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.2))
     ax.set_xlabel(f"local day ({a.data.tz})")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     return _svg(fig)
