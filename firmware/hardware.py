@@ -62,7 +62,8 @@ class Hardware:
 
             pn = _pin(pins, "emg_adc", name)
             adc = machine.ADC(machine.Pin(pn), atten=machine.ADC.ATTN_11DB)
-            self.emg = AnalogEMG(adc, bits=emg["adc_bits"], span_v=emg["vref_v"],
+            self.emg = AnalogEMG(adc, bits=emg["adc_bits"],
+                                 span_v=emg.get("adc_span_v", 2 * emg["vref_v"]),
                                  gain=emg["gain"], where="ADC GPIO%d" % pn).init()
             self._timer = machine.Timer(0)
         else:

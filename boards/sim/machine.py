@@ -295,3 +295,10 @@ class WDT:
 
     def feed(self):
         simhw.wdt["last_feed_us"] = simhw.clock.now_us
+
+
+def board_tasks():
+    """Sim-board only: coroutines the runtime must run beside its own tasks (the clock
+    pump that delivers the simulated parts' conversions and interrupts in real time).
+    The ESP32 port's machine has no such function; the runtime checks with getattr."""
+    return [simhw.pump()]
