@@ -159,6 +159,7 @@ class DemoRun:
     board: str = "sim"
     chunk_s: float = 60.0
     block: int = 500
+    start_hour_utc: int = 6          # the scenario starts at this UTC hour, days+1 days ago
     heap: str = "96K"
     progress: Callable[[str], None] = print
     stages: list[StageResult] = field(default_factory=list)
@@ -185,7 +186,8 @@ class DemoRun:
 def stage_simulate(run: DemoRun) -> StageResult:
     r = StageResult("simulate", provider="spasmtrack.patient (MUAP-train EMG, IMU, Emax hazard)")
     now = dt.datetime.now(dt.timezone.utc)
-    start = (now - dt.timedelta(days=math.ceil(run.days) + 1)).replace(hour=6, minute=0, second=0, microsecond=0)
+    start = (now - dt.timedelta(days=math.ceil(run.days) + 1)).replace(hour=run.start_hour_utc, minute=0, second=0,
+                                                                microsecond=0)
     run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat())
     run.timeline = build_timeline(run.scenario)
     run.truth_paths = write_truth(run.timeline, run.out / "truth")
