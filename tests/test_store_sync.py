@@ -142,3 +142,33 @@ def test_schema_compiles_for_postgresql():
     assert "BYTEA" in text_ and "BIGINT" in text_
     assert "CONSTRAINT uq_records_device_seq UNIQUE (device_id, seq)" in text_
     assert "FOREIGN KEY(device_id) REFERENCES devices (id)" in text_
+
+
+def test_migration_from_v1_keeps_device_links(tmp_path):
+    from sqlalchemy import create_engine, event as sa_event
+    from spasmtrack.store.migrations import migrate
+    url = f"sqlite:///{tmp_path}/old.sqlite"
+    eng = create_engine(url)
+    assert migrate(eng, target=1) == [1]
+    with eng.begin() as c:
+        c.execute(s.patients.insert().values(id=1, code="P1", tz="UTC", created_utc_ms=0))
+        c.execute(s.devices.insert().values(id=1, key="dev", patient_id=1, created_utc_ms=0))
+    eng.dispose()
+    st = open_store(url)
+    assert st.migrations_applied == [2]
+    assert st.device_windows("P1") == [(1, "dev", 0, 2**62)]
+
+
+def test_reassigned_device_splits_data_between_patients(store):
+    from spasmtrack.analysis import load
+    store.add_patient("P1", "UTC")
+    store.add_patient("P2", "UTC")
+    store.assign_device("dev", "P1")
+    store.insert_records("dev", [anchor(1, 1, 0, T0), ev(2, 1, 60_000), ev(3, 1, 7_200_000)])
+    store.assign_device("dev", "P2", since_utc_ms=(T0 + 3600) * 1000)
+    d1 = load(store, "P1", (T0 - 10) * 1000, (T0 + 86400) * 1000)
+    d2 = load(store, "P2", (T0 - 10) * 1000, (T0 + 86400) * 1000)
+    assert d1.ev_t.tolist() == [(T0 + 60) * 1000] and d2.ev_t.tolist() == [(T0 + 7200) * 1000]
+    with pytest.raises(UserError, match="must start after"):
+        store.assign_device("dev", "P1", since_utc_ms=(T0 + 60) * 1000)
+    assert [a["action"] for a in store.audit_trail("devices")] == ["assign", "assign"]

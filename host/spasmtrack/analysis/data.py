@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, false, func, or_, select
 
 from ..store import Store
 from ..store import schema as s
@@ -63,31 +63,33 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
     """Everything of ``patient`` in [from_ms, to_ms). Doses from ``history_ms`` earlier are
     included too (they still act at the start of the range)."""
     p = store.patient(patient)
+    wins = [(did, key, max(a, from_ms), min(b, to_ms)) for did, key, a, b in store.device_windows(patient)]
+    wins = [w for w in wins if w[2] < w[3]]
+    dids = sorted({w[0] for w in store.device_windows(patient)})
+
+    def within(col_dev, col_t):
+        return or_(*[and_(col_dev == did, col_t >= a, col_t < b) for did, _, a, b in wins]) if wins else false()
+
     with store.engine.connect() as c:
-        devs = c.execute(select(s.devices.c.id, s.devices.c.key).where(
-            s.devices.c.patient_id == p["id"])).all()
-        dids = [d[0] for d in devs]
+        devs = sorted({(w[0], w[1]) for w in store.device_windows(patient)})
         e = s.events
         ev = c.execute(select(e.c.onset_utc_ms, e.c.duration_ms, e.c.kind, e.c.flags,
                               e.c.peak_cuv, e.c.config_version).where(
-            e.c.device_id.in_(dids), e.c.onset_utc_ms >= from_ms, e.c.onset_utc_ms < to_ms)
-            .order_by(e.c.onset_utc_ms)).all()
+            within(e.c.device_id, e.c.onset_utc_ms)).order_by(e.c.onset_utc_ms)).all()
         unplaced = c.execute(select(func.count()).select_from(e).where(
             e.c.device_id.in_(dids), e.c.onset_utc_ms.is_(None))).scalar()
         sm = s.summaries
         su = c.execute(select(sm.c.start_utc_ms, sm.c.window_s, sm.c.covered_ds, sm.c.lost_ds,
                               sm.c.not_worn_ds, sm.c.n_spasm, sm.c.n_clonus, sm.c.dropped_samples,
                               sm.c.config_version).where(
-            sm.c.device_id.in_(dids), sm.c.start_utc_ms >= from_ms, sm.c.start_utc_ms < to_ms)
-            .order_by(sm.c.start_utc_ms)).all()
+            within(sm.c.device_id, sm.c.start_utc_ms)).order_by(sm.c.start_utc_ms)).all()
         d = s.doses
         do = c.execute(select(d.c.taken_utc_ms, d.c.amount_ug, d.c.route, d.c.source, d.c.id).where(
             d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
             d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
             .order_by(d.c.taken_utc_ms)).all()
         m = s.markers
-        mk = c.execute(select(m.c.utc_ms, m.c.kind).where(
-            m.c.device_id.in_(dids), m.c.utc_ms >= from_ms, m.c.utc_ms < to_ms)).all()
+        mk = c.execute(select(m.c.utc_ms, m.c.kind).where(within(m.c.device_id, m.c.utc_ms))).all()
         b = s.boots
         bo = c.execute(select(b.c.reset_cause, b.c.fw_version).where(b.c.device_id.in_(dids))).all()
         rej = c.execute(select(func.count()).select_from(s.time_anchors).where(

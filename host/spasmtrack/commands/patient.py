@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = ps.add_parser("assign-device", help="record that a device is worn by a patient")
     d.add_argument("code")
     d.add_argument("device", help="device key (BLE address or serial)")
+    d.add_argument("--since", default=None,
+                   help="time WITH zone from which the device is this patient's (default: all data "
+                        "for a new device, now for a reassigned one)")
     add_db_option(d)
     d.set_defaults(func=_assign)
 
@@ -41,7 +44,9 @@ def _list(args) -> int:
 
 
 def _assign(args) -> int:
+    from ..doses.parse import parse_time
     st = store_from(args)
-    st.assign_device(args.device, args.code)
+    since = parse_time(args.since)[0] if args.since else None
+    st.assign_device(args.device, args.code, since_utc_ms=since)
     print(f"device {args.device} assigned to {args.code}")
     return 0

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 
 from ..store import Store, now_ms
 from ..store import schema as s
@@ -374,8 +374,11 @@ class DoseLog:
         with the dose they were confirmed as (``dose_id``) if any."""
         pid = self.store.patient(patient_code)["id"]
         m, d = s.markers, s.devices
+        wins = self.store.device_windows(patient_code)
+        cond = or_(*[and_(m.c.device_id == did, or_(m.c.utc_ms.is_(None), and_(
+            m.c.utc_ms >= a, m.c.utc_ms < b))) for did, _, a, b in wins]) if wins else false()
         q = select(m.c.id, m.c.kind, m.c.utc_ms, m.c.boot, m.c.ms, d.c.key).join(
-            d, d.c.id == m.c.device_id).where(d.c.patient_id == pid).order_by(m.c.utc_ms)
+            d, d.c.id == m.c.device_id).where(cond).order_by(m.c.utc_ms)
         with self.store.engine.connect() as c:
             rows = [dict(r) for r in c.execute(q).mappings()]
             linked = {}

@@ -57,11 +57,10 @@ def _detconfig():
 def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
     """(config_version, key, name, value, unit, origin) of the detector thresholds used:
     from CONFIG records the devices sent, else the release defaults of that version."""
-    pid = store.patient(patient)["id"]
     dc = _detconfig()
     meta = {p[0]: (p[1], p[3], p[2]) for p in getattr(dc, "PARAMS", ())}
     with store.engine.connect() as c:
-        dids = [r[0] for r in c.execute(select(s.devices.c.id).where(s.devices.c.patient_id == pid))]
+        dids = sorted({w[0] for w in store.device_windows(patient)})
         frames = [r[0] for r in c.execute(select(s.records.c.frame).where(
             s.records.c.device_id.in_(dids), s.records.c.rtype == rec.TYPE_CONFIG))]
     got: dict[tuple[int, int], int] = {}

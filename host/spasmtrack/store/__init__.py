@@ -124,19 +124,53 @@ class Store:
         return int(c.execute(s.devices.insert().values(
             key=key, board=board, created_utc_ms=now_ms())).inserted_primary_key[0])
 
-    def assign_device(self, key: str, patient_code: str, who: str = "cli") -> None:
-        """Record that device ``key`` is worn by ``patient_code`` (audited)."""
+    def assign_device(self, key: str, patient_code: str, who: str = "cli",
+                      since_utc_ms: int | None = None) -> None:
+        """Record that device ``key`` is worn by ``patient_code`` from ``since_utc_ms``.
+
+        A device's first assignment covers all its data unless ``since_utc_ms`` is given; a
+        reassignment ends the previous one at ``since_utc_ms`` (default: now), so earlier
+        data stays with the earlier patient. Audited; nothing is overwritten.
+        """
         pid = self.patient(patient_code)["id"]
+        da = s.device_assignments
         with self.engine.begin() as c:
             did = self._device_id(c, key, True)
-            old = c.execute(select(s.devices.c.patient_id).where(s.devices.c.id == did)).scalar()
+            cur = c.execute(select(da).where(da.c.device_id == did, da.c.to_utc_ms.is_(None))
+                            .order_by(da.c.from_utc_ms.desc())).mappings().first()
+            if cur is not None and cur["patient_id"] == pid:
+                return
+            if cur is None:
+                since = since_utc_ms if since_utc_ms is not None else 0
+            else:
+                since = since_utc_ms if since_utc_ms is not None else now_ms()
+                if since <= cur["from_utc_ms"]:
+                    raise UserError(f"device {key} is assigned since {cur['from_utc_ms']} ms UTC; "
+                                    "a new assignment must start after that")
+                c.execute(update(da).where(da.c.id == cur["id"]).values(to_utc_ms=since))
+            c.execute(da.insert().values(device_id=did, patient_id=pid, from_utc_ms=since,
+                                         to_utc_ms=None, who=who, at_utc_ms=now_ms()))
             c.execute(update(s.devices).where(s.devices.c.id == did).values(patient_id=pid))
-            self._audit(c, "devices", did, "assign", who, {"from_patient_id": old, "to_patient_id": pid})
+            self._audit(c, "devices", did, "assign", who,
+                        {"from_patient_id": cur["patient_id"] if cur else None,
+                         "to_patient_id": pid, "since_utc_ms": since})
+
+    def device_windows(self, patient_code: str) -> list[tuple[int, str, int, int]]:
+        """(device id, device key, from UTC ms, to UTC ms) of every device the patient wore."""
+        pid = self.patient(patient_code)["id"]
+        da, d = s.device_assignments, s.devices
+        with self.engine.connect() as c:
+            rows = c.execute(select(da.c.device_id, d.c.key, da.c.from_utc_ms, da.c.to_utc_ms)
+                             .join(d, d.c.id == da.c.device_id).where(da.c.patient_id == pid)
+                             .order_by(da.c.from_utc_ms)).all()
+        return [(int(a), str(k), int(f), int(t) if t is not None else 2**62) for a, k, f, t in rows]
 
     def devices(self, patient_code: str | None = None) -> list[dict]:
+        """Devices (all, or those the patient ever wore)."""
         q = select(s.devices)
         if patient_code:
-            q = q.where(s.devices.c.patient_id == self.patient(patient_code)["id"])
+            ids = sorted({w[0] for w in self.device_windows(patient_code)})
+            q = q.where(s.devices.c.id.in_(ids))
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(q.order_by(s.devices.c.id)).mappings()]
 

@@ -16,14 +16,31 @@ from sqlalchemy import Connection, inspect, select
 from . import schema as s
 
 
+V1_TABLES = ("patients", "devices", "records", "boots", "time_anchors", "events", "summaries",
+             "markers", "losses", "doses", "pump_programs", "audit_log")
+
+
 def _v1(conn: Connection) -> None:
-    tables = [t for t in s.metadata.sorted_tables if t.name != "schema_version"]
-    s.metadata.create_all(conn, tables=tables)
+    s.metadata.create_all(conn, tables=[s.metadata.tables[n] for n in V1_TABLES])
+
+
+def _v2(conn: Connection) -> None:
+    """Device assignment history; existing device->patient links become open-ended
+    assignments covering all earlier data."""
+    s.device_assignments.create(conn)
+    now = int(time.time() * 1000)
+    rows = conn.execute(select(s.devices.c.id, s.devices.c.patient_id).where(
+        s.devices.c.patient_id.is_not(None))).all()
+    if rows:
+        conn.execute(s.device_assignments.insert(), [
+            {"device_id": d, "patient_id": p, "from_utc_ms": 0, "to_utc_ms": None,
+             "who": "migration 2", "at_utc_ms": now} for d, p in rows])
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
         "markers, losses, doses, pump programs, audit log", _v1),
+    (2, "device assignment history (who wore which device when)", _v2),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -40,8 +57,9 @@ def current_version(conn: Connection) -> int:
     return int(v or 0)
 
 
-def migrate(engine) -> list[int]:
-    """Bring the database to :data:`LATEST`; returns the versions applied."""
+def migrate(engine, target: int | None = None) -> list[int]:
+    """Bring the database to ``target`` (default :data:`LATEST`); returns the versions applied."""
+    target = LATEST if target is None else target
     with engine.begin() as conn:
         s.schema_version.create(conn, checkfirst=True)
         have = current_version(conn)
@@ -50,7 +68,7 @@ def migrate(engine) -> list[int]:
                            f"supports ({LATEST}); upgrade spasmtrack")
     applied = []
     for version, desc, fn in MIGRATIONS:
-        if version <= have:
+        if version <= have or version > target:
             continue
         with engine.begin() as conn:
             fn(conn)

@@ -42,6 +42,19 @@ devices = Table(
     Column("created_utc_ms", BigInteger, nullable=False),
 )
 
+# Who wore which device when (schema v2): device data in [from, to) belongs to the patient.
+device_assignments = Table(
+    "device_assignments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+    Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("from_utc_ms", BigInteger, nullable=False),
+    Column("to_utc_ms", BigInteger),                    # NULL: still worn
+    Column("who", String(64), nullable=False),
+    Column("at_utc_ms", BigInteger, nullable=False),
+    Index("ix_assign_device", "device_id", "from_utc_ms"),
+)
+
 # Every frame received from a device, verbatim, one row per (device, seq): the exact
 # accounting of what was synced. Typed tables below are derived from these frames.
 records = Table(
