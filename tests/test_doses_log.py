@@ -175,3 +175,19 @@ def test_cli_dose_add_and_errors(db, capsys):
                  "--from", "2026-11-01 00:00 America/New_York", "--db", url]) == 0
     assert main(["dose", "list", "--patient", "P2", "--db", url]) == 0
     assert "10 mg  baclofen oral" in capsys.readouterr().out
+
+
+def test_pump_retract_and_late_entry_counts(db):
+    from spasmtrack.analysis import load
+    url, st, log = db
+    pid, _ = log.add_pump_program("P1", [PumpStep("00:00", 300)], "2026-11-01 00:00")
+    log.retract_pump_program(pid, "wrong patient")
+    assert log.pump_programs("P1") == []
+    assert log.pump_programs("P1", include_inactive=True)[0]["status"] == "retracted"
+    with pytest.raises(DoseInputError, match="already retracted"):
+        log.retract_pump_program(pid, "again")
+    # a dose taken days before it was entered is counted as a late entry
+    did, _ = log.add("P1", DoseInput.parse("baclofen", "10 mg", None, "oral", "2026-10-01T08:00Z"))
+    log.correct(did, "it was 15 mg", amount="15 mg")
+    d = load(st, "P1", 1_790_000_000_000, 1_800_000_000_000)
+    assert d.dose_late_entries == 1 and d.dose_corrected == 1 and d.dose_ug.tolist() == [15000.0]

@@ -49,6 +49,9 @@ class PatientData:
     rejected_anchors: int = 0
     fw_versions: list[int] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    dose_late_entries: int = 0        # active doses entered more than 24 h after being taken
+    dose_corrected: int = 0           # dose rows superseded by a correction
+    dose_retracted: int = 0
 
     @property
     def config_versions(self) -> list[int]:
@@ -88,6 +91,8 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
             d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
             d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
             .order_by(d.c.taken_utc_ms)).all()
+        hist = c.execute(select(d.c.status, d.c.taken_utc_ms, d.c.entered_utc_ms).where(
+            d.c.patient_id == p["id"], d.c.taken_utc_ms >= from_ms, d.c.taken_utc_ms < to_ms)).all()
         m = s.markers
         mk = c.execute(select(m.c.utc_ms, m.c.kind).where(within(m.c.device_id, m.c.utc_ms))).all()
         b = s.boots
@@ -122,7 +127,10 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         pumps=pumps, unplaced_events=int(unplaced or 0), reboots=max(0, len(bo) - 1),
         reset_causes=causes, rejected_anchors=int(rej or 0),
         fw_versions=sorted({int(r[1]) for r in bo if r[1] is not None}),
-        devices=[k for _, k in devs])
+        devices=[k for _, k in devs],
+        dose_late_entries=sum(1 for st_, t, e_ in hist if st_ == "active" and e_ - t > DAY_MS),
+        dose_corrected=sum(1 for st_, _, _ in hist if st_ == "superseded"),
+        dose_retracted=sum(1 for st_, _, _ in hist if st_ == "retracted"))
 
 
 def pump_rate_fn(programs: list[dict]):

@@ -71,6 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(pp)
     pp.set_defaults(func=_pump)
 
+    pr = ps.add_parser("pump-retract", help="mark a pump program as entered in error (kept)")
+    pr.add_argument("id", type=int)
+    pr.add_argument("--reason", required=True)
+    _common(pr)
+    pr.set_defaults(func=_pump_retract)
+
     pl = ps.add_parser("pumps", help="list pump programs")
     pl.add_argument("--patient", required=True)
     pl.add_argument("--all", action="store_true")
@@ -157,6 +163,12 @@ def _pump(args) -> int:
                                           drug=args.drug, note=args.note, replaces=args.replaces)
     _warn(ws)
     print(f"pump program #{nid} stored ({len(steps)} step(s))")
+    return 0
+
+
+def _pump_retract(args) -> int:
+    _log(args).retract_pump_program(args.id, args.reason)
+    print(f"pump program #{args.id} retracted")
     return 0
 
 

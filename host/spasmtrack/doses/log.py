@@ -357,6 +357,20 @@ class DoseLog:
             raise DoseInputError("two rate steps start at the same clock time")
         return out
 
+    def retract_pump_program(self, program_id: int, reason: str) -> None:
+        """Mark a pump program as entered in error (kept, status ``retracted``, audited)."""
+        if not reason:
+            raise DoseInputError("a retraction needs a reason (--reason)")
+        pp = s.pump_programs
+        with self.store.engine.begin() as c:
+            st = c.execute(select(pp.c.status).where(pp.c.id == program_id)).scalar()
+            if st is None:
+                raise DoseInputError(f"no pump program #{program_id}")
+            if st != "active":
+                raise DoseInputError(f"pump program #{program_id} is already {st}")
+            c.execute(update(pp).where(pp.c.id == program_id).values(status="retracted"))
+            self.store._audit(c, "pump_programs", program_id, "retract", self.who, {"reason": reason})
+
     def pump_programs(self, patient_code: str, include_inactive: bool = False) -> list[dict]:
         pid = self.store.patient(patient_code)["id"]
         q = select(s.pump_programs).where(s.pump_programs.c.patient_id == pid)

@@ -82,6 +82,13 @@ def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
     return rows
 
 
+def _win_text(d) -> str:
+    w = sorted({int(x) for x in d.sm_win_s})
+    if not w:
+        return "(none received)"
+    return "/".join(f"{x / 60:g}-minute" for x in w)
+
+
 def methods_paragraph(a: Analysis) -> str:
     p, d = a.params, a.data
     pk = p.oral_pk.describe() if a.conc_route == "oral" else p.itb_pk.describe()
@@ -91,7 +98,7 @@ def methods_paragraph(a: Analysis) -> str:
         f"UTC through the device's time anchors (device clock = sample count; anchors that disagreed "
         f"with the device clock by more than 2 s plus 200 ppm drift were rejected). Rates are events "
         f"per hour of good signal, the denominator being the good-signal time of the device's "
-        f"5-minute summary windows, so time not worn, with lead-off or with the device off lowers "
+        f"{_win_text(d)} summary windows, so time not worn, with lead-off or with the device off lowers "
         f"the exposure, not the rate. Spasm rate against time since the last "
         f"{'oral dose' if a.conc_route == 'oral' else 'intrathecal bolus'} uses {p.bin_min}-minute bins up to "
         f"{p.max_h:g} h (bins with less than {p.min_bin_exposure_h:g} h of signal are not shown); 95% "
@@ -256,7 +263,11 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     dose_rows = [("doses used (route)", f"{ds.get('n_in_range', 0)} ({ds.get('route', '-')})"),
                  ("entered by source", ", ".join(f"{k}: {v}" for k, v in ds.get("sources", {}).items()) or "-"),
                  ("'dose taken' button presses", f"{ds.get('button_marks', 0)} ({ds.get('unmatched_marks', 0)} without a logged dose)"),
-                 ("intervals longer than usual for their time of day", ds.get("n_long_intervals", 0))]
+                 ("'felt a spasm' button presses", int(d.mark_felt_t.size)),
+                 ("intervals longer than usual for their time of day", ds.get("n_long_intervals", 0)),
+                 ("doses entered more than 24 h after being taken", d.dose_late_entries),
+                 ("dose entries corrected / retracted (kept in the audit log)",
+                  f"{d.dose_corrected} / {d.dose_retracted}")]
     for pr in d.pumps:
         end = fmt_local(pr["valid_to_utc_ms"], d.tz) if pr["valid_to_utc_ms"] else "open"
         sched = ", ".join(f"{a_} {b_:g} ug/day" for a_, b_ in pr["steps"])
