@@ -70,13 +70,14 @@ class BoardScale:
     fs_emg: int
     fs_imu: int
     uv_per_count: float
+    adc_min: int
     adc_max: int
     lsb_per_g: float
     lsb_per_dps: float
     source: str
 
     def emg_counts(self, uv: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(uv / self.uv_per_count), -self.adc_max, self.adc_max).astype("<i4")
+        return np.clip(np.rint(uv / self.uv_per_count), self.adc_min, self.adc_max).astype("<i4")
 
     def imu_counts(self, imu: np.ndarray) -> np.ndarray:
         out = np.empty(imu.shape, dtype=np.float64)
@@ -95,15 +96,17 @@ def board_scale(name: str) -> BoardScale:
     emg, imu = spec["emg"], spec["imu"]
     full = (1 << (emg["adc_bits"] - 1)) - 1
     uvpc = emg["vref_v"] / (emg["gain"] * full) * 1e6
+    lo, hi = -full, full
     source = f"{path.relative_to(REPO_ROOT)}"
     try:
-        boards = importlib.import_module("spasmtrack.boards")
-        b = boards.load_board(name)
-        uvpc = float(getattr(b, "uv_per_count", uvpc))
+        from .boards import load_board
+        b = load_board(name)
+        uvpc = float(b.uv_per_count)
+        lo, hi = b.count_range
         source = "spasmtrack.boards.load_board"
-    except (ImportError, AttributeError):
+    except ImportError:
         pass
-    return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, full,
+    return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, lo, hi,
                       32768.0 / imu["accel_range_g"], 32768.0 / imu["gyro_range_dps"], source)
 
 
@@ -161,6 +164,7 @@ class DemoRun:
     block: int = 500
     start_hour_utc: int = 6          # the scenario starts at this UTC hour, days+1 days ago
     heap: str = "96K"
+    simboard_s: float = 120.0        # excerpt run through the whole firmware on the sim board
     progress: Callable[[str], None] = print
     stages: list[StageResult] = field(default_factory=list)
     # filled by the stages
@@ -177,6 +181,7 @@ class DemoRun:
     sync_info: dict = field(default_factory=dict)
     report_path: str | None = None
     metrics: dict = field(default_factory=dict)
+    replay_dets: list = field(default_factory=list)
 
     def say(self, msg: str) -> None:
         self.progress(msg)
@@ -234,13 +239,12 @@ def _micropython() -> str:
 
 
 def _device_simboard(run: DemoRun) -> StageResult:
-    """The sim board's full app (H-dev) fed with the signal."""
-    try:
-        importlib.import_module("spasmtrack.simboard")
-    except ImportError:
-        raise StageMissing("sim-board app runner (H-dev: firmware/app.py + a host runner feeding the "
-                           "register-level simulators)") from None
-    raise StageMissing("sim-board app runner API not wired into the demo yet")
+    """The whole firmware on the register-level sim board for the whole scenario: too slow
+    (about 20x real time: a day would take over an hour), so the demo runs it on an excerpt
+    (stage ``simboard``) and the whole day through the detector replay entry."""
+    raise StageMissing(f"whole-scenario run on the register-level sim board (about 20x real time, "
+                       f"{run.days * 24 / 20 * 60:.0f} min for {run.days * 24:g} h): the full firmware runs "
+                       f"on a {run.simboard_s:g} s excerpt in stage simboard instead")
 
 
 def _device_replay(run: DemoRun) -> StageResult:
@@ -323,6 +327,7 @@ def _device_replay(run: DemoRun) -> StageResult:
     n_ev = n_sm = 0
     done = None
     ne = len(rec.FIELDS[rec.TYPE_EVENT])
+    ev_names = [n for n, _ in rec.FIELDS[rec.TYPE_EVENT]]
     ns = len(rec.FIELDS[rec.TYPE_SUMMARY])
     for line in proc.stdout:
         parts = line.split()
@@ -332,6 +337,10 @@ def _device_replay(run: DemoRun) -> StageResult:
         if tag == b"E":
             vals = [int(x) for x in parts[1:1 + ne]]
             log.append(rec.TYPE_EVENT, vals)
+            f = dict(zip(ev_names, vals))
+            a = f["onset_ms"] / 1000
+            run.replay_dets.append(Detection(a, a + f["duration_ms"] / 1000, KIND_NAMES.get(f["kind"], "spasm"),
+                                             [f["channel"]], f["clonus_chz"] / 100))
             n_ev += 1
         elif tag == b"S":
             vals = [int(x) for x in parts[1:1 + ns]]
@@ -387,6 +396,126 @@ def _detconfig_version() -> int:
         return 0
     finally:
         sys.path.remove(str(FIRMWARE_DIR))
+
+
+def _best_window(run: DemoRun, seconds: int) -> int:
+    """Start (s, on a 10 s boundary) of the ``seconds`` window with the most observable
+    events, so the sim-board excerpt has something to detect."""
+    on = np.array([e.onset_s for e in run.timeline.events if e.observable])
+    dur = run.scenario.duration_s
+    if len(on) == 0 or dur <= seconds + 20:
+        return 0
+    starts = np.arange(0, dur - seconds - 10, 10.0)
+    counts = np.searchsorted(on, starts + seconds - 5) - np.searchsorted(on, starts + 5)
+    return int(starts[int(np.argmax(counts))])
+
+
+def stage_simboard(run: DemoRun) -> StageResult:
+    """The whole device firmware (firmware/device.py: BOOT record, drivers, sampler, DSP,
+    detector, flash log) on the sim board's register-level AFE/IMU simulators, over an
+    excerpt of the same signal (the register-level simulation runs about 15x real time,
+    too slow for the whole day), cross-checked against the device stage's events."""
+    script = Path(__file__).parent / "demo_mpy" / "simboard_run.py"
+    needed = [FIRMWARE_DIR / "device.py", FIRMWARE_DIR / "app.py", BOARDS_DIR / "sim" / "simhw.py",
+              BOARDS_DIR / "sim" / "flash_storage.py"]
+    gone = [str(p.relative_to(REPO_ROOT)) for p in needed if not p.exists()]
+    if gone:
+        raise StageMissing("sim-board firmware runtime (H-dev): " + ", ".join(gone))
+    seconds = int(run.simboard_s)
+    if seconds <= 0:
+        return StageResult("simboard", status="skipped", detail="--simboard-s 0")
+    from . import records as rec
+    scale = board_scale(run.board)
+    w0 = _best_window(run, seconds)
+    board_json = BOARDS_DIR / run.board / "board.json"
+    flash = run.out / "simboard_flash.bin"
+    if flash.exists():
+        flash.unlink()
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), ".frozen"])
+    heap = ["-X", "heapsize=2M"]
+    proc = subprocess.Popen([_micropython(), *heap, str(script), str(board_json), str(flash), str(seconds)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    ps = PatientSignal(run.timeline, fs_emg=scale.fs_emg, fs_imu=scale.fs_imu,
+                       rail_uV=(scale.adc_max + 1) * scale.uv_per_count * 1.2)
+    err: list[str] = []
+
+    def producer() -> None:
+        try:
+            blk = 100
+            dec = scale.fs_emg // scale.fs_imu
+            for ch in ps.chunks(10.0, w0, w0 + seconds + 1):
+                nv = np.clip(np.rint(ch.emg_uV.astype(np.float64) * 1000), -2**31, 2**31 - 1).astype("<i4")
+                lo = np.zeros(ch.n, dtype=np.uint8)
+                for c in range(ch.leadoff.shape[0]):
+                    lo |= (ch.leadoff[c].astype(np.uint8) << (2 * c))
+                imu = ch.imu.astype(np.float64)
+                iq = np.empty_like(imu)
+                iq[:3] = imu[:3] * 1e6
+                iq[3:] = imu[3:] * 1e3
+                iq = np.rint(iq).astype("<i4")
+                parts = []
+                for a in range(0, ch.n, blk):
+                    parts += [nv[:, a:a + blk].T.tobytes(), lo[a:a + blk].tobytes(),
+                              iq[:, a // dec:(a + blk) // dec].T.tobytes()]
+                proc.stdin.write(b"".join(parts))
+            proc.stdin.close()
+        except BrokenPipeError:
+            err.append("the sim board closed its input")
+
+    th = threading.Thread(target=producer, daemon=True)
+    th.start()
+    status = None
+    t0 = time.perf_counter()
+    last = t0
+    for line in proc.stdout:
+        if line.startswith(b"P ") and time.perf_counter() - last > 5:
+            v = line.split()
+            run.say(f"  [simboard] {int(v[1])} / {seconds} s of the excerpt, {int(v[2])} events")
+            last = time.perf_counter()
+        elif line.startswith(b"D "):
+            status = json.loads(line[2:])
+    th.join()
+    stderr = proc.stderr.read().decode()
+    rc = proc.wait()
+    if rc != 0 or status is None:
+        raise RuntimeError(f"sim board failed (rc {rc}): {' '.join(err)} {stderr.strip()[-800:]}")
+    # read the sim board's flash image with the real flash log on CPython
+    fl = load_flashlog_module()
+    image = bytearray(flash.read_bytes())
+    storage = RamFlash(len(image))
+    storage.buf[:] = image
+    log = fl.FlashLog(storage)
+    buf = bytearray(rec.MAX_FRAME)
+    counts: dict[str, int] = {}
+    sb_events = []
+    for n in log.read_from(1, buf):
+        r = rec.decode_frame(bytes(buf[:n]))
+        counts[r.type_name] = counts.get(r.type_name, 0) + 1
+        if r.rtype == rec.TYPE_EVENT:
+            f = r.fields
+            a = w0 + f["onset_ms"] / 1000
+            sb_events.append(Detection(a, a + f["duration_ms"] / 1000, KIND_NAMES.get(f["kind"], "spasm"),
+                                       [f["channel"]], f["clonus_chz"] / 100))
+    sb = merge_channels(sb_events)
+    truth_w = [e for e in run.timeline.events if w0 + 3 <= e.onset_s and e.offset_s <= w0 + seconds]
+    sc, _ = score(truth_w, [d for d in sb if d.onset_s >= w0 + 3], seconds / 3600)
+    rp = [d for d in merge_channels(run.replay_dets) if w0 + 3 <= d.onset_s < w0 + seconds]
+    agree = sum(1 for d in sb if any(abs(d.onset_s - x.onset_s) <= 0.05 for x in rp))
+    el = time.perf_counter() - t0
+    run.metrics["simboard"] = {"window_s": [w0, w0 + seconds], "speed_x": round(seconds / el, 1),
+                               "records": log.last_seq, "by_type": counts, "events": len(sb),
+                               "truth_events": len(truth_w), "replay_events": len(rp),
+                               "same_onset_as_replay": agree, "f1": round(sc.f1, 3),
+                               "dropped": status.get("dropped"), "jitter_us_max": status.get("jitter_us_max"),
+                               "boot": status.get("boot")}
+    return StageResult("simboard", status="ok",
+                       provider="firmware/device.py + app.py on boards/sim register-level ADS1292R/MPU-6050 "
+                                "simulators (H-dev), driven by spasmtrack/demo_mpy/simboard_run.py",
+                       detail=(f"excerpt {w0 / 3600:.2f}-{(w0 + seconds) / 3600:.2f} h ({seconds} s, "
+                               f"{seconds / el:.1f}x real time): {log.last_seq} records in its flash log, "
+                               f"{len(sb)} events vs {len(truth_w)} true, {agree} with the same onset (+-50 ms) as "
+                               f"the device stage's {len(rp)}; dropped samples {status.get('dropped')}"))
 
 
 def stage_device(run: DemoRun) -> StageResult:
@@ -586,6 +715,7 @@ def _first_available(run: DemoRun, name: str, providers: list) -> StageResult:
 STAGES: list[tuple[str, Callable[[DemoRun], StageResult]]] = [
     ("simulate", stage_simulate),
     ("device", stage_device),
+    ("simboard", stage_simboard),
     ("sync", stage_sync),
     ("doses", stage_doses),
     ("report", stage_report),
@@ -606,7 +736,7 @@ def run_demo(run: DemoRun, json_path: Path | None = None) -> dict:
     blocked = False
     for name, fn in STAGES:
         t = time.perf_counter()
-        if blocked and name not in ("doses",):
+        if blocked and name not in ("doses", "simboard"):
             r = StageResult(name, status="skipped", detail="an earlier stage did not produce its output")
         else:
             try:
@@ -640,6 +770,7 @@ def run_demo(run: DemoRun, json_path: Path | None = None) -> dict:
         "report_path": run.report_path,
         "coverage": m.get("coverage"),
         "score": m.get("score"),
+        "simboard": m.get("simboard"),
         "truth_vs_measured": m.get("truth_vs_measured"),
         "seed": run.seed,
         "regimen": run.regimen,
