@@ -26,12 +26,16 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   follows electrode and hum drift but not spasms.
 * Double threshold with persistence: an event starts after ``on_persist_ms`` above
   floor*(1+on_ratio); its onset is the first tick of that run above the offset threshold
-  (backtracked), minus the ARV rise ``onset_adj_ms``. It ends when the mean envelope over
+  (backtracked), minus the ARV rise ``onset_adj_ms``. An event stays active while the
+  envelope is above the middle of the two thresholds; it ends when the mean envelope over
   the last ``merge_gap_ms`` falls below floor*(1+off_ratio) after at least half a merge gap
-  of ticks below it (the merge gap: shorter or shallower pauses do not split an event;
-  three gaps of ticks below end it in any case); the offset is the
-  tick after the last one above the offset threshold, minus the ARV fall ``offset_adj_ms``.
+  of ticks below the middle (the merge gap: shorter or shallower pauses do not split an
+  event; three gaps of ticks below end it in any case); the offset is the tick after the
+  last active one, minus the ARV fall ``offset_adj_ms``.
   Events shorter than ``min_duration_ms`` are dropped (short voluntary bursts).
+* An event with nothing above the onset threshold for ``stale_ms`` ends at its last strong
+  tick and the floor is re-based on the recent mean: the background rose under it (hum,
+  electrode contact), which the frozen floor could not follow.
 * Clonus: while an event is active, every ``clonus_hop`` ticks the autocorrelation of the
   last ``clonus_win`` ticks of the 10 ms envelope (``fast``) is computed at lags 1..33; a
   window is rhythmic when its highest local peak at a 3-10 Hz lag reaches ``clonus_r_min``
@@ -39,8 +43,11 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   ``clonus_frac_pm`` of the windows are rhythmic, spasm_with_clonus if at least
   ``clonus_min_windows`` are, else spasm. Frequency = mean over the rhythmic windows
   (parabolic interpolation of the peak lag).
-* Motion artifacts: a tick is motion-like when the 1-20 Hz band dominates (lf >> env). An
-  event whose ticks are mostly motion-like and that coincides with an IMU jerk is rejected
+* Motion artifacts: a tick is motion-like when the rise of the 1-20 Hz band over its
+  resting baseline (tracked like the floor: electrode drift leaks into that band) exceeds
+  the rise of the EMG envelope over its floor (lf >> env, ``motion_ratio_64``). A short
+  event (<= ``motion_max_ms``: artifacts are transients) whose ticks are mostly
+  motion-like and that coincides with an IMU jerk is rejected
   (counted in n_motion_rejected); an event with a jerk or some motion-like ticks is kept
   with FLAG_MOTION.
 """
@@ -182,6 +189,7 @@ class Detector:
         self.jerk_near = cfg.jerk_near_ms // t
         self.win_ticks = cfg.window_s * 100
         self.grace_ticks = cfg.summary_grace_ms // t
+        self.stale_ticks = cfg.stale_ms // t
         if not 4 <= cfg.clonus_lag_min < cfg.clonus_lag_max <= _LAGS - 3:
             raise ValueError("clonus lags must satisfy 4 <= min < max <= %d" % (_LAGS - 3))
         if not 2 * cfg.clonus_lag_max <= cfg.clonus_win <= _HN - 64:
@@ -201,6 +209,7 @@ class Detector:
             c.floor = 0
             c.fq = 0
             c.gsum = 0
+            c.lq = 0
             c.warm = self.warm_ticks
             c.fresh = True
             c.valid_from = 0
@@ -323,6 +332,7 @@ class Detector:
         c.cand = 0
         c.onset = 0
         c.last_above = 0
+        c.last_strong = 0
         c.below = 0
         c.peak = 0
         c.s_lo = 0
@@ -411,6 +421,10 @@ class Detector:
         gap = self.gap_ticks
         half_gap = (gap + 1) >> 1
         gsum = c.gsum
+        lq = c.lq          # lf baseline in 1/64 of 0.01 uV
+        stale = self.stale_ticks
+        lds = cfg.lf_down_shift
+        lus = cfg.lf_up_shift
         for i in range(m):
             tick = tick0 + i
             e = env[i]
@@ -445,11 +459,16 @@ class Detector:
             if warm > 0:
                 # fast floor learning after start or lost signal; no detection yet
                 v = e if e < _FCLAMP else _FCLAMP
+                w = lf[i]
+                if w > _FCLAMP:
+                    w = _FCLAMP
                 if c.fresh:
                     fq = v << 6
+                    lq = w << 6
                     c.fresh = False
                 else:
                     fq += ((v << 6) - fq) >> wsh
+                    lq += ((w << 6) - lq) >> wsh
                 floor = fq >> 6
                 if floor < fmin:
                     floor = fmin
@@ -481,7 +500,10 @@ class Detector:
                 if e > c.peak:
                     c.peak = e
                     c.on_at_peak = on_thr
-                if lf[i] * 64 > e * mr:
+                v = lf[i]
+                if v > _FCLAMP:
+                    v = _FCLAMP
+                if (v - (lq >> 6)) * 64 > (e - floor) * mr:
                     c.mot += 1
                 v = gyro[i]
                 if v > c.gpk:
@@ -492,11 +514,30 @@ class Detector:
                 if (tick & 63) == 0 and floor < _FCLAMP:
                     fq += fq >> (csh - 6)     # creep: floor>>csh per tick, applied every 64 ticks
                     floor = fq >> 6
-                d = (floor * onr) >> 6
-                on_thr = floor + (d if d > mstep else mstep)
-                d = (floor * offr) >> 6
-                off_thr = floor + (d if d > mstep else mstep)
-                if e >= off_thr:
+                    d = (floor * onr) >> 6
+                    on_thr = floor + (d if d > mstep else mstep)
+                    d = (floor * offr) >> 6
+                    off_thr = floor + (d if d > mstep else mstep)
+                if e >= on_thr:
+                    c.last_strong = tick
+                elif tick - c.last_strong >= stale:
+                    # nothing above the onset threshold for stale_ms: the background rose under
+                    # the event (hum, contact): end it at its last strong tick, re-baseline
+                    c.floor = floor
+                    c.fq = fq
+                    c.below = 1
+                    self._close(c, c.last_strong + 1, 0)
+                    fq = (gsum // gap) << 6
+                    floor = fq >> 6
+                    d = (floor * onr) >> 6
+                    on_thr = floor + (d if d > mstep else mstep)
+                    d = (floor * offr) >> 6
+                    off_thr = floor + (d if d > mstep else mstep)
+                    state = _IDLE
+                    c.state = _IDLE
+                    continue
+                if e >= (on_thr + off_thr) >> 1:
+                    # still active: above the middle of the two thresholds (rest noise seldom is)
                     c.below = 0
                     c.last_above = tick
                     c.snap_lo = c.s_lo
@@ -513,7 +554,7 @@ class Detector:
                         self._start(c, tick + 1)
                 else:
                     c.below += 1
-                    # end: half a merge gap of ticks below the offset threshold AND the mean over
+                    # end: half a merge gap of ticks below the middle threshold AND the mean over
                     # the last merge gap below it too (a dip of a weak, fluctuating spasm or the
                     # pauses of a weak clonus do not split it), or three merge gaps all below
                     if (c.below >= half_gap and gsum < off_thr * gap) or c.below >= 3 * gap:
@@ -545,11 +586,20 @@ class Detector:
                             c.on_at_peak = on_thr
                         j += 1
                     c.last_above = tick
+                    c.last_strong = tick
                     c.snap_lo = c.s_lo
                     c.snap_n = c.n
                     state = _ACTIVE
                 continue
             c.cand = 0
+            # rest: baseline of the 1-20 Hz band (electrode drift leaks into it), fast down, slow up
+            v = lf[i]
+            if v > _FCLAMP:
+                v = _FCLAMP
+            if (v << 6) < lq:
+                lq -= (lq >> lds) + 1
+            else:
+                lq += (lq >> lus) + 1
             # rest: low-quantile floor tracking
             if e < floor:
                 fq -= (fq >> dsh) + 1
@@ -569,6 +619,7 @@ class Detector:
         c.floor = floor
         c.fq = fq
         c.gsum = gsum
+        c.lq = lq
         c.state = state
         c.warm = warm
         c.bad = bad
@@ -581,6 +632,7 @@ class Detector:
         c.onset = onset
         c.last_win = onset
         c.last_above = onset
+        c.last_strong = onset
         if st == _ACTIVE:
             c.below = 0
 
@@ -679,7 +731,7 @@ class Detector:
         # motion artifacts
         jerk_near = self.last_jerk >= onset - self.jerk_near
         mot = c.mot_snap if c.snap_n > 0 else c.mot
-        if jerk_near and mot * 1000 >= state_n * cfg.motion_frac_pm:
+        if jerk_near and mot * 1000 >= state_n * cfg.motion_frac_pm and dur <= cfg.motion_max_ms:
             w = self.win[self._win_for(onset)]
             w[R.SM_N_MOTION_REJECTED] += 1
             return

@@ -76,7 +76,7 @@ class RecordingSpec:
 CLASSES: dict[str, tuple[float, int, dict]] = {
     "clean": (900, 2, dict(noise_uv=(1.5, 3.0), snr_db=(10.0, 30.0), mix={"spasm": 1.0})),
     "weak": (900, 2, dict(noise_uv=(2.0, 5.0), snr_db=(3.0, 6.0), mix={"spasm": 1.0})),
-    "hum_drift": (900, 2, dict(noise_uv=(2.0, 4.0), hum_uv=(5.0, 30.0), drift_mv=(2.0, 10.0),
+    "hum_drift": (900, 2, dict(noise_uv=(2.0, 4.0), hum_uv=(5.0, 30.0), drift_mv=(1.0, 5.0),
                                snr_db=(6.0, 20.0), mix={"spasm": 0.8, "clonus": 0.2})),
     "motion": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(6.0, 25.0),
                             mix={"spasm": 0.4, "voluntary": 0.3, "motion": 0.3})),
@@ -331,10 +331,14 @@ class SynthRecording:
         st = {"noise": np.random.default_rng(self._noise_seed), "emg": np.random.default_rng(self._emg_seed),
               "imu": np.random.default_rng(self._imu_seed), "drift": np.random.default_rng(self._drift_seed),
               "zi": np.zeros((self.sos.shape[0], 2))}
-        dsos = sps.butter(1, 0.05, fs=FS, output="sos")
+        # electrode-offset wander: white noise through a 4th-order 0.1 Hz low-pass (smooth,
+        # nothing left in the EMG band), scaled to unit RMS
+        dsos = sps.butter(4, 0.1, fs=FS, output="sos")
         st["dsos"] = dsos
-        st["dzi"] = np.zeros((1, 2))
-        st["dgain"] = 1.0 / math.sqrt(0.05 * math.pi / 2 / (FS / 2))   # unit RMS wander
+        st["dzi"] = np.zeros((dsos.shape[0], 2))
+        imp = np.zeros(40 * FS)
+        imp[0] = 1.0
+        st["dgain"] = 1.0 / math.sqrt(float(np.sum(sps.sosfilt(dsos, imp) ** 2)))
         n_chunks = int(math.ceil(self.spec.duration_s * FS / CHUNK))
         for k in range(n_chunks):
             yield self._chunk(k, st)
