@@ -134,3 +134,12 @@ def test_itb_pump_schedule_drives_concentration_and_fit(tmp_path):
     c = concentration(d, P, np.array([day + 6 * 3_600_000, day + 20 * 3_600_000]), "intrathecal")
     assert c[1] > c[0]                     # 420 ug/day from 07:00 local vs 300 at night
     assert a.cr["imax"][1] <= tr.imax <= a.cr["imax"][2]
+
+
+def test_rising_ic50_is_reported_as_tolerance(tmp_path):
+    st = open_store(f"sqlite:///{tmp_path}/t.sqlite")
+    tr = generate(st, days=28, start_day="2026-09-01", seed=4, ic50=60.0, ic50_growth_per_day=0.08)
+    a = analyse(load(st, "P1", tr.start_utc_ms, tr.end_utc_ms), P)
+    wk = a.cr["weekly_ic50"]
+    assert len(wk) == 4 and wk[-1][1] > 2 * wk[0][1]
+    assert a.tolerance["ic50_pct_lo"] > 10            # truth: +56 % a week at the start

@@ -447,7 +447,47 @@ def _concentration_response(a, d, p, mid, cov_h) -> None:
     if res["ic50_at_bound"]:
         a.notes.append("IC50 ran to its upper bound: no concentration dependence could be "
                        "resolved in this range")
+    res["weekly_ic50"] = _weekly_ic50(d, mid, c, cnt, cov_h, hb, edges, popt, cmax)
     a.cr = res
+
+
+def _weekly_ic50(d, mid, c, cnt, cov_h, hb, edges, popt, cmax) -> list[tuple]:
+    """IC50 refitted per week with E0, Imax and the time-of-day factor held at the whole-
+    period fit: (week, ic50, lo, hi, exposure h). A rising IC50 means more drug is needed
+    for the same reduction (tolerance); the per-dose before/after ratio cannot show that,
+    because a shift of IC50 lowers the effect at trough and at peak alike."""
+    e0, imax, _, ac, as_ = popt
+    week = ((mid - d.from_ms) // (7 * DAY_MS)).astype(int)
+    bi = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, len(edges) - 2)
+    nb = len(edges) - 1
+    rows = []
+    for w in np.unique(week):
+        sel = week == w
+        if cov_h[sel].sum() < 24:
+            continue
+        cell = bi[sel] * 24 + hb[sel]
+        X = np.bincount(cell, weights=cov_h[sel], minlength=nb * 24)
+        Cn = np.bincount(cell, weights=cnt[sel], minlength=nb * 24)
+        Cm = np.bincount(cell, weights=c[sel] * cov_h[sel], minlength=nb * 24) / np.maximum(X, 1e-9)
+        g = X > 0.25
+        if g.sum() < 6:
+            continue
+        r = Cn[g] / X[g]
+        sg = np.sqrt(np.maximum(Cn[g], 1.0)) / X[g]
+        hx = (np.arange(nb * 24) % 24 + 0.5)[g]
+        f = lambda ch, ic50: _cr_model(ch, e0, imax, ic50, ac, as_)  # noqa: E731
+        try:
+            po, pc = curve_fit(f, (Cm[g], hx), r, p0=[popt[2]], sigma=sg, absolute_sigma=True,
+                               bounds=([1e-6], [cmax]))
+        except (RuntimeError, ValueError):
+            continue
+        chi2 = float(np.sum(((r - f((Cm[g], hx), *po)) / sg) ** 2)) / max(1, g.sum() - 1)
+        se = float(np.sqrt(max(pc[0, 0], 0) * max(1.0, chi2)))
+        if po[0] >= 0.99 * cmax:
+            continue
+        rows.append((int(w), float(po[0]), float(po[0] - 1.96 * se), float(po[0] + 1.96 * se),
+                     float(cov_h[sel].sum())))
+    return rows
 
 
 def _tolerance(a, d, p, mid, cov_h, doses) -> None:
@@ -484,6 +524,21 @@ def _tolerance(a, d, p, mid, cov_h, doses) -> None:
         rows.append((int(w), int(s.sum()), 1 - np.exp(lrr), 1 - np.exp(lrr + 1.96 * se),
                      1 - np.exp(lrr - 1.96 * se), lrr, se))
     res: dict = {"weeks": rows}
+    wk = a.cr.get("weekly_ic50", []) if a.cr else []
+    if len(wk) >= 3:
+        w_ = np.array([r[0] for r in wk], float)
+        y_ = np.log([r[1] for r in wk])
+        se_ = np.array([max((r[3] - r[2]) / 3.92, 1e-9) / r[1] for r in wk])
+        wt_ = 1 / se_ ** 2
+        W_ = wt_.sum()
+        xm_, ym_ = np.sum(wt_ * w_) / W_, np.sum(wt_ * y_) / W_
+        sxx_ = np.sum(wt_ * (w_ - xm_) ** 2)
+        sl = np.sum(wt_ * (w_ - xm_) * (y_ - ym_)) / sxx_
+        disp = np.sum(wt_ * (y_ - ym_ - sl * (w_ - xm_)) ** 2) / max(1, len(w_) - 2)
+        sse = np.sqrt(max(1.0, disp) / sxx_)
+        pct = lambda v: 100 * (np.exp(v) - 1)  # noqa: E731
+        res.update(ic50_pct_per_week=float(pct(sl)), ic50_pct_lo=float(pct(sl - 1.96 * sse)),
+                   ic50_pct_hi=float(pct(sl + 1.96 * sse)), weekly_ic50=wk)
     if len(rows) >= 3:
         w = np.array([r[0] for r in rows], float)
         y = np.array([r[5] for r in rows])

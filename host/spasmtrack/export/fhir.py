@@ -138,5 +138,5 @@ def validate(bundle: dict):
 def write_fhir(d: PatientData, path: str | Path, *, include_summaries: bool = True) -> int:
     b = build_bundle(d, include_summaries=include_summaries)
     validate(b)
-    write_private(Path(path), json.dumps(b, indent=1).encode("utf-8"))
+    write_private(Path(path), json.dumps(b, separators=(",", ":")).encode("utf-8"))
     return len(b["entry"])

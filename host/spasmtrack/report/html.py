@@ -114,7 +114,9 @@ def methods_paragraph(a: Analysis) -> str:
         f"covariance inflated for over-dispersion. The per-dose effect compares the rate "
         f"{p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after each dose with the {p.pre_dose_min} minutes "
         f"before it, pooled per week; its trend is a weighted regression of the log rate ratio on "
-        f"week. Scale equivalents: the PSFS-equivalent uses each local calendar day (window "
+        f"week. IC50 is also refitted per week (at least 24 h of signal) with E0, Imax and the "
+        f"time-of-day factor held at the whole-period fit; its trend is a weighted regression of "
+        f"log IC50 on week, reported as % per week. Scale equivalents: the PSFS-equivalent uses each local calendar day (window "
         f"00:00-24:00) and the rate of spasm events per hour of signal (0 none, 2 fewer than 1/h, 3 "
         f"1-10/h, 4 more than 10/h; level 1, spasms only on stimulation, cannot be measured by the "
         f"sensor), only on days with at least {p.psfs_min_cov_h:g} h of signal; the Snow scale uses the "
@@ -181,6 +183,11 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
             ("Emax fit: Imax (largest reduction)", _ci(tuple(100 * x for x in cr["imax"]), "{:.0f}"), "%"),
             ("Emax fit: IC50", _ci(cr["ic50"], "{:.0f}"), cr["conc_unit"]),
         ]
+    if "ic50_pct_per_week" in a.tolerance:
+        t = a.tolerance
+        summary_rows.append(("IC50 change per week (> 0: more drug needed for the same reduction)",
+                             _ci((t["ic50_pct_per_week"], t["ic50_pct_lo"], t["ic50_pct_hi"]), "{:+.1f}"),
+                             "% per week"))
     if "slope_lrr_per_week" in a.tolerance:
         t = a.tolerance
         summary_rows.append(("effect trend (log rate ratio per week; > 0 = smaller effect)",
@@ -220,12 +227,18 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
         "cr", titles["cr"], cr_cap,
         "Concentrations are model estimates from the logged doses and literature parameters, not "
         "measured drug levels; the fit describes this patient's data, not a target level."))
-    tol_rows = [(f"week {r[0] + 1}", r[1], f"{100 * r[2]:.0f}% ({100 * r[3]:.0f} to {100 * r[4]:.0f})")
-                for r in a.tolerance.get("weeks", [])]
-    sec.append(fig("tolerance", titles["tolerance"],
-                   "Reduction of the spasm rate after doses compared with just before them, pooled per "
-                   "week (95% interval); a falling effect over weeks can reflect tolerance, changes in "
-                   "activity or in dosing.") + _table(("week", "doses", "reduction (95% CI)"), tol_rows))
+    red = {r[0]: (r[1], f"{100 * r[2]:.0f}% ({100 * r[3]:.0f} to {100 * r[4]:.0f})")
+           for r in a.tolerance.get("weeks", [])}
+    ic = {r[0]: f"{r[1]:.0f} ({r[2]:.0f} to {r[3]:.0f})" for r in (cr.get("weekly_ic50") or [])}
+    tol_rows = [(f"week {w + 1}", red.get(w, ("-", "-"))[0], red.get(w, ("-", "-"))[1], ic.get(w, "-"))
+                for w in sorted(set(red) | set(ic))]
+    sec.append("<h2>Effect over weeks</h2>" + fig("tolerance", titles["tolerance"],
+                   "Left: reduction of the spasm rate after doses compared with just before them, pooled "
+                   "per week (95% interval; model-free). Right: IC50 refitted each week with the other "
+                   "Emax parameters held at the whole-period fit (95% interval); a rising IC50 can "
+                   "reflect tolerance, but also changes in activity, illness or dose timing.",
+                   "Descriptive trend only; not a recommendation to change the dose.") + _table(("week", "doses", "rate reduction after dose (95% CI)",
+                                  f"IC50, {cr.get('conc_unit', 'ug/L')} (95% CI)"), tol_rows))
     day_rows = []
     for i, day in enumerate(cov["day_ids"]):
         ds = a.daily

@@ -173,7 +173,8 @@ def coverage(a: Analysis) -> str:
 
 def tolerance(a: Analysis) -> str:
     rows = a.tolerance.get("weeks", [])
-    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    wk = (a.cr or {}).get("weekly_ic50", [])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 2.9))
     if rows:
         w = np.array([r[0] for r in rows]) + 1
         e = np.array([r[2] for r in rows]) * 100
@@ -184,8 +185,18 @@ def tolerance(a: Analysis) -> str:
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("week of the report period")
     p = a.params
-    ax.set_ylabel(f"reduction of spasm rate\n{p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after vs "
-                  f"{p.pre_dose_min} min before dose (%)")
+    ax.set_ylabel(f"rate reduction {p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after\n"
+                  f"vs {p.pre_dose_min} min before a dose (%)")
+    if wk:
+        w2 = np.array([r[0] for r in wk]) + 1
+        v = np.array([r[1] for r in wk])
+        ax2.errorbar(w2, v, yerr=[v - np.array([r[2] for r in wk]), np.array([r[3] for r in wk]) - v],
+                     fmt="s-", ms=4, color=C_DOSE, lw=1)
+    ax2.set_ylim(bottom=0)
+    ax2.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax2.set_xlabel("week of the report period")
+    ax2.set_ylabel(f"IC50 refitted per week\n({(a.cr or {}).get('conc_unit', 'ug/L')})")
+    fig.tight_layout()
     return _svg(fig)
 
 
@@ -193,7 +204,7 @@ FIGURES = (("timeline", "Spasms per hour aligned with doses", timeline),
            ("peridose", "Spasm rate against time since the last dose", peridose),
            ("timeofday", "Spasm rate by local time of day", time_of_day),
            ("cr", "Concentration-response (model concentration)", concentration_response),
-           ("tolerance", "Observed effect per dose, by week", tolerance),
+           ("tolerance", "Effect per dose and concentration needed, by week", tolerance),
            ("daily", "Daily spasm counts and scale equivalents", daily_scores),
            ("durations", "Event durations at the SCATS cut-points", durations),
            ("coverage", "Signal coverage per day", coverage))
