@@ -62,5 +62,18 @@ coeffs: setup
 mpy: setup
 	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD)
 
+# Compile for BOARD, copy with mpremote to PORT (a serial port or the sim board's pty),
+# write board.json, report the files and free flash, reset. The board is validated first.
+deploy: setup
+	@test -n "$(PORT)" || { echo "make deploy: set PORT=<serial port or sim-board pty>, e.g. PORT=$(SIM_PTY)"; exit 2; }
+	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT)
+
+# The virtual board (unix-port MicroPython + boards/sim hardware layer) on the pty
+# $(SIM_PTY): `mpremote connect $(SIM_PTY) resume ...`, `make deploy PORT=$(SIM_PTY)`.
+SIM_PTY ?= build/sim-board/tty
+SIM_HEAP ?= 256K
+sim-board: setup
+	$(BIN)/python -m spasmtrack.simboard --pty $(SIM_PTY) --flash build/sim-board/flash --heapsize $(SIM_HEAP)
+
 clean:
 	rm -rf build

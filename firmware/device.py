@@ -158,7 +158,12 @@ class Device:
                 last = blocks
             n += 1
             if n % STATUS_EVERY_S == 0:
-                self.say("status %r" % (self.app.status(),))
+                import gc
+
+                st = self.app.status()
+                st["heap_used"] = gc.mem_alloc()
+                st["heap_free"] = gc.mem_free()
+                self.say("status %r" % (st,))
 
     async def run(self):
         import asyncio
@@ -189,7 +194,9 @@ def load_board(path="board.json"):
 def main(board=None, storage=None):
     import asyncio
 
-    micropython.alloc_emergency_exception_buf(100)
+    aeb = getattr(micropython, "alloc_emergency_exception_buf", None)  # not on the unix port
+    if aeb is not None:
+        aeb(100)
     if board is None:
         board = load_board()
     dev = Device(board, storage)

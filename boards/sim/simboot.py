@@ -14,8 +14,12 @@ and SIM_IMU_STREAM / SIM_IMU_STREAM_HZ (stream files, see sources.py), SIM_EMG_U
 import os
 import sys
 
-import simhw
-import sources
+# A script's folder replaces sys.path[0]; the board imports from its flash (cwd) first.
+if sys.path and sys.path[0] != "":
+    sys.path[0] = ""
+
+import simhw  # noqa: E402 (after the path fix)
+import sources  # noqa: E402
 
 
 def _env(name, default=None):
@@ -58,4 +62,9 @@ def run_main():
 
 
 power_on()
+import gc  # noqa: E402
+
+gc.collect()
+SIM_HEAP = gc.mem_alloc()  # the simulated hardware's share of the heap (not on a device)
+print("sim board: hardware layer uses %d bytes of heap" % SIM_HEAP)
 run_main()

