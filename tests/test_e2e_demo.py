@@ -83,3 +83,19 @@ def test_dose_log_and_report(demo):
         pytest.skip(stage["detail"])
     html = open(summary["report_path"], encoding="utf-8").read()
     assert "<svg" in html and "DEMO-001" in html
+
+
+def test_whole_firmware_on_the_sim_board_agrees_with_the_replay(demo):
+    """The excerpt through device.py (drivers, register-level AFE/IMU simulators, sampler,
+    detector, flash log) finds the same events as the replay of the same signal."""
+    run, summary, _ = demo
+    stage = {x["name"]: x for x in summary["stages"]}["simboard"]
+    if stage["status"] == "missing":
+        pytest.skip(stage["detail"])
+    assert stage["status"] == "ok", stage
+    sb = summary["simboard"]
+    print(f"\nsim board excerpt: {sb}")
+    assert sb["by_type"].get("BOOT") == 1 and sb["boot"] >= 1      # written by the firmware itself
+    assert sb["truth_events"] >= 1 and sb["events"] >= 1
+    assert sb["same_onset_as_replay"] == sb["events"] == sb["replay_events"]
+    assert sb["dropped"] == 0
