@@ -26,6 +26,7 @@ value and counted in ``padded``; surplus beyond a small backlog is dropped and c
 import time
 from array import array
 
+import micropython
 from micropython import const
 
 import dsp
@@ -80,6 +81,7 @@ class EmgSampler:
             self._bst[i] = 0
 
     # -- interrupt context: no allocation ------------------------------------------------
+    @micropython.native
     def irq(self, _arg):
         t = self._ticks()
         b = self._b

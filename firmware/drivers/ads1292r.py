@@ -8,6 +8,7 @@ Samples are ADC counts: 24-bit two's complement, full scale +-VREF/gain
 """
 import time
 
+import micropython
 from micropython import const
 
 from drivers import LOFF_MASK, STATUS_BAD_FRAME, STATUS_RAILED, SensorError
@@ -183,6 +184,7 @@ class ADS1292R:
         return v
 
     # -- streaming (no allocation)
+    @micropython.native
     def sample_into(self, a0, a1, i):
         """Read one frame (call on DRDY low), store CH1 in a0[i] (and CH2 in a1[i] unless
         a1 is None); return the status bits (lead-off, railed, bad frame)."""
