@@ -30,6 +30,7 @@ def test_everything_is_placed_despite_reboots_drift_and_clock_jump(oral):
     assert d.reboots >= 4 and d.reset_causes.get(3) == 1       # one watchdog reset
     assert d.rejected_anchors == 1
     assert any("clock jump" in n for n in a.notes)
+    assert not any("travel?" in n for n in a.notes)        # anchors' offsets match the zone
     # consecutive 5-minute windows stay 300 s apart in UTC (drift followed, the wrong
     # anchor did not shift anything by an hour, no overlap across reboots)
     step = np.diff(d.sm_t)
@@ -124,11 +125,13 @@ def test_tz_offsets_follow_dst():
 
 def test_itb_pump_schedule_drives_concentration_and_fit(tmp_path):
     st = open_store(f"sqlite:///{tmp_path}/i.sqlite")
-    tr = generate(st, days=8, start_day="2026-11-02", mode="itb", seed=5)
+    tr = generate(st, days=8, start_day="2026-11-02", mode="itb", seed=5, travel_days=(3, 5))
     d = load(st, "P1", tr.start_utc_ms, tr.end_utc_ms)
     assert d.is_itb and len(d.pumps) == 1
     a = analyse(d, P)
     assert a.conc_route == "intrathecal" and a.cr["ok"]
+    travel = [n for n in a.notes if "travel?" in n]
+    assert len(travel) == 1 and ("on 2 day(s)" in travel[0] or "on 3 day(s)" in travel[0])
     from spasmtrack.analysis import concentration
     day = tr.start_utc_ms + 5 * 86_400_000
     c = concentration(d, P, np.array([day + 6 * 3_600_000, day + 20 * 3_600_000]), "intrathecal")

@@ -151,6 +151,17 @@ def _coverage(a: Analysis, d: PatientData, p: Params) -> None:
     if d.rejected_anchors:
         a.notes.append(f"{d.rejected_anchors} time anchor(s) disagreed with the device clock by more "
                        "than drift explains (host clock jump) and were not used")
+    if d.anchor_utc_ms.size:
+        from .tzutil import utc_offset_ms
+        zone_q = utc_offset_ms(d.anchor_utc_ms, d.tz) // 900_000
+        off = d.anchor_tz_quarter_h != zone_q
+        if off.any():
+            days_off = sorted({_day_str(int(x)) for x in (d.anchor_utc_ms[off] // DAY_MS)})
+            shown = ", ".join(days_off[:5]) + (" ..." if len(days_off) > 5 else "")
+            a.notes.append(f"on {len(days_off)} day(s) ({shown}) the phone that synced reported a UTC "
+                           f"offset different from {d.tz} (travel?): event times are exact (UTC), "
+                           f"but local-time figures use {d.tz} throughout")
+        a.coverage["tz_mismatch_anchors"] = int(off.sum())
     dst = np.nonzero(np.abs(day_len_h - 24) > 0.01)[0]
     for i in dst:
         a.notes.append(f"local day {_day_str(int(day_ids[i]))} has {day_len_h[i]:g} h "

@@ -52,6 +52,8 @@ class PatientData:
     dose_late_entries: int = 0        # active doses entered more than 24 h after being taken
     dose_corrected: int = 0           # dose rows superseded by a correction
     dose_retracted: int = 0
+    anchor_utc_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    anchor_tz_quarter_h: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def config_versions(self) -> list[int]:
@@ -91,6 +93,10 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
             d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
             d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
             .order_by(d.c.taken_utc_ms)).all()
+        ta = s.time_anchors
+        anc = c.execute(select(ta.c.unix_s, ta.c.tz_quarter_h).where(
+            ta.c.device_id.in_(dids), ta.c.used == 1, ta.c.unix_s >= from_ms // 1000,
+            ta.c.unix_s < to_ms // 1000, ta.c.tz_quarter_h.is_not(None)).order_by(ta.c.unix_s)).all()
         hist = c.execute(select(d.c.status, d.c.taken_utc_ms, d.c.entered_utc_ms).where(
             d.c.patient_id == p["id"], d.c.taken_utc_ms >= from_ms, d.c.taken_utc_ms < to_ms)).all()
         m = s.markers
@@ -128,6 +134,8 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         reset_causes=causes, rejected_anchors=int(rej or 0),
         fw_versions=sorted({int(r[1]) for r in bo if r[1] is not None}),
         devices=[k for _, k in devs],
+        anchor_utc_ms=np.array([int(r[0]) * 1000 for r in anc], dtype=np.int64),
+        anchor_tz_quarter_h=np.array([int(r[1]) for r in anc], dtype=np.int64),
         dose_late_entries=sum(1 for st_, t, e_ in hist if st_ == "active" and e_ - t > DAY_MS),
         dose_corrected=sum(1 for st_, _, _ in hist if st_ == "superseded"),
         dose_retracted=sum(1 for st_, _, _ in hist if st_ == "retracted"))

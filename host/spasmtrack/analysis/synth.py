@@ -25,7 +25,7 @@ from .. import records as rec
 from ..doses import DoseInput, DoseLog, PumpStep
 from ..store import Store
 from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
-from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms
+from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms, utc_offset_ms
 
 WINDOW_S = 300
 
@@ -76,7 +76,8 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
              device: str = "AA:BB:CC:00:00:01", e0_per_h: float = 34.0, imax: float = 0.85,
              ic50: float | None = None, ic50_growth_per_day: float = 0.006,
              night_factor: float = 1.35, drift_ppm: float = 40.0,
-             dose_hours: tuple[int, ...] = (7, 12, 17, 22), dose_mg: float = 20.0) -> SynthTruth:
+             dose_hours: tuple[int, ...] = (7, 12, 17, 22), dose_mg: float = 20.0,
+             travel_days: tuple[int, int] | None = None) -> SynthTruth:
     """Generate ``days`` days from local midnight of ``start_day`` into ``store``."""
     rng = np.random.default_rng(seed)
     if not any(p["code"] == patient for p in store.patients()):
@@ -223,8 +224,11 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
             if anchor_count == 9:            # a host with a wrong clock
                 host_s += 3600
                 truth.clock_jump_anchor_seq = -1   # filled after seqs are assigned
+            tzq = int(utc_offset_ms(np.array([t]), tz)[0] // 900_000)
+            if travel_days and travel_days[0] <= (t - t0) // DAY_MS < travel_days[1]:
+                tzq -= 24                                   # phone shows a zone 6 h west
             items.append((t, 1, rec.TYPE_TIME_ANCHOR, dict(
-                boot=boot, ms=int(dev_ms(t, ba)), unix_s=int(host_s), tz_quarter_h=4, source=1)))
+                boot=boot, ms=int(dev_ms(t, ba)), unix_s=int(host_s), tz_quarter_h=tzq, source=1)))
             if anchor_count == 9:
                 items[-1][3]["_jump"] = True
     # button marks for a third of the doses (pressed 0-3 min after)
