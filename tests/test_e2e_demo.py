@@ -27,7 +27,7 @@ def demo(tmp_path_factory):
 def test_every_stage_ran_or_says_what_is_missing(demo):
     run, summary, out = demo
     st = {x["name"]: x for x in summary["stages"]}
-    assert list(st) == ["simulate", "device", "sync", "doses", "report", "score"]
+    assert list(st) == ["simulate", "device", "simboard", "sync", "doses", "report", "score"]
     for name in ("simulate", "device", "sync", "doses", "score"):
         assert st[name]["status"] in ("ok", "fallback"), st[name]
     for x in summary["stages"]:
