@@ -224,7 +224,7 @@ def _dose_times(a: Analysis, d: PatientData, p: Params) -> tuple[np.ndarray, np.
         # interval of a QID schedule is long by design)
         _, sh = local_day_and_hour(in_range[:-1], d.tz)
         dh = np.abs(((sh[:, None] - sh[None, :]) + 12) % 24 - 12)
-        usual = np.array([np.median(iv[dh[k] <= 1.5]) for k in range(iv.size)])
+        usual = np.nanmedian(np.where(dh <= 1.5, iv[None, :], np.nan), axis=1)
         long = iv > p.long_interval_factor * usual
         info.update(median_interval_h=med, n_long_intervals=int(long.sum()),
                     long_intervals=[(int(in_range[i]), float(iv[i])) for i in np.nonzero(long)[0]])
@@ -299,9 +299,20 @@ def _peridose(a, d, p, mid, cov_h, doses, rng) -> None:
         t = x[j - 1] + (level - y0) / (y1 - y0) * (x[j] - x[j - 1]) if y1 != y0 else x[j]
         return x[k], nad, float(t)
 
-    tn, rn, rt = ret(est, pre)
+    # nadir and return are read from the curve smoothed over 3 bins (counts and exposure
+    # summed over neighbouring bins), so single noisy bins do not decide them
+    def smooth(Cs, Xs):
+        k = np.ones(3)
+        cs = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, Cs)
+        xs = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, Xs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(xs >= p.min_bin_exposure_h, cs / xs, np.nan)
+    nrep = min(p.n_boot, 250)
+    sm_est = smooth(C.sum(0), X.sum(0))
+    sm_bs = smooth(W[:nrep] @ C, W[:nrep] @ X)
+    tn, rn, rt = ret(sm_est, pre)
     a.nadir = (float(tn), float(rn), np.nan)
-    reps = np.array([ret(bs[b], bpre[b])[2] for b in range(min(p.n_boot, 400))])
+    reps = np.array([ret(sm_bs[b], bpre[b])[2] for b in range(nrep)])
     reps = reps[np.isfinite(reps)]
     if np.isfinite(rt) and reps.size > 10:
         a.return_h = (rt, *map(float, np.percentile(reps, [2.5, 97.5])))

@@ -78,15 +78,16 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
     with store.engine.connect() as c:
         devs = sorted({(w[0], w[1]) for w in store.device_windows(patient)})
         e = s.events
+        z = lambda col: func.coalesce(col, 0)  # noqa: E731 - NULL -> 0 so rows form one int array
         ev = c.execute(select(e.c.onset_utc_ms, e.c.duration_ms, e.c.kind, e.c.flags,
-                              e.c.peak_cuv, e.c.config_version).where(
+                              z(e.c.peak_cuv), z(e.c.config_version)).where(
             within(e.c.device_id, e.c.onset_utc_ms)).order_by(e.c.onset_utc_ms)).all()
         unplaced = c.execute(select(func.count()).select_from(e).where(
             e.c.device_id.in_(dids), e.c.onset_utc_ms.is_(None))).scalar()
         sm = s.summaries
         su = c.execute(select(sm.c.start_utc_ms, sm.c.window_s, sm.c.covered_ds, sm.c.lost_ds,
-                              sm.c.not_worn_ds, sm.c.n_spasm, sm.c.n_clonus, sm.c.dropped_samples,
-                              sm.c.config_version).where(
+                              z(sm.c.not_worn_ds), sm.c.n_spasm, sm.c.n_clonus, z(sm.c.dropped_samples),
+                              z(sm.c.config_version)).where(
             within(sm.c.device_id, sm.c.start_utc_ms)).order_by(sm.c.start_utc_ms)).all()
         d = s.doses
         do = c.execute(select(d.c.taken_utc_ms, d.c.amount_ug, d.c.route, d.c.source, d.c.id).where(
@@ -114,17 +115,24 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
     def col(rows, i, dt):
         return np.array([r[i] if r[i] is not None else 0 for r in rows], dtype=dt)
 
+    def table(rows, ncol):
+        from itertools import chain
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=len(rows) * ncol)
+        return flat.reshape(-1, ncol)
+    E = table(ev, 6)
+    S = table(su, 9)
+
     causes: dict[int, int] = {}
     for rc, _ in bo:
         causes[int(rc or 0)] = causes.get(int(rc or 0), 0) + 1
     return PatientData(
         patient=patient, tz=p["tz"], from_ms=from_ms, to_ms=to_ms,
-        ev_t=col(ev, 0, np.int64), ev_dur=col(ev, 1, np.int64), ev_kind=col(ev, 2, np.int8),
-        ev_flags=col(ev, 3, np.int32), ev_peak_cuv=col(ev, 4, np.int64), ev_cfg=col(ev, 5, np.int32),
-        sm_t=col(su, 0, np.int64), sm_win_s=col(su, 1, np.int32), sm_cov_ds=col(su, 2, np.int64),
-        sm_lost_ds=col(su, 3, np.int64), sm_notworn_ds=col(su, 4, np.int64),
-        sm_nsp=col(su, 5, np.int64), sm_ncl=col(su, 6, np.int64), sm_dropped=col(su, 7, np.int64),
-        sm_cfg=col(su, 8, np.int32),
+        ev_t=E[:, 0].copy(), ev_dur=E[:, 1].copy(), ev_kind=E[:, 2].astype(np.int8),
+        ev_flags=E[:, 3].astype(np.int32), ev_peak_cuv=E[:, 4].copy(), ev_cfg=E[:, 5].astype(np.int32),
+        sm_t=S[:, 0].copy(), sm_win_s=S[:, 1].astype(np.int32), sm_cov_ds=S[:, 2].copy(),
+        sm_lost_ds=S[:, 3].copy(), sm_notworn_ds=S[:, 4].copy(),
+        sm_nsp=S[:, 5].copy(), sm_ncl=S[:, 6].copy(), sm_dropped=S[:, 7].copy(),
+        sm_cfg=S[:, 8].astype(np.int32),
         dose_t=col(do, 0, np.int64), dose_ug=col(do, 1, float),
         dose_route=np.array([r[2] for r in do], dtype=object), dose_source=np.array([r[3] for r in do], dtype=object),
         dose_id=col(do, 4, np.int64),

@@ -105,7 +105,7 @@ def methods_paragraph(a: Analysis) -> str:
         f"intervals are percentile bootstraps ({p.n_boot} resamples) over dosing intervals. The "
         f"pre-dose reference is the last {p.pre_dose_min} minutes before the next dose; spasms are said "
         f"to return when the rate has climbed {p.return_fraction:.0%} of the way from its post-dose "
-        f"minimum back to that reference. Time-of-day rates use local hours in {d.tz} (daylight-saving "
+        f"minimum back to that reference (both read from the curve smoothed over three bins). Time-of-day rates use local hours in {d.tz} (daylight-saving "
         f"aware) with bootstraps over days; nights are {p.night_start_h:02d}:00-{p.night_end_h:02d}:00 local. "
         f"Concentrations come from a {pk}; they are model estimates, not measurements. The "
         f"concentration-response fit is an inhibitory Emax model (rate = E0 x (1 - Imax x C/(IC50 + C))) "
