@@ -142,20 +142,21 @@ class App:
         st = self.imu_stage
         d = {"t_ms": self.t_ms, "blocks": self.blocks, "events": self.events,
              "summaries": self.summaries, "dropped": s.dropped, "overruns": s.overruns,
-             "jitter_us_max": s.jit_max, "leadoff_blocks": self.leadoff_blocks}
+             "missed": s.missed, "jitter_us_max": s.jit_max,
+             "leadoff_blocks": self.leadoff_blocks}
         if st is not None:
             d.update(imu_received=st.received, imu_padded=st.padded, imu_trimmed=st.trimmed,
                      imu_overflows=st.overflows, imu_bus_errors=st.bus_errors)
         return d
 
     async def run(self, start):
-        """Start sampling (``start(handler)``, e.g. Hardware.start_emg) and process each
+        """Start sampling (``start(sampler)``, e.g. Hardware.start_emg) and process each
         block when the interrupt signals it."""
         import asyncio
 
         flag = asyncio.ThreadSafeFlag()
         self.sampler.flag = flag
-        start(self.sampler.irq)
+        start(self.sampler)
         while True:
             await flag.wait()
             self.process()

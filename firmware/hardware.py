@@ -100,17 +100,23 @@ class Hardware:
         if "button" in pins:
             self.button = machine.Pin(pins["button"], machine.Pin.IN, machine.Pin.PULL_UP)
 
-    def start_emg(self, handler):
-        """Start conversions; ``handler`` runs once per sample. DRDY parts: a pin IRQ,
-        soft (scheduled) because SPI transfers cannot run in ISR context on the ESP32;
-        ADC parts: a periodic timer at the EMG rate."""
+    def start_emg(self, sampler):
+        """Start conversions into ``sampler`` (sampler.EmgSampler). DRDY parts: a hard pin
+        IRQ that counts conversions and schedules the SPI read (SPI cannot run in ISR
+        context on the ESP32); ADC parts: a periodic timer at the EMG rate.
+        A plain callable instead of a sampler is called once per sample (soft pin IRQ)."""
         if self.imu is not None:
             self.imu.start()
+        per_sample = getattr(sampler, "irq", sampler)
         if self._drdy is not None:
-            self._drdy.irq(handler, trigger=machine.Pin.IRQ_FALLING, hard=False)
+            edge = getattr(sampler, "drdy_irq", None)
+            if edge is not None:
+                self._drdy.irq(edge, trigger=machine.Pin.IRQ_FALLING, hard=True)
+            else:
+                self._drdy.irq(per_sample, trigger=machine.Pin.IRQ_FALLING, hard=False)
             self.emg.start()
         else:
-            self._timer.init(mode=machine.Timer.PERIODIC, freq=self.emg_fs, callback=handler)
+            self._timer.init(mode=machine.Timer.PERIODIC, freq=self.emg_fs, callback=per_sample)
 
     def stop_emg(self):
         if self._drdy is not None:

@@ -1,10 +1,14 @@
 """Sampling: interrupt -> preallocated ring of blocks -> whole blocks for the DSP task.
 
-``EmgSampler.irq`` is the DRDY (ADS1292R) or timer (ADC) interrupt handler. It asks the
-EMG driver for one sample (``sample_into``) straight into the current ring block, ORs
+``EmgSampler.irq`` is the per-sample handler (a timer interrupt for ADC parts). It asks
+the EMG driver for one sample (``sample_into``) straight into the current ring block, ORs
 the driver's status bits into that block's status, measures interval jitter and, when a
 block is full, moves on and signals the processing task (``flag.set()``, an
-``asyncio.ThreadSafeFlag``). It allocates nothing (tested under ``heap_lock``).
+``asyncio.ThreadSafeFlag``). For DRDY parts (ADS1292R) ``drdy_irq`` is a hard interrupt
+that only counts conversions and schedules ``read`` (which calls ``irq``): conversions
+whose read came too late are filled by holding the last value and counted in ``missed``,
+so the sample index always equals the converter's conversion count. Nothing here
+allocates (tested under ``heap_lock``).
 
 ``next_block`` (task context) copies the oldest complete block into the DSP chain's
 input arrays and returns the absolute index of its first sample. The time base is the
@@ -31,7 +35,8 @@ from micropython import const
 
 import dsp
 
-_WRAP = const(1 << 28)  # block counters wrap here (small ints on every port)
+_WRAP = const(1 << 28)  # block and edge counters wrap here (small ints on every port)
+_STATUS_HELD = const(0x80)  # block status: samples filled by holding (missed conversions)
 
 
 def _i32(n):
@@ -59,6 +64,7 @@ class EmgSampler:
         self._ticks = ticks_us if ticks_us is not None else time.ticks_us
         self._per = 1000000 // fs_hz
         self.flag = None
+        self._read_ref = self.read  # bound once: the hard IRQ must not allocate
         self.reset()
 
     def reset(self):
@@ -70,6 +76,10 @@ class EmgSampler:
         self._run = False
         self.jit_max = 0
         self.irqs = 0
+        self._edges = 0
+        self._edges_done = 0
+        self._sched = False
+        self.missed = 0
         # consumer side (task context)
         self._rblk = 0
         self._rslot = 0
@@ -83,6 +93,7 @@ class EmgSampler:
     # -- interrupt context: no allocation ------------------------------------------------
     @micropython.native
     def irq(self, _arg):
+        """One sample now (timer interrupt, or the scheduled read of a DRDY edge)."""
         t = self._ticks()
         b = self._b
         i = self._i
@@ -96,10 +107,14 @@ class EmgSampler:
         self._run = True
         self._tl = t
         self.irqs += 1
-        i += 1
+        self._advance()
+
+    @micropython.native
+    def _advance(self):
+        i = self._i + 1
         if i == self._L:
             i = 0
-            b += 1
+            b = self._b + 1
             if b == self._NB:
                 b = 0
             self._bst[b] = 0
@@ -109,6 +124,48 @@ class EmgSampler:
             if f is not None:
                 f.set()
         self._i = i
+
+    @micropython.native
+    def _hold(self, n):
+        """Fill n samples the converter produced but nobody read (their frames were
+        overwritten) with the last value, so later samples keep their true index."""
+        for _ in range(n):
+            b = self._b
+            i = self._i
+            if i:
+                j, pb = i - 1, b
+            else:
+                j, pb = self._L - 1, (b - 1) % self._NB
+            self._blk0[b][i] = self._blk0[pb][j]
+            a1 = self._blk1[b]
+            if a1 is not None:
+                a1[i] = self._blk1[pb][j]
+            self._bst[b] |= _STATUS_HELD
+            self._advance()
+
+    @micropython.native
+    def drdy_irq(self, _pin):
+        """Hard DRDY interrupt: count the conversion, ask for a read in scheduled context
+        (SPI cannot run in ISR context on the ESP32). A read that comes too late (the
+        scheduler was busy) finds several edges counted: the frames in between were
+        overwritten by the part; they are filled by ``_hold`` and counted in ``missed``."""
+        self._edges = (self._edges + 1) % _WRAP
+        if not self._sched:
+            self._sched = True
+            micropython.schedule(self._read_ref, 0)
+
+    @micropython.native
+    def read(self, _arg):
+        self._sched = False
+        e = self._edges
+        k = (e - self._edges_done) % _WRAP
+        self._edges_done = e
+        if k == 0:
+            return
+        if k > 1:
+            self.missed += k - 1
+            self._hold(k - 1)
+        self.irq(None)
 
     # -- task context --------------------------------------------------------------------
     def pending(self):

@@ -95,6 +95,30 @@ def test_irq_allocates_nothing_by_gc_count():
     assert s.next_block(r0, r1) == 0 and r0[0] == 1 and r1[99] == -100
 
 
+def test_late_drdy_reads_are_filled_and_keep_the_sample_index():
+    s = EmgSampler(_Counter(), 2, 1000, 10, 4, lambda: 0)
+    for _ in range(3):  # three conversions read on time
+        s.drdy_irq(None)
+        s.read(0)
+    s._sched = True  # the scheduler is busy: the next edges queue no read
+    micropython.heap_lock()
+    try:
+        for _ in range(4):
+            s.drdy_irq(None)
+        s.read(0)  # one read for four conversions: three frames were overwritten
+    finally:
+        micropython.heap_unlock()
+    assert s.missed == 3, s.missed
+    for _ in range(3):
+        s.drdy_irq(None)
+        s.read(0)
+    r0, r1 = i32(10), i32(10)
+    assert s.next_block(r0, r1) == 0
+    # samples 3, 4, 5 hold sample 2's value; sample 6 is the next real read
+    assert list(r0) == [1, 2, 3, 3, 3, 3, 4, 5, 6, 7], list(r0)
+    assert s.status & 0x80
+
+
 def test_overrun_counts_dropped_samples_and_keeps_the_time_base():
     d, drdy = _ads()
     s = EmgSampler(d, 2, 1000, 100, 4, simhw.clock.ticks_us)
@@ -194,14 +218,15 @@ def test_app_detects_an_event_with_sample_clock_time_and_logs_it():
     log = flashlog.FlashLog(flash_storage.RamFlash(4096, 8))
     app = App(coeffs, d, 2, m, 100, 100, log=log, boot=3, ticks_us=simhw.clock.ticks_us)
     app.sampler.flag = None
-    drdy.irq(app.sampler.irq, machine.Pin.IRQ_FALLING)
+    # as on the board: a hard DRDY interrupt that schedules the SPI read
+    drdy.irq(app.sampler.drdy_irq, machine.Pin.IRQ_FALLING, hard=True)
     m.start()
     d.start()
     for _ in range(100):
         simhw.clock.advance(100000)
         app.process()
     app.flush()
-    assert app.blocks == 99 and app.sampler.dropped == 0
+    assert app.blocks == 99 and app.sampler.dropped == 0 and app.sampler.missed == 0
     assert app.events >= 1, app.status()
     buf = bytearray(R.MAX_FRAME)
     evs = []
