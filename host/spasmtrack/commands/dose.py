@@ -4,10 +4,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..doses import DoseInput, DoseLog, PumpStep
-from ..doses.log import CSV_DOC
-from ..doses.parse import DoseInputError, fmt_utc
-from ..store.cliopt import add_db_option, store_from
+ENV_VAR = "SPASMTRACK_DB"
+
+CSV_DOC_SHORT = ("CSV columns: time (with offset or IANA zone), drug, amount, unit (mg|ug|mcg|g), "
+                 "route (oral|intrathecal_bolus), optional note, optional zone. See docs/host-data.md.")
+
+
+def add_db_option(p: argparse.ArgumentParser) -> None:
+    """The ``--db URL`` option shared by the commands that use the store."""
+    p.add_argument("--db", metavar="URL", default=None,
+                   help=f"database URL (sqlite:///path or postgresql://...); default ${ENV_VAR} "
+                        "or ~/.local/share/spasmtrack/spasmtrack.sqlite")
+
+
+def store_from(args: argparse.Namespace):
+    from ..store import open_store   # imported on use: keeps `spasmtrack --help` fast
+    return open_store(args.db)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -31,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(a)
     a.set_defaults(func=_add)
 
-    i = ps.add_parser("import", help="import a dose CSV", description=CSV_DOC,
+    i = ps.add_parser("import", help="import a dose CSV", description=CSV_DOC_SHORT,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     i.add_argument("file")
     i.add_argument("--patient", required=True)
@@ -99,7 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cm.set_defaults(func=_confirm)
 
 
-def _log(args) -> DoseLog:
+def _log(args):
+    from ..doses import DoseLog
     return DoseLog(store_from(args), who=args.by)
 
 
@@ -109,6 +122,8 @@ def _warn(ws: list[str]) -> None:
 
 
 def _add(args) -> int:
+    from ..doses import DoseInput
+    from ..doses.parse import fmt_utc
     log = _log(args)
     d = DoseInput.parse(args.drug, args.amount, None, args.route, args.time, note=args.note)
     did, ws = log.add(args.patient, d, allow_duplicate=args.allow_duplicate)
@@ -125,6 +140,7 @@ def _import(args) -> int:
 
 
 def _list(args) -> int:
+    from ..doses.parse import fmt_utc
     for d in _log(args).list(args.patient, include_inactive=args.all):
         extra = f" supersedes #{d['supersedes_id']}" if d["supersedes_id"] else ""
         print(f"#{d['id']:<5} {fmt_utc(d['taken_utc_ms'])} {d['amount']:g} {d['unit']:3} {d['drug']} "
@@ -134,6 +150,7 @@ def _list(args) -> int:
 
 
 def _correct(args) -> int:
+    from ..doses.parse import DoseInputError
     changes = {k: getattr(args, k) for k in ("drug", "amount", "route", "time", "note")
                if getattr(args, k) is not None}
     if not changes:
@@ -150,6 +167,8 @@ def _retract(args) -> int:
 
 
 def _pump(args) -> int:
+    from ..doses import PumpStep
+    from ..doses.parse import DoseInputError
     steps = []
     for r in args.rate:
         at, sep, rate = r.partition("=")
@@ -173,6 +192,7 @@ def _pump_retract(args) -> int:
 
 
 def _pumps(args) -> int:
+    from ..doses.parse import fmt_utc
     for p in _log(args).pump_programs(args.patient, include_inactive=args.all):
         end = fmt_utc(p["valid_to_utc_ms"]) if p["valid_to_utc_ms"] else "open"
         sched = " ".join(f"{s.at}={s.rate_ug_day:g}" for s in p["steps"])
@@ -182,6 +202,7 @@ def _pumps(args) -> int:
 
 
 def _marks(args) -> int:
+    from ..doses.parse import fmt_utc
     for m in _log(args).marks(args.patient):
         when = fmt_utc(m["utc_ms"]) if m["utc_ms"] is not None else f"boot {m['boot']} +{m['ms']} ms (unplaced)"
         kind = {1: "dose taken", 2: "felt spasm"}.get(m["kind"], f"kind {m['kind']}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..store.cliopt import add_db_option, store_from
+from .dose import add_db_option, store_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..analysis import Params, analyse, load
-from ..analysis.tzutil import DAY_MS, local_midnight_utc_ms
-from ..doses.parse import DoseInputError
 from ..errors import UserError
-from ..store.cliopt import add_db_option, store_from
+from .dose import add_db_option, store_from
+
+DAY_MS = 86_400_000
 
 
 def parse_day_or_time(text: str, tz: str, end: bool = False) -> int:
     """``YYYY-MM-DD`` (local day in the patient's zone; an end day is inclusive) or a time
     with zone -> UTC ms."""
     import re
-    from ..doses.parse import parse_time
+    from ..analysis.tzutil import local_midnight_utc_ms
+    from ..doses.parse import DoseInputError, parse_time
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
         import numpy as np
         day = int(np.datetime64(text.strip(), "D").astype(np.int64))
@@ -42,13 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def build(store, patient: str, from_ms: int, to_ms: int, params: Params | None = None) -> str:
+def build(store, patient: str, from_ms: int, to_ms: int, params=None) -> str:
+    """Load, analyse and render the report HTML for [from_ms, to_ms) (UTC ms)."""
+    from ..analysis import Params, analyse, load
     from ..report.html import render
     data = load(store, patient, from_ms, to_ms)
     return render(analyse(data, params or Params()), store)
 
 
 def _run(args) -> int:
+    from ..analysis import Params
     from ..analysis.pk import OralPK
     from ..report import html_to_pdf, write_private
     st = store_from(args)
