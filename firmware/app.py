@@ -102,8 +102,9 @@ class App:
                 st.poll()
                 st.take(self.imu_in, m)
                 self.ichain.run(m)
-            d = s.dropped - self._dropped_seen
-            self._dropped_seen = s.dropped
+            lost = s.dropped + s.missed  # overrun blocks + conversions read too late
+            d = lost - self._dropped_seen
+            self._dropped_seen = lost
             det.set_status(d, s.take_jitter(), None)
             t = start * 1000 // self.fs
             self.t_ms = t + n * 1000 // self.fs

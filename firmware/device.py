@@ -160,6 +160,7 @@ class Device:
             if n % STATUS_EVERY_S == 0:
                 import gc
 
+                gc.collect()
                 st = self.app.status()
                 st["heap_used"] = gc.mem_alloc()
                 st["heap_free"] = gc.mem_free()

@@ -229,7 +229,10 @@ class ImuStage:
         cap = self.backlog + 4 * per_block + 8
         self.cap = cap
         self.st = [_i32(cap) for _ in range(6)]  # staged, at fs_hz
-        self.raw = [_i32(cap) for _ in range(6)]  # read from the FIFO, at odr_hz
+        self._step = int(self.odr_hz * 100 / fs_hz + 0.5)
+        self._resample = self._step != 100
+        # read from the FIFO at odr_hz (only when resampling; else straight into st)
+        self.raw = [_i32(cap) for _ in range(6)] if self._resample else None
         self.n = 0
         self.padded = 0
         self.trimmed = 0
@@ -237,8 +240,6 @@ class ImuStage:
         self.overflows = 0
         self.received = 0
         # resampler: position of the next output in 1/100 input samples after prev
-        self._step = int(self.odr_hz * 100 / fs_hz + 0.5)
-        self._resample = self._step != 100
         self._prev = _i32(6)
         self._have_prev = False
         self._pos = 0
