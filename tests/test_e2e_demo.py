@@ -8,8 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from spasmtrack import records as rec
-from spasmtrack.demo import DemoRun, run_demo
+from spasmtrack.demo import DemoRun, device_frames, run_demo
 from spasmtrack.store import open_store
 from spasmtrack.store import schema as s
 
@@ -42,12 +41,7 @@ def test_every_stage_ran_or_says_what_is_missing(demo):
 
 def test_records_on_device_equal_records_in_database(demo):
     run, summary, _ = demo
-    log = run.device_info["log"]
-    buf = bytearray(rec.MAX_FRAME)
-    device = {}
-    for n in log.read_from(1, buf):
-        r = rec.decode_frame(bytes(buf[:n]))
-        device[r.seq] = bytes(buf[:n])
+    device = device_frames(run)
     st = open_store(run.db_url)
     with st.engine.connect() as c:
         db = {int(q): bytes(f) for q, f in c.execute(select(s.records.c.seq, s.records.c.frame))}

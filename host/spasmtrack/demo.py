@@ -182,6 +182,8 @@ class DemoRun:
     report_path: str | None = None
     metrics: dict = field(default_factory=dict)
     replay_dets: list = field(default_factory=list)
+    end_ms: int = 0
+    boot: int = 1
 
     def say(self, msg: str) -> None:
         self.progress(msg)
@@ -264,7 +266,7 @@ def _device_replay(run: DemoRun) -> StageResult:
     log = fl.FlashLog(storage)
     cfg_version = _detconfig_version()
     board_hash = sum(scale.name.encode()) & 0xFFFF
-    boot = 0
+    boot = 1          # the replay entry has no boot number; device.py would log boot 1 here
     log.append(rec.TYPE_BOOT, [boot, rec.RESET_POWER_ON, 0x0100, cfg_version, board_hash])
     start_unix = int(run.scenario.start().timestamp())
     tzq = _tz_quarter(run.scenario)
@@ -344,6 +346,7 @@ def _device_replay(run: DemoRun) -> StageResult:
         tag = parts[0]
         if tag == b"E":
             vals = [int(x) for x in parts[1:1 + ne]]
+            vals[0] = boot
             log.append(rec.TYPE_EVENT, vals)
             f = dict(zip(ev_names, vals))
             a = f["onset_ms"] / 1000
@@ -352,6 +355,7 @@ def _device_replay(run: DemoRun) -> StageResult:
             n_ev += 1
         elif tag == b"S":
             vals = [int(x) for x in parts[1:1 + ns]]
+            vals[0] = boot
             log.append(rec.TYPE_SUMMARY, vals)
             n_sm += 1
         elif tag == b"D":
@@ -361,9 +365,8 @@ def _device_replay(run: DemoRun) -> StageResult:
     rc = proc.wait()
     if rc != 0 or feed["err"] or done is None:
         raise RuntimeError(f"firmware replay failed (rc {rc}): {feed['err'] or ''} {err.strip()[-800:]}")
-    end_ms = int(round(dur * 1000))
-    # the host's sync at the end sets the clock: the device logs a time anchor
-    log.append(rec.TYPE_TIME_ANCHOR, [boot, end_ms, start_unix + end_ms // 1000, tzq, 1])
+    run.end_ms = int(round(dur * 1000))
+    run.boot = boot
     run.flash_path = run.out / "flash.bin"
     run.flash_path.write_bytes(bytes(storage.buf))
     run.records_logged = log.last_seq
@@ -375,8 +378,8 @@ def _device_replay(run: DemoRun) -> StageResult:
                              "firmware/flashlog.py (H-log) on CPython over a RAM NOR image",
                     detail=(f"{n_ev} events, {n_sm} summaries from {done[0]} blocks of {run.block} samples x {nch} ch "
                             f"({heap_note}); {log.last_seq} records in the flash log "
-                            f"({run.device_info['flash_used_bytes']} bytes); BOOT and TIME_ANCHOR records "
-                            f"written by the demo, not by firmware/app.py"))
+                            f"({run.device_info['flash_used_bytes']} bytes); the BOOT record and the first "
+                            f"TIME_ANCHOR are written by the demo (device.py is not in this path)"))
     return r
 
 
@@ -531,12 +534,87 @@ def stage_device(run: DemoRun) -> StageResult:
 
 
 def _sync_ble(run: DemoRun) -> StageResult:
+    """The host's bleak sync (spasmtrack.ble.sync, Bumble backend) over the virtual radio
+    against the real BLE peripheral on the sim board serving the device stage's flash log."""
+    need = [FIRMWARE_DIR / "ble_peripheral.py", BOARDS_DIR / "sim" / "bluetooth.py",
+            Path(__file__).parent / "ble" / "sync.py", Path(__file__).parent / "ble" / "radio.py",
+            Path(__file__).parent / "ble" / "bumble_backend.py"]
+    gone = [str(p.relative_to(REPO_ROOT)) for p in need if not p.exists()]
+    if gone:
+        raise StageMissing("BLE sync over the virtual radio (H-ble): " + ", ".join(gone))
+    if run.flash_path is None:
+        raise StageMissing("a flash image from the device stage")
+    import asyncio
+    import shutil
+    from .ble import bumble_backend as bb
+    from .ble.radio import VirtualRadio
+    from .ble.sync import sync_device
+    from .store import open_store
+    st = open_store(run.db_url)
+    _ensure_patient(st, run)
+    flashdir = run.out / "simflash"
+    if flashdir.exists():
+        shutil.rmtree(flashdir)
+    flashdir.mkdir(parents=True)
+    shutil.copyfile(run.flash_path, flashdir / "spasmlog.bin")
+    mac = "F0:5A:5A:00:00:01"
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), ".frozen"])
+    env["SPASMTRACK_SIM_MAC"] = mac
+    script = Path(__file__).parent / "demo_mpy" / "ble_run.py"
+    t0 = time.perf_counter()
+    saved = {k: os.environ.get(k) for k in (bb.RADIO_ENV, bb.KEYS_ENV)}
+    with VirtualRadio(run.out / "radio") as radio:
+        env["SPASMTRACK_BLE_BRIDGE"] = radio.bridge_addr
+        dev = subprocess.Popen([_micropython(), str(script), str(run.boot), str(run.end_ms), "120"],
+                               cwd=flashdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+        try:
+            line = dev.stdout.readline().decode()
+            if not line.startswith("READY"):
+                raise RuntimeError(f"sim board BLE program did not start: {line.strip()} "
+                                   f"{dev.stderr.read().decode()[-600:]}")
+            os.environ[bb.RADIO_ENV] = radio.hci_spec
+            os.environ[bb.KEYS_ENV] = str(run.out / "host_bonds.json")
+            res = asyncio.run(_sync_once(sync_device, mac, st, run.device_key))
+            out, err = dev.communicate(timeout=60)
+        finally:
+            if dev.poll() is None:
+                dev.kill()
+                dev.wait()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    done = [ln for ln in out.decode().splitlines() if ln.startswith("DONE")]
+    if not done:
+        raise RuntimeError(f"sim board BLE program ended without DONE: {err.decode()[-600:]}")
+    dev_last, dev_acked = (int(x) for x in done[-1].split()[1:3])
+    shutil.copyfile(flashdir / "spasmlog.bin", run.flash_path)
+    run.records_logged = dev_last
+    acc = st.sync_accounting(run.device_key)
+    run.records_synced = acc["records"]
+    run.sync_info = {**acc, "ble": {k: getattr(res, k) for k in ("records", "duplicates", "batches", "notifications",
+                                                                 "bytes_rx", "restarts", "mtu", "acked_seq",
+                                                                 "elapsed_s")}}
+    run.sync_info.pop("missing_seqs", None)
+    el = time.perf_counter() - t0
+    return StageResult("sync", status="ok",
+                       provider="spasmtrack.ble.sync (bleak, Bumble backend) over the virtual radio; "
+                                "firmware/ble_peripheral.py on the sim board (H-ble)",
+                       detail=(f"{res.records} records in {res.batches} batches, {res.notifications} notifications, "
+                               f"MTU {res.mtu}, {res.bytes_rx} bytes; device log last seq {dev_last}, acked "
+                               f"{dev_acked}; database holds {acc['records']} (missing seqs: "
+                               f"{len(acc['missing_seqs'])}); {el:.1f} s"))
+
+
+async def _sync_once(sync_device, mac: str, st, key: str):
     try:
-        importlib.import_module("spasmtrack.ble")
-    except ImportError:
-        raise StageMissing("BLE sync over the virtual radio (H-ble: spasmtrack.ble, firmware/ble_peripheral.py, "
-                           "boards/sim/bluetooth.py)") from None
-    raise StageMissing("BLE sync API not wired into the demo yet")
+        return await sync_device(mac, st, key)
+    finally:
+        from .ble.bumble_backend import close_adapter
+        await close_adapter()
 
 
 def _sync_direct(run: DemoRun) -> StageResult:
@@ -548,6 +626,11 @@ def _sync_direct(run: DemoRun) -> StageResult:
         raise StageMissing("a flash log from the device stage")
     st = open_store(run.db_url)
     _ensure_patient(st, run)
+    # without the radio nobody sets the clock: the demo logs the anchor a sync would cause
+    log.append(rec.TYPE_TIME_ANCHOR, [run.boot, run.end_ms,
+                                      int(run.scenario.start().timestamp()) + run.end_ms // 1000,
+                                      _tz_quarter(run.scenario), 1])
+    run.records_logged = log.last_seq
     buf = bytearray(rec.MAX_FRAME)
     frames = [bytes(buf[:n]) for n in log.read_from(st.last_seq(run.device_key) + 1, buf)]
     synced = 0
@@ -555,6 +638,7 @@ def _sync_direct(run: DemoRun) -> StageResult:
         res = st.insert_records(run.device_key, frames[a:a + 500])
         synced += res.inserted
         log.ack(res.last_seq)
+    run.flash_path.write_bytes(bytes(run.device_info["storage"].buf))
     acc = st.sync_accounting(run.device_key)
     run.records_synced = acc["records"]
     run.sync_info = acc
@@ -709,15 +793,36 @@ def _coverage(run: DemoRun, worn_h: float) -> dict:
 
 
 def _first_available(run: DemoRun, name: str, providers: list) -> StageResult:
+    """First provider that works; a provider that exists but fails is reported (as FAILED
+    in the stage's missing list) and the next one is tried, so the demo still finishes."""
     missing = []
-    for p in providers:
+    for i, p in enumerate(providers):
         try:
             r = p(run)
             r.missing = missing + [m for m in r.missing if m not in missing]
+            if missing and r.status == "ok":
+                r.status = "fallback"
             return r
         except StageMissing as exc:
             missing.append(str(exc))
+        except Exception as exc:
+            if i == len(providers) - 1:
+                raise
+            missing.append(f"FAILED {p.__name__}: {type(exc).__name__}: {exc}")
+            run.say(f"  [{name}] {p.__name__} failed: {type(exc).__name__}: {exc}")
     raise StageMissing("; ".join(missing))
+
+
+def device_frames(run: DemoRun) -> dict[int, bytes]:
+    """Every record in the device's flash image (after the sync), by seq."""
+    from . import records as rec
+    fl = load_flashlog_module()
+    image = run.flash_path.read_bytes()
+    storage = RamFlash(len(image))
+    storage.buf[:] = image
+    log = fl.FlashLog(storage)
+    buf = bytearray(rec.MAX_FRAME)
+    return {rec.decode_frame(bytes(buf[:n])).seq: bytes(buf[:n]) for n in log.read_from(1, buf)}
 
 
 STAGES: list[tuple[str, Callable[[DemoRun], StageResult]]] = [

@@ -1,0 +1,50 @@
+"""MicroPython side of the demo's BLE sync (runs on the unix port, NOT on CPython).
+
+After the device stage the sim board's flash folder (cwd) holds the flash log
+(``spasmlog.bin``, the NOR image the firmware wrote). This program is the board coming
+back in range: the real flash log and the real BLE peripheral (firmware/ble_peripheral.py)
+on the sim board's ``bluetooth`` module, i.e. the virtual radio. The host's bleak code
+then pairs, sets the clock (the peripheral logs a TIME_ANCHOR), reads the records through
+the record-access control point and acknowledges them.
+
+Usage (cwd = flash folder): micropython ble_run.py BOOT END_MS RUN_S
+The device clock continues where the signal ended: (BOOT, END_MS + ms since start).
+Prints ``READY ...`` once advertising and ``DONE last_seq acked_seq`` when it stops
+(after RUN_S seconds, or when the host has acknowledged every record and disconnected).
+"""
+import sys
+import time
+
+import ble_peripheral as BP
+from flash_storage import FileFlash
+from flashlog import FlashLog
+
+_T0 = time.ticks_ms()
+
+
+def main(boot, end_ms, run_s):
+    log = FlashLog(FileFlash("spasmlog.bin", 4096, 256))
+
+    def clock():
+        return boot, end_ms + time.ticks_diff(time.ticks_ms(), _T0)
+
+    import bluetooth
+    ble = bluetooth.BLE()
+    per = BP.BlePeripheral(ble, log, clock, name="spasmtrack-demo", bonds=BP.BondStore("bonds.bin"),
+                           status=lambda: (80, 0, 1000, 1))
+    print("READY last_seq=%d acked=%d" % (log.last_seq, log.acked_seq))
+    was_connected = False
+    while True:
+        if per.poll(16) == 0:
+            time.sleep_ms(2)
+        if per.conn is not None:
+            was_connected = True
+        elif was_connected and log.acked_seq >= log.last_seq:
+            break
+        if time.ticks_diff(time.ticks_ms(), _T0) > run_s * 1000:
+            break
+    print("DONE %d %d" % (log.last_seq, log.acked_seq))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
