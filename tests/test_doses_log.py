@@ -25,6 +25,7 @@ def db(tmp_path):
 def test_time_parsing_requires_zone_and_handles_dst():
     assert parse_time("2026-03-01T08:00+01:00")[0] == parse_time("2026-03-01 08:00 Europe/Berlin")[0]
     assert parse_time("2026-07-01 08:00 Europe/Berlin")[0] == parse_time("2026-07-01T06:00Z")[0]
+    assert parse_time("2026-07-01 08:00 +02:00")[0] == parse_time("2026-07-01T06:00Z")[0]
     with pytest.raises(DoseInputError, match="has no time zone"):
         parse_time("2026-03-01 08:00")
     with pytest.raises(DoseInputError, match="does not exist"):
@@ -70,6 +71,10 @@ def test_correction_keeps_old_version_and_audit(db):
     assert rows[new]["supersedes_id"] == did
     trail = st.audit_trail("doses", new)
     assert trail[0]["who"] == "nurse1" and "took 20 mg" in trail[0]["detail_json"]
+    assert json.loads(trail[0]["detail_json"])["changed"] == {"amount": [10.0, 20.0],
+                                                              "amount_ug": [10000.0, 20000.0]}
+    with pytest.raises(DoseInputError, match="unchanged"):
+        log.correct(new, "no-op", amount="20 mg")
     with pytest.raises(DoseInputError, match="is superseded"):
         log.correct(did, "again", amount="5 mg")
     log.retract(new, "entered for the wrong patient")

@@ -154,14 +154,16 @@ class DoseLog:
                 f"min away: possible double entry" for i, t in rows]
 
     def _insert(self, c, pid: int, dose: DoseInput, *, status: str, supersedes: int | None = None,
-                reason: str | None = None) -> int:
+                reason: str | None = None, changed: dict | None = None) -> int:
         row = asdict(dose)
         did = int(c.execute(s.doses.insert().values(
             patient_id=pid, **row, entered_by=self.who, entered_utc_ms=now_ms(), status=status,
             supersedes_id=supersedes, reason=reason,
             fingerprint=dose.fingerprint(pid))).inserted_primary_key[0])
-        self.store._audit(c, "doses", did, "insert" if supersedes is None else "correct", self.who,
-                          {"new": row, "supersedes": supersedes, "reason": reason})
+        detail = {"new": row, "supersedes": supersedes, "reason": reason}
+        if changed is not None:
+            detail["changed"] = changed
+        self.store._audit(c, "doses", did, "insert" if supersedes is None else "correct", self.who, detail)
         return did
 
     def correct(self, dose_id: int, reason: str, **changes: str) -> int:
@@ -193,9 +195,13 @@ class DoseLog:
                 check_not_future(new.taken_utc_ms, now_ms())
             if changes.get("note") is not None:
                 new.note = changes["note"]
+            before = {k: old[k] for k in asdict(new)}
+            changed = {k: [before[k], v] for k, v in asdict(new).items() if before[k] != v}
+            if not changed:
+                raise DoseInputError(f"the correction leaves dose #{dose_id} unchanged")
             c.execute(update(s.doses).where(s.doses.c.id == dose_id).values(status="superseded"))
             return self._insert(c, old["patient_id"], new, status="active", supersedes=dose_id,
-                                reason=reason)
+                                reason=reason, changed=changed)
 
     def retract(self, dose_id: int, reason: str) -> None:
         """Mark a dose as not taken / entered in error (kept, status ``retracted``)."""

@@ -78,6 +78,7 @@ def parse_time(text: str, zone: str | None = None) -> tuple[int, str]:
     refused with a request for an explicit offset.
     """
     t = str(text).strip()
+    t = re.sub(r"\s+(Z|[+-]\d\d:?\d\d)$", r"\1", t)      # "08:00 +01:00" -> "08:00+01:00"
     parts = t.rsplit(" ", 1)
     if len(parts) == 2 and ("/" in parts[1] or parts[1] == "UTC"):
         t, zone = parts[0], parts[1]
