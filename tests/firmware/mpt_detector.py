@@ -1,0 +1,297 @@
+# mpy-heapsize: 160K  (detector.py compiled from source; on the device it is frozen .mpy)
+"""Detector rules on MicroPython, fed synthetic chain outputs (one rule per test)."""
+import gc
+from array import array
+
+import coeffs
+import detconfig
+import detector
+import records as R
+from mpunit import assert_raises
+
+M = 10            # ticks per block (100 ms)
+REST = 300        # 3 uV resting envelope (0.01 uV)
+RAIL = coeffs.ADC_MAX
+
+
+class Rig:
+    """A detector on preallocated chain-output arrays, fed block by block."""
+
+    def __init__(self, cfg=None, imu=True):
+        self.cfg = cfg or detconfig.DEFAULT
+        self.env = array("i", [0] * M)
+        self.fast = array("i", [0] * M)
+        self.lf = array("i", [0] * M)
+        self.rmin = array("i", [-2000] * M)
+        self.rmax = array("i", [2000] * M)
+        self.acc = array("i", [0] * M)
+        self.gyro = array("i", [0] * M)
+        self.jerk = array("i", [0] * M)
+        self.det = detector.Detector(self.cfg, 1, coeffs)
+        self.det.bind(0, self.env, self.lf, self.rmin, self.rmax, self.fast)
+        if imu:
+            self.det.bind_imu(self.acc, self.gyro, self.jerk)
+        self.tick = 0
+        self.events = []
+        self.summaries = []
+
+    def run(self, ticks, env, fast=None, lf=0, lo=-2000, hi=2000, jerk=0, gyro=0):
+        """Feed ``ticks`` ticks; env/fast may be ints or functions of the tick index."""
+        for _ in range(ticks // M):
+            for i in range(M):
+                k = self.tick + i
+                e = env(k) if callable(env) else env
+                self.env[i] = e
+                f = fast if fast is not None else e
+                self.fast[i] = f(k) if callable(f) else f
+                self.lf[i] = lf(k) if callable(lf) else lf
+                self.rmin[i] = lo
+                self.rmax[i] = hi
+                self.jerk[i] = jerk(k) if callable(jerk) else jerk
+                self.gyro[i] = gyro
+            self.det.feed(M, self.tick * 10)
+            self.tick += M
+            self.drain()
+
+    def drain(self):
+        while True:
+            e = self.det.pop_event()
+            if e is None:
+                break
+            self.events.append(list(e))
+        while True:
+            s = self.det.pop_summary()
+            if s is None:
+                break
+            self.summaries.append(list(s))
+
+    def finish(self):
+        self.det.flush()
+        self.drain()
+        return self.events
+
+
+def test_spasm_onset_duration_and_fields():
+    r = Rig()
+    r.run(500, REST)
+    r.run(200, 3000)           # 2 s spasm at 30 uV from t = 5.00 s
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    e = ev[0]
+    assert abs(e[R.EV_ONSET_MS] - 5000) <= 30, e
+    assert abs(e[R.EV_DURATION_MS] - 2000) <= 120, e
+    assert e[R.EV_KIND] == R.KIND_SPASM
+    assert e[R.EV_PEAK_CUV] == 3000 and e[R.EV_MEAN_CUV] == 3000
+    assert abs(e[R.EV_AREA_UVMS] - 3000 * 200 // 10) <= 3000, e    # 30 uV * 2000 ms
+    assert e[R.EV_CLONUS_CHZ] == 0
+    assert e[R.EV_MVC_PM] == R.MVC_UNCALIBRATED
+    assert e[R.EV_CONFIG_VERSION] == detconfig.CONFIG_VERSION
+
+
+def test_short_voluntary_burst_is_not_an_event():
+    r = Rig()
+    r.run(500, REST)
+    r.run(30, 5000)            # 300 ms
+    r.run(300, REST)
+    assert r.finish() == []
+
+
+def test_min_duration_is_configurable_and_versioned():
+    cfg = detconfig.make(min_duration_ms=200)
+    assert cfg.version != detconfig.CONFIG_VERSION and cfg.version & 0x8000
+    r = Rig(cfg)
+    r.run(500, REST)
+    r.run(30, 5000)
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1 and ev[0][R.EV_CONFIG_VERSION] == cfg.version, ev
+    assert_raises(ValueError, detconfig.make, no_such_parameter=1)
+    assert_raises(ValueError, detconfig.make, min_duration_ms="500")
+
+
+def test_merge_gap_joins_short_pauses_only():
+    r = Rig()
+    r.run(500, REST)
+    r.run(100, 3000)
+    r.run(10, REST)            # 100 ms pause: same event
+    r.run(100, 3000)
+    r.run(300, REST)
+    r.run(100, 3000)           # 3 s later: a new event
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 2, ev
+    assert ev[0][R.EV_DURATION_MS] > 2000
+
+
+def test_floor_follows_slow_drift_but_not_spasms():
+    r = Rig()
+    r.run(300, REST)
+    r.run(12000, lambda k: REST + (k - 300) * 600 // 12000)   # 3 -> 9 uV over 2 min
+    assert r.events == [], r.events
+    floor = r.det.threshold_cuv(0)[0]
+    assert 700 <= floor <= 950, floor
+    r.run(1000, 5000)           # 10 s spasm: the floor must not climb onto it
+    assert r.det.threshold_cuv(0)[0] < 1100
+    r.run(400, 900)
+    assert len(r.finish()) == 1
+
+
+def test_clonus_kind_and_frequency():
+    r = Rig()
+    r.run(500, REST)
+    # 6 Hz bursts: 10 ms envelope on for 40 % of each 166.7 ms period
+    burst = lambda k: 6000 if (k * 6) % 100 < 40 else 400
+    r.run(500, 2500, fast=burst)
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    e = ev[0]
+    assert e[R.EV_KIND] == R.KIND_CLONUS, e
+    assert abs(e[R.EV_CLONUS_CHZ] - 600) <= 30, e
+
+
+def test_spasm_with_clonic_part_is_one_event():
+    r = Rig()
+    r.run(500, REST)
+    r.run(400, 2500)                                               # tonic 4 s
+    r.run(500, 2500, fast=lambda k: 6000 if (k * 5) % 100 < 45 else 400)   # clonic 5 s at 5 Hz
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    assert ev[0][R.EV_KIND] == R.KIND_SPASM_WITH_CLONUS, ev
+    assert abs(ev[0][R.EV_CLONUS_CHZ] - 500) <= 30, ev
+
+
+def test_tonic_spasm_is_not_clonus():
+    r = Rig()
+    r.run(500, REST)
+    seed = [12345]
+
+    def noisy(k):   # random 10 ms envelope around 25 uV: no rhythm
+        seed[0] = (1103515245 * seed[0] + 12345) & 0x7FFFFFFF
+        return 1500 + seed[0] % 2000
+    r.run(800, 2500, fast=noisy)
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1 and ev[0][R.EV_KIND] == R.KIND_SPASM, ev
+
+
+def test_motion_artifact_with_jerk_is_rejected_and_counted():
+    cfg = detconfig.make(window_s=20)
+    r = Rig(cfg)
+    r.run(500, REST, lf=100)
+    # band leak of an electrode transient: envelope up a little, 1-20 Hz band up a lot
+    r.run(100, 1500, lf=60000, jerk=lambda k: 2000 if k < 520 else 0)
+    r.run(1500, REST, lf=100)
+    assert r.finish() == []
+    assert sum(s[R.SM_N_MOTION_REJECTED] for s in r.summaries) == 1, r.summaries
+
+
+def test_emg_with_movement_is_kept_and_flagged():
+    r = Rig()
+    r.run(500, REST, lf=100)
+    r.run(200, 4000, lf=300, jerk=lambda k: 2000 if k < 520 else 0, gyro=900)
+    r.run(300, REST, lf=100)
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    assert ev[0][R.EV_FLAGS] & R.FLAG_MOTION
+    assert ev[0][R.EV_GYRO_PEAK_DDPS] == 900
+
+
+def test_railed_and_flat_signal_are_lost_never_events():
+    cfg = detconfig.make(window_s=60)
+    r = Rig(cfg)
+    r.run(1000, REST)
+    r.run(1000, 40000000, lo=RAIL, hi=RAIL)       # lead off: front end railed, 10 s
+    r.run(1000, REST)
+    r.run(500, 0, lo=7, hi=7)                      # flat, 5 s
+    r.run(2500, REST)
+    assert r.finish() == []
+    s = r.summaries[0]
+    lost = s[R.SM_LOST_DS]
+    # 15 s off + (0.5 s hold + 2 s relearn) after each of the two, + 2 s start-up warm-up = 22 s
+    assert 215 <= lost <= 225, s
+    assert s[R.SM_COVERED_DS] + lost >= 595, s
+
+
+def test_event_running_into_lead_off_is_flagged_partial():
+    r = Rig()
+    r.run(500, REST)
+    r.run(150, 4000)
+    r.run(300, 0, lo=RAIL, hi=RAIL)
+    r.run(500, REST)
+    ev = r.finish()
+    assert len(ev) == 1 and ev[0][R.EV_FLAGS] & R.FLAG_PARTIAL_LEADOFF, ev
+    assert abs(ev[0][R.EV_DURATION_MS] - 1500) <= 60, ev
+
+
+def test_window_summaries_count_and_cover():
+    cfg = detconfig.make(window_s=10, summary_grace_ms=1000)
+    r = Rig(cfg)
+    r.run(300, REST)
+    r.run(100, 3000)          # spasm in window 0 (3-4 s)
+    r.run(900, REST)
+    r.run(150, 3000)          # spasm at 13-14.5 s: window 1
+    r.run(1550, REST)
+    r.finish()
+    sm = r.summaries
+    assert len(sm) >= 3, sm
+    assert sm[0][R.SM_START_MS] == 0 and sm[1][R.SM_START_MS] == 10000
+    assert sm[0][R.SM_N_SPASM] == 1 and sm[1][R.SM_N_SPASM] == 1 and sm[2][R.SM_N_SPASM] == 0
+    assert 9 <= sm[0][R.SM_SPASM_DS] <= 11 and 14 <= sm[1][R.SM_SPASM_DS] <= 16, sm
+    assert sm[1][R.SM_COVERED_DS] == 100 and sm[1][R.SM_LOST_DS] == 0
+    assert sm[0][R.SM_LOST_DS] == 20          # start-up warm-up
+    assert all(s[R.SM_CONFIG_VERSION] == cfg.version for s in sm)
+
+
+def test_mvc_calibration():
+    r = Rig()
+    r.run(500, REST)
+    r.det.calibrate_mvc(0, 1000)
+    r.run(100, 10000)          # calibration contraction, 100 uV
+    r.run(500, REST)
+    r.events = []
+    r.run(200, 4000)
+    r.run(300, REST)
+    ev = r.finish()
+    assert ev and ev[-1][R.EV_MVC_PM] == 400, ev
+
+
+def test_feed_allocates_nothing():
+    r = Rig()
+    r.run(500, REST)
+    r.run(50, 3000)
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        d = r.det
+        env = r.env
+        for b in range(60):
+            v = 3000 if 10 <= b < 40 else REST
+            for i in range(M):
+                env[i] = v
+                r.fast[i] = 6000 if (i & 1) else 200
+            d.feed(M, (r.tick + b * M) * 10)
+            d.pop_event()
+            d.pop_summary()
+        after = gc.mem_alloc()
+    finally:
+        gc.enable()
+    assert after == before, (before, after)
+
+
+def test_fast_env_matches_chain_pre_average():
+    import dspchain
+    n = 100
+    c = dspchain.EmgChain(coeffs, n)
+    raw = array("i", [((i * 7919) % 4001) - 2000 for i in range(n)])
+    outs = [array("i", [0] * (n // 10)) for _ in range(4)]
+    c.bind(raw, *outs)
+    f = detector.FastEnv(c)
+    for _ in range(30):
+        c.run(n)
+        f.run(n // 10)
+    # the 100 ms moving mean of the fast envelope is the chain's envelope
+    assert abs(sum(f.buf) // 10 - outs[0][n // 10 - 1]) <= 1, (list(f.buf), list(outs[0]))
