@@ -97,7 +97,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
     bolus_ms: list[int] = []
     bolus_ug: list[float] = []
     if mode == "oral":
-        for d in range(days):
+        for d in range(-1, days):          # the day before: doses still acting at the start
             mid = local_midnight_utc_ms(d0 + d, tz)
             for hh in dose_hours:
                 u = rng.random()
