@@ -1,0 +1,74 @@
+"""The synthetic corpus: seeded, chunk-independent, labelled by its documented rule."""
+from __future__ import annotations
+
+import numpy as np
+
+from spasmtrack.corpus import CLASSES, build_corpus, generate
+from spasmtrack.corpus.generator import FS
+
+
+def test_same_seed_same_recording_and_labels() -> None:
+    a = generate(build_corpus(7, scale=0.05, classes=["clonus"])[0])
+    b = generate(build_corpus(7, scale=0.05, classes=["clonus"])[0])
+    xa, ia = a.signal()
+    xb, ib = b.signal()
+    assert np.array_equal(xa, xb) and np.array_equal(ia, ib)
+    assert [l.__dict__ for l in a.labels] == [l.__dict__ for l in b.labels]
+    c = generate(build_corpus(8, scale=0.05, classes=["clonus"])[0])
+    assert not np.array_equal(xa[:1000], c.signal()[0][:1000])
+
+
+def test_labelling_rule() -> None:
+    specs = build_corpus(1, scale=0.2)
+    assert {s.cls for s in specs} == set(CLASSES)
+    n_lab = 0
+    for spec in specs:
+        rec = generate(spec)
+        labs = sorted(rec.labels, key=lambda l: l.onset_s)
+        n_lab += len(labs)
+        for l in labs:
+            assert 0 < l.onset_s < l.offset_s <= spec.duration_s
+            assert l.kind in ("spasm", "clonus", "spasm_with_clonus")
+            if l.kind == "spasm":
+                assert l.offset_s - l.onset_s >= 0.8 and l.clonus_hz is None
+            else:
+                assert 3.0 <= l.clonus_hz <= 10.0
+        for p, q in zip(labs, labs[1:]):
+            assert q.onset_s - p.offset_s >= 3.0            # never closer than the merge gap decides
+        for a, b in rec.lost:
+            for l in labs:
+                assert l.offset_s + 3.0 <= a or l.onset_s >= b + 3.0 - 1e-9
+        for a, b, kind in rec.distractors:
+            assert kind in ("voluntary", "motion")
+            if kind == "voluntary":
+                assert b - a <= 0.35
+    assert n_lab > 20
+
+
+def test_signal_levels_and_lead_off() -> None:
+    spec = build_corpus(3, scale=0.1, classes=["leadoff"])[0]
+    rec = generate(spec)
+    x, imu = rec.signal()
+    assert len(x) == int(spec.duration_s * FS) and imu.shape == (6, len(x))
+    # resting noise is a few uV; lost spans are railed (beyond any full scale) or exactly flat
+    lab = np.zeros(len(x), bool)
+    for l in rec.labels:
+        lab[int(l.onset_s * FS):int(l.offset_s * FS) + 1] = True
+    lost = np.zeros(len(x), bool)
+    near = np.zeros(len(x), bool)
+    for a, b in rec.lost:
+        lost[int(a * FS) + 1:int(b * FS) - 1] = True
+        near[int(a * FS) - 1:int(b * FS) + 2] = True
+    rest = ~lab & ~near
+    assert 1.0 < np.std(x[rest]) < 6.0
+    if lost.any():
+        v = x[lost]
+        assert np.all((v == 0.0) | (v >= 500000.0))
+    # the texture is band-limited noise, not a sine: its spectrum spreads over tens of Hz
+    l0 = max(rec.labels, key=lambda l: l.offset_s - l.onset_s)
+    seg = x[int(l0.onset_s * FS) + 200:int(l0.offset_s * FS) - 200]
+    spec_p = np.abs(np.fft.rfft(seg - seg.mean())) ** 2
+    f = np.fft.rfftfreq(len(seg), 1 / FS)
+    band = (f > 20) & (f < 450)
+    p = spec_p[band] / spec_p[band].sum()
+    assert (np.sort(p)[::-1].cumsum() < 0.5).sum() > 50       # half the power needs > 50 bins
