@@ -146,3 +146,14 @@ def test_rising_ic50_is_reported_as_tolerance(tmp_path):
     wk = a.cr["weekly_ic50"]
     assert len(wk) == 4 and wk[-1][1] > 2 * wk[0][1]
     assert a.tolerance["ic50_pct_lo"] > 10            # truth: +56 % a week at the start
+
+
+def test_fault_records_are_counted(tmp_path):
+    from spasmtrack import records as r
+    st = open_store(f"sqlite:///{tmp_path}/f.sqlite")
+    st.add_patient("P1", "UTC")
+    st.assign_device("d", "P1")
+    st.insert_records("d", [r.encode("FAULT", 1, boot=1, ms=5, cause=2, code=0, line=0),
+                            r.encode("FAULT", 2, boot=2, ms=5, cause=1, code=r.fw.name_code("MemoryError"), line=12)])
+    d = load(st, "P1", 0, 2_000_000_000_000)
+    assert d.faults == {"watchdog": 1, "exception": 1}

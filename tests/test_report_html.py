@@ -50,7 +50,7 @@ def test_report_is_private_self_contained_and_complete(report):
         assert f'id="plot-{key}"' in html
     for must in ("Europe/Berlin", "no dosing advice", "Methods", "95% CI", "min_duration_ms",
                  "sent by device", "PSFS-equivalent", "Snow", "not a recommended dosing interval",
-                 "events per hour of signal", "daylight-saving"):
+                 "events per hour of signal", "daylight-saving", "device faults logged"):
         assert must in html, must
 
 

@@ -194,6 +194,9 @@ def _dose_times(a: Analysis, d: PatientData, p: Params) -> tuple[np.ndarray, np.
     oral = d.dose_route == "oral"
     use = oral if oral.any() else (d.dose_route == "intrathecal_bolus")
     a.conc_route = "oral" if oral.any() else "intrathecal"
+    if oral.any() and (d.pumps or (d.dose_route == "intrathecal_bolus").any()):
+        a.notes.append("the patient has oral doses and intrathecal therapy in this period: dose "
+                       "timing and the concentration model use the oral doses only")
     t, ug = d.dose_t[use], d.dose_ug[use]
     info: dict = {"n_logged": int(use.sum()), "route": a.conc_route,
                   "sources": {str(k): int(v) for k, v in zip(*np.unique(d.dose_source[use].astype(str), return_counts=True))} if use.any() else {}}

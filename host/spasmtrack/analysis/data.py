@@ -52,6 +52,7 @@ class PatientData:
     dose_late_entries: int = 0        # active doses entered more than 24 h after being taken
     dose_corrected: int = 0           # dose rows superseded by a correction
     dose_retracted: int = 0
+    faults: dict[str, int] = field(default_factory=dict)   # FAULT records by cause
     anchor_utc_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     anchor_tz_quarter_h: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -94,6 +95,8 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
             d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
             d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
             .order_by(d.c.taken_utc_ms)).all()
+        fault_frames = [bytes(r[0]) for r in c.execute(select(s.records.c.frame).where(
+            s.records.c.device_id.in_(dids), s.records.c.rtype == 8))]
         ta = s.time_anchors
         anc = c.execute(select(ta.c.unix_s, ta.c.tz_quarter_h).where(
             ta.c.device_id.in_(dids), ta.c.used == 1, ta.c.unix_s >= from_ms // 1000,
@@ -122,6 +125,12 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
     E = table(ev, 6)
     S = table(su, 9)
 
+    from .. import records as rec
+    fault_names = {1: "exception", 2: "watchdog", 3: "memory", 4: "brown-out"}
+    faults: dict[str, int] = {}
+    for fr in fault_frames:
+        cause = fault_names.get(rec.decode_frame(fr).fields.get("cause"), "other")
+        faults[cause] = faults.get(cause, 0) + 1
     causes: dict[int, int] = {}
     for rc, _ in bo:
         causes[int(rc or 0)] = causes.get(int(rc or 0), 0) + 1
@@ -142,6 +151,7 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         reset_causes=causes, rejected_anchors=int(rej or 0),
         fw_versions=sorted({int(r[1]) for r in bo if r[1] is not None}),
         devices=[k for _, k in devs],
+        faults=faults,
         anchor_utc_ms=np.array([int(r[0]) * 1000 for r in anc], dtype=np.int64),
         anchor_tz_quarter_h=np.array([int(r[1]) for r in anc], dtype=np.int64),
         dose_late_entries=sum(1 for st_, t, e_ in hist if st_ == "active" and e_ - t > DAY_MS),
