@@ -71,7 +71,7 @@ deploy: setup
 # The virtual board (unix-port MicroPython + boards/sim hardware layer) on the pty
 # $(SIM_PTY): `mpremote connect $(SIM_PTY) resume ...`, `make deploy PORT=$(SIM_PTY)`.
 SIM_PTY ?= build/sim-board/tty
-SIM_HEAP ?= 256K
+SIM_HEAP ?= 384K
 sim-board: setup
 	$(BIN)/python -m spasmtrack.simboard --pty $(SIM_PTY) --flash build/sim-board/flash --heapsize $(SIM_HEAP)
 

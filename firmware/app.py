@@ -54,6 +54,8 @@ class App:
             c.bind(self.raws[ch], env, lf, rmin, rmax)
             f = fast_cls(c) if fast_cls is not None else None
             self.det.bind(ch, env, lf, rmin, rmax, f.buf if f is not None else None)
+            if ch == 0:
+                self.env0 = env
             self.chains.append(c)
             self.fasts.append(f)
         self.imu_stage = None
@@ -70,6 +72,7 @@ class App:
             a = self.imu_in
             self.ichain.bind(a[0], a[1], a[2], a[3], a[4], a[5], self.acc, self.gyro, self.jerk)
             self.det.bind_imu(self.acc, self.gyro, self.jerk)
+        self.live = None  # optional live(env, m) per block, e.g. BlePeripheral.push_live
         self.blocks = 0
         self.events = 0
         self.summaries = 0
@@ -110,6 +113,8 @@ class App:
             self.t_ms = t + n * 1000 // self.fs
             det.feed(m, t)
             self._drain()
+            if self.live is not None:
+                self.live(self.env0, m)
             self.blocks += 1
             done += 1
         return done
@@ -136,6 +141,11 @@ class App:
         """Shutdown: close open events and write the partial summary."""
         self.det.flush()
         self._drain()
+
+    def coverage_pm(self):
+        """Per-mille of processed blocks without lead-off."""
+        b = self.blocks
+        return 1000 - self.leadoff_blocks * 1000 // b if b else 0
 
     def status(self):
         """Counters for the status characteristic and the console (allocates)."""

@@ -78,6 +78,7 @@ class Device:
         self.hw = None
         self.app = None
         self.button = None
+        self.ble = None
         self.faults = 0
         self._mark = [0, 0, 0]
         self.say("boot %d (reset cause %d) board %s" % (self.boot, cause, board.get("name")))
@@ -130,6 +131,35 @@ class Device:
         self.log.append(R.TYPE_MARK, m)
         self.say("mark %d at %d ms" % (kind, m[1]))
 
+    def clock(self):
+        """Device time (boot, ms from the sample count) for the BLE peripheral."""
+        return self.boot, self.t_ms()
+
+    def _ble_status(self):
+        a = self.app
+        s = a.sampler
+        import detconfig
+
+        return 0xFF, s.dropped + s.missed, a.coverage_pm(), detconfig.CONFIG_VERSION
+
+    def _start_ble(self):
+        """The BLE peripheral task, or None when the board has no radio (logged)."""
+        try:
+            import bluetooth
+            import ble_peripheral as BP
+        except ImportError:
+            return None
+        try:
+            per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="spasmtrack",
+                                   bonds=BP.BondStore("bonds.bin"), status=self._ble_status,
+                                   model=self.board.get("name", "?"))
+        except OSError as e:
+            self.say("BLE unavailable (%r): measuring and logging without it" % (e,))
+            return None
+        self.ble = per
+        self.app.live = per.push_live
+        return per.run()
+
     async def _guard(self, name, coro):
         try:
             await coro
@@ -174,6 +204,9 @@ class Device:
                  self._guard("housekeeping", self._housekeeping(wdt))]
         if self.button is not None:
             tasks.append(self._guard("button", self.button.run()))
+        ble_task = self._start_ble()
+        if ble_task is not None:
+            tasks.append(self._guard("ble", ble_task))
         board_tasks = getattr(machine, "board_tasks", None)  # the sim board's clock pump
         if board_tasks is not None:
             tasks.extend(board_tasks())

@@ -81,7 +81,7 @@ def _log_records(flash: Path) -> list[R.Record]:
 def test_make_deploy_to_the_sim_board_boots_and_logs(tmp_path: Path) -> None:
     pty = tmp_path / "tty"
     flash = tmp_path / "flash"
-    sock = serve(pty, flash, "256K")
+    sock = serve(pty, flash, "384K")
     try:
         proc = subprocess.run(["make", "-s", "deploy", "BOARD=sim", f"PORT={pty}"], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=90)

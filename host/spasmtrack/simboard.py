@@ -98,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pty", type=Path, default=DEFAULT_DIR / "tty")
     ap.add_argument("--flash", type=Path, default=DEFAULT_DIR / "flash")
-    ap.add_argument("--heapsize", default="256K",
-                    help="micropython -X heapsize (default 256K: the firmware's modules loaded "
-                    "as .mpy need ~190 KB on this 64-bit port, about half on the ESP32); "
-                    "'none' for the port's default")
+    ap.add_argument("--heapsize", default="384K",
+                    help="micropython -X heapsize (default 384K: firmware + BLE peripheral "
+                    "loaded as .mpy plus the simulated parts and radio bridge use ~240 KB on "
+                    "this 64-bit port); 'none' for the port's default")
     ap.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     heap = None if args.heapsize == "none" else args.heapsize
