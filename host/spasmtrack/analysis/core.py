@@ -154,7 +154,8 @@ def _coverage(a: Analysis, d: PatientData, p: Params) -> None:
     if d.anchor_utc_ms.size:
         from .tzutil import utc_offset_ms
         zone_q = utc_offset_ms(d.anchor_utc_ms, d.tz) // 900_000
-        off = d.anchor_tz_quarter_h != zone_q
+        # 0 is what a host that does not know its zone writes: not evidence of travel
+        off = (d.anchor_tz_quarter_h != zone_q) & (d.anchor_tz_quarter_h != 0)
         if off.any():
             days_off = sorted({_day_str(int(x)) for x in (d.anchor_utc_ms[off] // DAY_MS)})
             shown = ", ".join(days_off[:5]) + (" ..." if len(days_off) > 5 else "")
