@@ -264,6 +264,10 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     q_rows = [("days in period", len(cov["day_ids"])),
               ("device reboots (all causes)", d.reboots),
               ("reset causes (count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.reset_causes.items())) or "-"),
+              ("events flagged (counted in every figure)", ", ".join(
+                  f"{name}: {int(((d.ev_flags & bit) != 0).sum())}" for bit, name in (
+                      (1, "clipped"), (2, "motion nearby"), (4, "partial lead-off"),
+                      (8, "truncated by shutdown"), (16, "near threshold")))),
               ("device faults logged (cause: count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.faults.items())) or "none"),
               ("events that could not be placed in time", d.unplaced_events),
               ("time anchors rejected (host clock jumps)", d.rejected_anchors),
