@@ -196,3 +196,18 @@ def test_pump_retract_and_late_entry_counts(db):
     log.correct(did, "it was 15 mg", amount="15 mg")
     d = load(st, "P1", 1_790_000_000_000, 1_800_000_000_000)
     assert d.dose_late_entries == 1 and d.dose_corrected == 1 and d.dose_ug.tolist() == [15000.0]
+
+
+def test_cli_import_names_bad_row(db, tmp_path, capsys):
+    url, st, log = db
+    f = tmp_path / "in.csv"
+    f.write_text("time,drug,amount,unit,route\n2026-11-10T08:00+01:00,baclofen,20,mg,oral\n"
+                 "2026-11-10T12:00+01:00,baclofen,20,mgs,oral\n")
+    assert main(["dose", "import", str(f), "--patient", "P1", "--db", url]) == 2
+    assert "in.csv:3: unknown unit 'mgs'" in capsys.readouterr().err
+    f.write_text("time,drug,amount,unit,route\n2026-11-10T08:00+01:00,baclofen,20,mg,oral\n"
+                 "2026-11-10T08:00+01:00,baclofen,20,mg,oral\n")
+    assert main(["dose", "import", str(f), "--patient", "P1", "--db", url, "--by", "dr_a"]) == 0
+    cap = capsys.readouterr()
+    assert "in.csv:3: duplicate of line 2, skipped" in cap.err and "imported 1 dose(s)" in cap.out
+    assert log.list("P1")[0]["entered_by"] == "dr_a"
