@@ -30,12 +30,14 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   envelope is above the middle of the two thresholds; it ends when the mean envelope over
   the last ``merge_gap_ms`` falls below floor*(1+off_ratio) after at least half a merge gap
   of ticks below the middle (the merge gap: shorter or shallower pauses do not split an
-  event; three gaps of ticks below end it in any case); the offset is the tick after the
+  event; during a clonic run the pause must last two merge gaps, since a skipped burst is
+  part of the clonus; three gaps of ticks below end it in any case); the offset is the tick after the
   last active one, minus the ARV fall ``offset_adj_ms``.
   Events shorter than ``min_duration_ms`` are dropped (short voluntary bursts).
-* An event with nothing above the onset threshold for ``stale_ms`` ends at its last strong
-  tick and the floor is re-based on the recent mean: the background rose under it (hum,
-  electrode contact), which the frozen floor could not follow.
+* An event whose mean envelope over the merge gap stays below the onset threshold for
+  ``stale_ms`` ends at its last strong tick and the floor is re-based on the recent mean:
+  the background rose under it (hum, electrode contact), which the frozen floor could not
+  follow.
 * Clonus: while an event is active, every ``clonus_hop`` ticks the autocorrelation of the
   last ``clonus_win`` ticks of the 10 ms envelope (``fast``) is computed at lags 1..33; a
   window is rhythmic when its highest local peak at a 3-10 Hz lag reaches ``clonus_r_min``
@@ -518,11 +520,12 @@ class Detector:
                     on_thr = floor + (d if d > mstep else mstep)
                     d = (floor * offr) >> 6
                     off_thr = floor + (d if d > mstep else mstep)
-                if e >= on_thr:
+                if gsum >= on_thr * gap:
                     c.last_strong = tick
                 elif tick - c.last_strong >= stale:
-                    # nothing above the onset threshold for stale_ms: the background rose under
-                    # the event (hum, contact): end it at its last strong tick, re-baseline
+                    # the mean over the merge gap not above the onset threshold for stale_ms:
+                    # the background rose under the event (hum, contact), which the frozen
+                    # floor cannot follow: end the event at its last strong tick, re-baseline
                     c.floor = floor
                     c.fq = fq
                     c.below = 1
@@ -557,7 +560,10 @@ class Detector:
                     # end: half a merge gap of ticks below the middle threshold AND the mean over
                     # the last merge gap below it too (a dip of a weak, fluctuating spasm or the
                     # pauses of a weak clonus do not split it), or three merge gaps all below
-                    if (c.below >= half_gap and gsum < off_thr * gap) or c.below >= 3 * gap:
+                    # (during a clonic run a skipped or weak burst is part of the clonus: the
+                    # pause must last two merge gaps)
+                    need = half_gap if c.rrun < 2 else 2 * gap
+                    if (c.below >= need and gsum < off_thr * gap) or c.below >= 3 * gap:
                         c.floor = floor
                         c.fq = fq
                         self._close(c, c.last_above + 1, 0)
