@@ -72,6 +72,7 @@ class App:
             a = self.imu_in
             self.ichain.bind(a[0], a[1], a[2], a[3], a[4], a[5], self.acc, self.gyro, self.jerk)
             self.det.bind_imu(self.acc, self.gyro, self.jerk)
+        self._flushed = False
         self.live = None  # optional live(env, m) per block, e.g. BlePeripheral.push_live
         self.blocks = 0
         self.events = 0
@@ -138,7 +139,11 @@ class App:
                 log.append(R.TYPE_SUMMARY, sm)
 
     def flush(self):
-        """Shutdown: close open events and write the partial summary."""
+        """Shutdown: close open events and write the partial summary (once: a reboot path
+        that flushes and then unwinds through another flush must not duplicate them)."""
+        if self._flushed:
+            return
+        self._flushed = True
         self.det.flush()
         self._drain()
 

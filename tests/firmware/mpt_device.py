@@ -123,6 +123,8 @@ def test_exception_in_a_task_is_logged_as_fault_then_reboots():
     f = faults[0]
     assert f[R.FT_CAUSE] == R.FAULT_EXCEPTION and f[R.FT_CODE] == R.name_code("ValueError")
     assert f[R.FT_LINE] > 0 and f[R.FT_BOOT] == 1
+    kinds = [rt for rt, v in _records(dev.log)]
+    assert kinds.count(R.TYPE_SUMMARY) <= 1, kinds  # flushed once on the way down
 
 
 def test_stalled_pipeline_ends_in_a_watchdog_reset_logged_at_next_boot():
