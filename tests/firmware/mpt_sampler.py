@@ -259,3 +259,54 @@ def test_app_block_path_allocates_nothing():
         finally:
             micropython.heap_unlock()
         assert n == 1
+
+
+def test_lead_off_reaches_the_summary_as_lost_signal():
+    import flash_storage
+    import flashlog
+    import records as R
+
+    src = sources.Baseline(2, 3.0)
+    d, drdy = _ads(src)
+    log = flashlog.FlashLog(flash_storage.RamFlash(4096, 8))
+    app = App(coeffs, d, 2, None, log=log, ticks_us=simhw.clock.ticks_us)
+    drdy.irq(app.sampler.drdy_irq, machine.Pin.IRQ_FALLING, hard=True)
+    d.start()
+    for k in range(60):
+        if k == 30:
+            src.off_mask = 0x01  # IN1P electrode falls off at 3 s
+        simhw.clock.advance(100000)
+        app.process()
+    app.flush()
+    assert app.leadoff_blocks >= 29, app.leadoff_blocks
+    buf = bytearray(R.MAX_FRAME)
+    sums = []
+    for n in log.read_from(1, buf):
+        rt, seq, vals, _ = R.unpack_from(buf, 0, n)
+        if rt == R.TYPE_SUMMARY:
+            sums.append(vals)
+    assert sums, "no summary"
+    lost = sum(v[R.SM_LOST_DS] for v in sums)
+    assert lost >= 25, lost  # ~3 s of lost signal, in 0.1 s
+
+
+def test_timer_sampled_analog_board_runs_the_pipeline():
+    import json
+
+    from hardware import Hardware
+
+    with open("../../boards/esp32-s3/board.json") as f:
+        b = json.load(f)
+    simhw.setup(b, sources.Sine(60, 200.0, channels=1), sources.Shake(1.0, 0.3, 30.0))
+    hw = Hardware(b)
+    import coeffs as cf  # the sim board's coefficients: same rates and decimation
+
+    app = App(cf, hw.emg, 1, hw.imu, hw.imu_fs, hw.imu_odr, log=None,
+              ticks_us=simhw.clock.ticks_us)
+    hw.start_emg(app.sampler)
+    for _ in range(20):
+        simhw.clock.advance(100000)
+        app.process()
+    st = app.status()
+    assert st["blocks"] == 20 and st["dropped"] == 0 and st["missed"] == 0, st
+    assert 200 <= st["imu_received"] <= 210 and st["imu_padded"] <= 10, st
