@@ -164,6 +164,7 @@ class DemoRun:
     block: int = 200                 # raw samples per replay block (fits the 96 KB heap)
     start_hour_utc: int = 6          # the scenario starts at this UTC hour, days+1 days ago
     heap: str = "96K"
+    tolerance_pct_per_week: float = 10.0   # the simulated patient's EC50 drift (tolerance)
     simboard_s: float = 120.0        # excerpt run through the whole firmware on the sim board
     progress: Callable[[str], None] = print
     stages: list[StageResult] = field(default_factory=list)
@@ -195,7 +196,8 @@ def stage_simulate(run: DemoRun) -> StageResult:
     now = dt.datetime.now(dt.timezone.utc)
     start = (now - dt.timedelta(days=math.ceil(run.days) + 1)).replace(hour=run.start_hour_utc, minute=0, second=0,
                                                                 microsecond=0)
-    run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat())
+    run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat(),
+                            tolerance_pct_per_week=run.tolerance_pct_per_week)
     run.timeline = build_timeline(run.scenario)
     run.truth_paths = write_truth(run.timeline, run.out / "truth")
     run.dose_log = write_dose_log(run.timeline, run.out / "dose_log.csv")
@@ -556,6 +558,7 @@ def _sync_ble(run: DemoRun) -> StageResult:
     if flashdir.exists():
         shutil.rmtree(flashdir)
     flashdir.mkdir(parents=True)
+    (run.out / "host_bonds.json").unlink(missing_ok=True)     # a new device, a new bond
     shutil.copyfile(run.flash_path, flashdir / "spasmlog.bin")
     mac = "F0:5A:5A:00:00:01"
     env = dict(os.environ)
@@ -566,8 +569,8 @@ def _sync_ble(run: DemoRun) -> StageResult:
     saved = {k: os.environ.get(k) for k in (bb.RADIO_ENV, bb.KEYS_ENV)}
     with VirtualRadio(run.out / "radio") as radio:
         env["SPASMTRACK_BLE_BRIDGE"] = radio.bridge_addr
-        dev = subprocess.Popen([_micropython(), str(script), str(run.boot), str(run.end_ms), "120"],
-                               cwd=flashdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        dev = subprocess.Popen([_micropython(), str(script), str(run.boot), str(run.end_ms), "600"],
+                               cwd=flashdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=env)
         try:
             line = dev.stdout.readline().decode()
@@ -577,7 +580,7 @@ def _sync_ble(run: DemoRun) -> StageResult:
             os.environ[bb.RADIO_ENV] = radio.hci_spec
             os.environ[bb.KEYS_ENV] = str(run.out / "host_bonds.json")
             res = asyncio.run(_sync_once(sync_device, mac, st, run.device_key))
-            out, err = dev.communicate(timeout=60)
+            out, err = dev.communicate(input=b"STOP\n", timeout=60)
         finally:
             if dev.poll() is None:
                 dev.kill()
@@ -714,10 +717,13 @@ def stage_report(run: DemoRun) -> StageResult:
 
 def truth_vs_measured(run: DemoRun, a) -> list[dict]:
     """Rows (quantity, truth, measured, ci_lo, ci_hi, within_ci) from the analysis."""
-    resp = run.scenario.active_response()
+    from .patient.scenario import ec50_at
+    scn = run.scenario
+    resp = scn.active_response()
     rows = []
     cr = a.cr or {}
-    for key, truth in (("e0_per_h", resp.base_rate_per_h), ("imax", resp.emax), ("ic50", resp.ec50_ng_ml)):
+    mid_ec50 = float(ec50_at(scn, np.array([scn.duration_s / 2]))[0])
+    for key, truth in (("e0_per_h", resp.base_rate_per_h), ("imax", resp.emax), ("ic50", round(mid_ec50, 2))):
         if cr.get("ok") and key in cr:
             est, lo, hi = cr[key]
             rows.append({"quantity": key, "truth": truth, "measured": round(est, 3), "ci_lo": round(lo, 3),
@@ -725,6 +731,12 @@ def truth_vs_measured(run: DemoRun, a) -> list[dict]:
         else:
             rows.append({"quantity": key, "truth": truth, "measured": None, "ci_lo": None, "ci_hi": None,
                          "within_ci": None})
+    tol = a.tolerance or {}
+    if "ic50_pct_per_week" in tol:
+        t = scn.tolerance_pct_per_week
+        lo, hi = tol["ic50_pct_lo"], tol["ic50_pct_hi"]
+        rows.append({"quantity": "ic50_pct_per_week", "truth": t, "measured": round(tol["ic50_pct_per_week"], 2),
+                     "ci_lo": round(lo, 2), "ci_hi": round(hi, 2), "within_ci": bool(lo <= t <= hi)})
     if cr.get("ok"):
         rows.append({"quantity": "circadian_amp", "truth": run.scenario.circadian_amp,
                      "measured": round(cr.get("circadian_amp", float("nan")), 3), "ci_lo": None, "ci_hi": None,

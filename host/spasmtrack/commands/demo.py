@@ -16,6 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--regimen", choices=("tid", "qid", "itb"), default="tid")
     p.add_argument("--board", default="sim")
+    p.add_argument("--tolerance", type=float, default=10.0, metavar="PCT",
+                   help="the simulated patient's EC50 grows this %% per week (default 10)")
+    p.add_argument("--simboard-s", type=float, default=120.0, metavar="S",
+                   help="seconds of signal run through the whole firmware on the sim board (default 120)")
     p.set_defaults(func=_run)
 
 
@@ -25,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--days must be in (0, 90] (got {args.days})")
     json_path = args.json or (args.out.parent / "demo.json")
     run = DemoRun(days=args.days, out=args.out, seed=args.seed, regimen=args.regimen, board=args.board,
-                  progress=lambda m: print(m, flush=True))
+                  tolerance_pct_per_week=args.tolerance, simboard_s=args.simboard_s, progress=lambda m: print(m, flush=True))
     s = run_demo(run, json_path)
     bad = [st for st in s["stages"] if st["status"] == "failed"]
     return 1 if bad else 0

@@ -9,8 +9,8 @@ the record-access control point and acknowledges them.
 
 Usage (cwd = flash folder): micropython ble_run.py BOOT END_MS RUN_S
 The device clock continues where the signal ended: (BOOT, END_MS + ms since start).
-Prints ``READY ...`` once advertising and ``DONE last_seq acked_seq`` when it stops
-(after RUN_S seconds, or when the host has acknowledged every record and disconnected).
+Prints ``READY ...`` once advertising and ``DONE last_seq acked_seq`` when it stops: when
+a line arrives on stdin (the demo has finished its sync) or after RUN_S seconds.
 """
 import sys
 import time
@@ -32,14 +32,14 @@ def main(boot, end_ms, run_s):
     ble = bluetooth.BLE()
     per = BP.BlePeripheral(ble, log, clock, name="spasmtrack-demo", bonds=BP.BondStore("bonds.bin"),
                            status=lambda: (80, 0, 1000, 1))
+    import select
+    stop = select.poll()
+    stop.register(sys.stdin, select.POLLIN)
     print("READY last_seq=%d acked=%d" % (log.last_seq, log.acked_seq))
-    was_connected = False
     while True:
         if per.poll(16) == 0:
             time.sleep_ms(2)
-        if per.conn is not None:
-            was_connected = True
-        elif was_connected and log.acked_seq >= log.last_seq:
+        if stop.poll(0):
             break
         if time.ticks_diff(time.ticks_ms(), _T0) > run_s * 1000:
             break

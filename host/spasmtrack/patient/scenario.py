@@ -66,6 +66,7 @@ class Scenario:
     leadoff_per_day: float = 0.8
     p_shower_off: float = 0.85           # device taken off for the morning wash
     min_gap_s: float = 2.0
+    tolerance_pct_per_week: float = 0.0  # EC50 grows by this % per week (compounding): tolerance
 
     @property
     def duration_s(self) -> float:
@@ -184,6 +185,19 @@ def _local_hours(scn: Scenario, t_s: np.ndarray) -> np.ndarray:
     return (utc_s % 86400.0) / 3600.0
 
 
+def ec50_at(scn: Scenario, t_s: np.ndarray) -> np.ndarray:
+    """EC50 (ng/mL) at ``t_s``: the response's EC50 grown by the tolerance rate."""
+    g = 1.0 + scn.tolerance_pct_per_week / 100.0
+    return scn.active_response().ec50_ng_ml * g ** (np.asarray(t_s, dtype=float) / (7 * 86400.0))
+
+
+def drug_multiplier(scn: Scenario, conc: np.ndarray, t_s: np.ndarray) -> np.ndarray:
+    """Hazard multiplier ``1 - Emax C^n / (EC50(t)^n + C^n)``."""
+    r = scn.active_response()
+    c = np.maximum(np.asarray(conc, dtype=float), 0.0) ** r.hill
+    return 1.0 - r.emax * c / (ec50_at(scn, t_s) ** r.hill + c)
+
+
 def _concentration(scn: Scenario, plan: DosePlan, t_s: np.ndarray) -> np.ndarray:
     t_h = t_s / 3600.0
     taken = plan.taken()
@@ -267,7 +281,7 @@ def build_timeline(scn: Scenario) -> Timeline:
     grid = np.arange(0.0, dur + GRID_S, GRID_S)
     conc = _concentration(scn, plan, grid)
     resp = scn.active_response()
-    mult = resp.multiplier(conc)
+    mult = drug_multiplier(scn, conc, grid)
     hazard = resp.base_rate_per_h * circadian(_local_hours(scn, grid), scn.circadian_amp,
                                               scn.circadian_peak_h) * mult
 
@@ -310,7 +324,7 @@ def build_timeline(scn: Scenario) -> Timeline:
         c = float(np.interp(t, grid, conc))
         events.append(Event(len(events), kind, round(t, 3), round(t + d, 3), chans,
                             [round(p, 2) for p in peaks], round(hz, 3), round(tonic, 3), trig,
-                            round(c, 2), round(float(resp.multiplier(np.array([c]))[0]), 4),
+                            round(c, 2), round(float(np.interp(t, grid, mult)), 4),
                             int(pk_rng.integers(2**31))))
         end_prev = t + d
 
