@@ -115,10 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sim board on {args.pty} (flash folder {args.flash}); try:\n"
           f"  mpremote connect {args.pty} resume exec \"import sys; print(sys.platform)\"\n"
           f"  make deploy BOARD=sim PORT={args.pty}\nCtrl-C stops it.", flush=True)
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops the board too, not just us
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
+        proc.terminate()  # socat closes the pty: the board loop and micropython get SIGHUP
         proc.wait(5)
         return 0
 
