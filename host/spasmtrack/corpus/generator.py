@@ -142,7 +142,7 @@ class SynthRecording:
         self.lost: list[tuple[float, float]] = []
         self.distractors: list[tuple[float, float, str]] = []
         band_noise = spec.noise_uv ** 2 * (430.0 / 500.0)
-        self.bg_power = band_noise + (spec.hum_uv ** 2) / 2.0
+        self.bg_power = band_noise + spec.hum_uv ** 2 * 1.01     # hum RMS is hum_uv (+1 % third harmonic)
         self.hum_phase = float(rng.uniform(0, 2 * math.pi))
         self.dc_uv = float(rng.uniform(-50, 50)) * 1000.0 if spec.drift_mv else 0.0
         self._schedule(rng)
