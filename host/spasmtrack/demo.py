@@ -193,9 +193,12 @@ class DemoRun:
 # ----------------------------------------------------------------------------------- stages
 def stage_simulate(run: DemoRun) -> StageResult:
     r = StageResult("simulate", provider="spasmtrack.patient (MUAP-train EMG, IMU, Emax hazard)")
+    # the latest start at the chosen UTC hour whose scenario has ended by now: the device
+    # clock keeps running in wall time afterwards, so the host's clock at sync agrees with it
     now = dt.datetime.now(dt.timezone.utc)
-    start = (now - dt.timedelta(days=math.ceil(run.days) + 1)).replace(hour=run.start_hour_utc, minute=0, second=0,
-                                                                microsecond=0)
+    start = now.replace(hour=run.start_hour_utc, minute=0, second=0, microsecond=0)
+    while start + dt.timedelta(days=run.days) > now - dt.timedelta(minutes=1):
+        start -= dt.timedelta(days=1)
     run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat(),
                             tolerance_pct_per_week=run.tolerance_pct_per_week)
     run.timeline = build_timeline(run.scenario)
@@ -569,7 +572,9 @@ def _sync_ble(run: DemoRun) -> StageResult:
     saved = {k: os.environ.get(k) for k in (bb.RADIO_ENV, bb.KEYS_ENV)}
     with VirtualRadio(run.out / "radio") as radio:
         env["SPASMTRACK_BLE_BRIDGE"] = radio.bridge_addr
-        dev = subprocess.Popen([_micropython(), str(script), str(run.boot), str(run.end_ms), "600"],
+        # the device has kept counting since the signal ended: its ms now, in wall time
+        ms_now = int((time.time() - run.scenario.start().timestamp()) * 1000)
+        dev = subprocess.Popen([_micropython(), str(script), str(run.boot), str(ms_now), "600"],
                                cwd=flashdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=env)
         try:

@@ -7,8 +7,9 @@ on the sim board's ``bluetooth`` module, i.e. the virtual radio. The host's blea
 then pairs, sets the clock (the peripheral logs a TIME_ANCHOR), reads the records through
 the record-access control point and acknowledges them.
 
-Usage (cwd = flash folder): micropython ble_run.py BOOT END_MS RUN_S
-The device clock continues where the signal ended: (BOOT, END_MS + ms since start).
+Usage (cwd = flash folder): micropython ble_run.py BOOT MS_NOW RUN_S
+The device clock: (BOOT, MS_NOW + ms since this program started); MS_NOW is the device's
+ms since boot at launch (it kept counting after the simulated signal ended).
 Prints ``READY ...`` once advertising and ``DONE last_seq acked_seq`` when it stops: when
 a line arrives on stdin (the demo has finished its sync) or after RUN_S seconds.
 """
@@ -22,11 +23,11 @@ from flashlog import FlashLog
 _T0 = time.ticks_ms()
 
 
-def main(boot, end_ms, run_s):
+def main(boot, ms_now, run_s):
     log = FlashLog(FileFlash("spasmlog.bin", 4096, 256))
 
     def clock():
-        return boot, end_ms + time.ticks_diff(time.ticks_ms(), _T0)
+        return boot, ms_now + time.ticks_diff(time.ticks_ms(), _T0)
 
     import bluetooth
     ble = bluetooth.BLE()
