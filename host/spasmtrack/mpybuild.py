@@ -172,7 +172,9 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     for f in res.files:
         by_dir.setdefault(str(f.parent), []).append(f)
     for d, fs in sorted(by_dir.items()):
-        dest = ":./" if d == "." else f":./{d}/"
+        # the unix port's os.stat("") fails, so the sim board needs "./"; boards use "/"
+        root = "./" if platform == "linux" else ""
+        dest = f":{root}" if d == "." else f":{root}{d}/"
         _mpremote(port, "fs", "cp", *[str(res.out / f) for f in fs], dest, timeout=300)
     out = _mpremote(port, "exec", _USAGE)
     usage = next((ln.split()[1:] for ln in out.splitlines() if ln.startswith("USAGE")), None)
