@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -162,7 +163,7 @@ class DemoRun:
     board: str = "sim"
     chunk_s: float = 60.0
     block: int = 200                 # raw samples per replay block (fits the 96 KB heap)
-    start_hour_utc: int = 6          # the scenario starts at this UTC hour, days+1 days ago
+    start_hour_utc: int = 6          # the scenario starts at this UTC hour (the latest one that has ended)
     heap: str = "96K"
     tolerance_pct_per_week: float = 10.0   # the simulated patient's EC50 drift (tolerance)
     simboard_s: float = 120.0        # excerpt run through the whole firmware on the sim board
