@@ -54,6 +54,7 @@ PARAMS = (
     (34, "tonic_min_windows", 3, "consecutive non-rhythmic windows that make a tonic part (-> spasm_with_clonus)"),
     (26, "motion_ratio_64", 512, "motion-like tick: (lf - lf baseline)*64 > (env - floor)*ratio"),
     (38, "stale_ms", 5000, "ms with the merge-gap mean below the onset threshold that end an event (background rose)"),
+    (39, "onset_dip_ms", 120, "ms; onset backtracking bridges dips this long between clonic bursts"),
     (37, "motion_max_ms", 2000, "ms; only events this short can be rejected as motion (artifacts are transients)"),
     (35, "lf_down_shift", 5, "lf baseline falls by base>>shift per resting tick while lf is below it"),
     (36, "lf_up_shift", 8, "lf baseline rises by base>>shift per resting tick while lf is above it"),

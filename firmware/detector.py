@@ -25,8 +25,10 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   floor and the offset threshold), frozen during activity except a slow creep, so it
   follows electrode and hum drift but not spasms.
 * Double threshold with persistence: an event starts after ``on_persist_ms`` above
-  floor*(1+on_ratio); its onset is the first tick of that run above the offset threshold
-  (backtracked), minus the ARV rise ``onset_adj_ms``. An event stays active while the
+  floor*(1+on_ratio) (or when the mean over the merge gap is above it: bursty clonus); its
+  onset is backtracked to the first tick of that activity above the offset threshold
+  (bridging dips of up to ``onset_dip_ms`` between bursts), minus the ARV rise
+  ``onset_adj_ms``. An event stays active while the
   envelope is above the middle of the two thresholds; it ends when the mean envelope over
   the last ``merge_gap_ms`` falls below floor*(1+off_ratio) after at least half a merge gap
   of ticks below the middle (the merge gap: shorter or shallower pauses do not split an
@@ -192,6 +194,7 @@ class Detector:
         self.win_ticks = cfg.window_s * 100
         self.grace_ticks = cfg.summary_grace_ms // t
         self.stale_ticks = cfg.stale_ms // t
+        self.dip_ticks = cfg.onset_dip_ms // t
         if not 4 <= cfg.clonus_lag_min < cfg.clonus_lag_max <= _LAGS - 3:
             raise ValueError("clonus lags must satisfy 4 <= min < max <= %d" % (_LAGS - 3))
         if not 2 * cfg.clonus_lag_max <= cfg.clonus_win <= _HN - 64:
@@ -425,6 +428,7 @@ class Detector:
         gsum = c.gsum
         lq = c.lq          # lf baseline in 1/64 of 0.01 uV
         stale = self.stale_ticks
+        dipmax = self.dip_ticks
         lds = cfg.lf_down_shift
         lus = cfg.lf_up_shift
         for i in range(m):
@@ -522,7 +526,7 @@ class Detector:
                     off_thr = floor + (d if d > mstep else mstep)
                 if gsum >= on_thr * gap:
                     c.last_strong = tick
-                elif tick - c.last_strong >= stale:
+                elif tick - c.last_strong >= stale and c.rrun < 2:
                     # the mean over the merge gap not above the onset threshold for stale_ms:
                     # the background rose under the event (hum, contact), which the frozen
                     # floor cannot follow: end the event at its last strong tick, re-baseline
@@ -572,13 +576,28 @@ class Detector:
                 continue
             if e > on_thr:
                 c.cand += 1
-                if c.cand >= self.persist:
-                    # confirmed: backtrack to the first tick of this run above the offset threshold
+                if c.cand >= self.persist or gsum >= on_thr * gap:
+                    # confirmed (a run above the onset threshold, or the merge-gap mean above it,
+                    # as for bursty clonus): backtrack to the first tick above the offset
+                    # threshold, bridging dips of up to dip_max ticks between bursts that rise
+                    # above the middle threshold
+                    mid = (on_thr + off_thr) >> 1
                     k = 1
+                    first = tick
+                    gapc = 0
                     vf = c.valid_from
-                    while k < _HN - 8 and tick - k >= vf and hist[(tick - k) & _HMASK] > off_thr:
+                    while k < _HN - 8 and tick - k >= vf:
+                        v = hist[(tick - k) & _HMASK]
+                        if v > mid or (gapc == 0 and v > off_thr):
+                            first = tick - k
+                            gapc = 0
+                        else:
+                            gapc += 1
+                            if gapc > dipmax:
+                                break
                         k += 1
-                    self._start(c, tick - k + 1)
+                    k = tick - first + 1
+                    self._start(c, first)
                     # ticks from onset to now, already seen
                     j = tick - k + 1
                     while j <= tick:
