@@ -120,11 +120,18 @@ def concentration_response(a: Analysis) -> str:
     return _svg(fig)
 
 
+def _day_edges(day_ids: np.ndarray) -> np.ndarray:
+    """Matplotlib date numbers of the day boundaries (len(days) + 1)."""
+    e = np.append(day_ids, day_ids[-1] + 1).astype("datetime64[D]")
+    return mdates.date2num(e)
+
+
 def daily_scores(a: Analysis) -> str:
     d, cov, ds = a.data, a.coverage, a.daily
-    x = (cov["day_ids"]).astype("datetime64[D]")
+    edges = _day_edges(cov["day_ids"])
+    x = (edges[:-1] + edges[1:]) / 2
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 3.6), sharex=True)
-    ax.bar(x, ds["spasms_per_24h"], color=C_RATE, width=0.8)
+    ax.stairs(np.nan_to_num(ds["spasms_per_24h"]), edges, fill=True, color=C_RATE)
     ax.set_ylabel("spasms / 24 h\n(scaled to signal)")
     ax2.plot(x, ds["psfs"], "s", ms=4, color=C_DOSE, label="PSFS-equivalent (0-4)")
     ax2.plot(x, ds["snow"], "o", ms=3, color="#2c7", label="Snow scale (1-5)")
@@ -133,6 +140,7 @@ def daily_scores(a: Analysis) -> str:
     ax2.set_ylabel("score")
     _legend(ax2, fontsize=7, frameon=False, ncol=2, loc="lower left")
     ax2.set_xlabel(f"local day ({d.tz}); days without enough signal have no score")
+    ax2.xaxis_date()
     ax2.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     return _svg(fig)
 
@@ -156,17 +164,18 @@ def durations(a: Analysis) -> str:
 
 def coverage(a: Analysis) -> str:
     cov = a.coverage
-    x = cov["day_ids"].astype("datetime64[D]")
+    edges = _day_edges(cov["day_ids"])
     fig, ax = plt.subplots(figsize=(10, 2.6))
-    b = np.zeros(len(x))
+    b = np.zeros(len(cov["day_ids"]))
     for key, col, lab in (("covered_h", "#7fbf7f", "good signal"), ("lost_h", "#f0ad4e", "lead-off / flat / railed"),
                           ("not_worn_h", "#bbb", "not worn"), ("no_data_h", "#e6e6e6", "no data (device off / not synced)")):
-        ax.bar(x, cov[key], bottom=b, color=col, width=0.85, label=lab)
+        ax.stairs(b + cov[key], edges, baseline=b, fill=True, color=col, label=lab)
         b = b + cov[key]
     ax.set_ylabel("hours")
     ax.set_ylim(0, 26)
     _legend(ax, fontsize=7, frameon=False, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.2))
     ax.set_xlabel(f"local day ({a.data.tz})")
+    ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     return _svg(fig)
 
