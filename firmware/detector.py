@@ -526,7 +526,7 @@ class Detector:
                     off_thr = floor + (d if d > mstep else mstep)
                 if gsum >= on_thr * gap:
                     c.last_strong = tick
-                elif tick - c.last_strong >= stale and c.rrun < 2:
+                elif tick - c.last_strong >= stale and c.rrun < 2 and (c.max_rrun < 3 or c.nrun >= 2):
                     # the mean over the merge gap not above the onset threshold for stale_ms:
                     # the background rose under the event (hum, contact), which the frozen
                     # floor cannot follow: end the event at its last strong tick, re-baseline
@@ -566,7 +566,7 @@ class Detector:
                     # pauses of a weak clonus do not split it), or three merge gaps all below
                     # (during a clonic run a skipped or weak burst is part of the clonus: the
                     # pause must last two merge gaps)
-                    need = half_gap if c.rrun < 2 else 2 * gap
+                    need = 2 * gap if c.rrun >= 2 or (c.max_rrun >= 3 and c.nrun < 2) else half_gap
                     if (c.below >= need and gsum < off_thr * gap) or c.below >= 3 * gap:
                         c.floor = floor
                         c.fq = fq
