@@ -190,3 +190,13 @@ def test_coeffgen_cli_names_the_problem(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "spasmtrack.dsp.coeffgen", "--board", "no-such-board"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown board 'no-such-board'" in proc.stderr
+
+
+@pytest.mark.parametrize("board, mdps_per_lsb", [("sim", 1000 * 1000 / 32768), ("esp32-s3", 35.0)])
+def test_gyro_scaling_follows_the_datasheet_sensitivity(board: str, mdps_per_lsb: float) -> None:
+    """The LSM6DSO's gyro LSB at +-1000 dps is 35 mdps (datasheet), not 1000/2**15 dps."""
+    c = load_coeffs(board)
+    counts = 10_000
+    out = golden.imu_chain(np.zeros((3, 3), np.int64), np.tile([counts, 0, 0], (3, 1)), c)
+    want = counts * mdps_per_lsb / 100          # 0.1 dps
+    assert abs(int(out["gyro"][-1]) - want) <= 1.5, (int(out["gyro"][-1]), want)

@@ -155,8 +155,10 @@ def generate(board: str, spec: dict[str, Any] | None = None) -> Generated:
     if imu_fs % 10:
         raise BoardError(f"board {board!r}: IMU rate {imu_fs} Hz must be a multiple of 10 Hz")
     hp = dsgn.design_imu_highpass(imu_fs)
-    acc_f = imu["accel_range_g"] * 1000 / 32768          # mg per count
-    gyro_f = imu["gyro_range_dps"] * 10 / 32768          # 0.1 dps per count
+    # sensitivities: the datasheet's LSB size when board.json states it (the LSM6DSO's
+    # gyro is 35 mdps/LSB at +-1000 dps, not 1000/32768), else full scale / 2**15
+    acc_f = float(imu.get("accel_lsb_mg", imu["accel_range_g"] * 1000 / 32768))       # mg per count
+    gyro_f = float(imu.get("gyro_lsb_mdps", imu["gyro_range_dps"] * 1000 / 32768)) / 100  # 0.1 dps per count
     acc_k, acc_s, acc_pre = factor_to_mulshift(acc_f, 32768)
     gyro_k, gyro_s, gyro_pre = factor_to_mulshift(gyro_f, 32768)
     imu_hp = best_cascade(hp, int(math.ceil(32768 * acc_f)) + 1, min_q=13)
