@@ -48,7 +48,7 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   ``clonus_min_windows`` are, else spasm. Frequency = mean over the rhythmic windows
   (parabolic interpolation of the peak lag).
 * Motion artifacts: a tick is motion-like when the rise of the 1-20 Hz band over its
-  resting baseline (tracked like the floor: electrode drift leaks into that band) exceeds
+  resting baseline (an asymmetric average at rest: electrode drift leaks into that band) exceeds
   the rise of the EMG envelope over its floor (lf >> env, ``motion_ratio_64``). A short
   event (<= ``motion_max_ms``: artifacts are transients) whose ticks are mostly
   motion-like and that coincides with an IMU jerk is rejected
@@ -218,6 +218,7 @@ class Detector:
             c.warm = self.warm_ticks
             c.fresh = True
             c.valid_from = 0
+            c.last_end = 0
             self.chs.append(c)
         self.xs = array("i", bytes(4 * _HN))
         self.ac = array("i", bytes(4 * _LAGS))
@@ -585,7 +586,7 @@ class Detector:
                     k = 1
                     first = tick
                     gapc = 0
-                    vf = c.valid_from
+                    vf = c.valid_from if c.valid_from > c.last_end else c.last_end
                     while k < _HN - 8 and tick - k >= vf:
                         v = hist[(tick - k) & _HMASK]
                         if v > mid or (gapc == 0 and v > off_thr):
@@ -622,9 +623,9 @@ class Detector:
             if v > _FCLAMP:
                 v = _FCLAMP
             if (v << 6) < lq:
-                lq -= (lq >> lds) + 1
+                lq -= (lq - (v << 6)) >> lds
             else:
-                lq += (lq >> lus) + 1
+                lq += ((v << 6) - lq) >> lus
             # rest: low-quantile floor tracking
             if e < floor:
                 fq -= (fq >> dsh) + 1
@@ -729,6 +730,7 @@ class Detector:
         onset = c.onset
         state_n = c.snap_n if c.snap_n > 0 else c.n
         c.state = _IDLE
+        c.last_end = end_tick          # a later onset is never backtracked into this event
         c.cand = 0
         on_ms = onset * 10 - cfg.onset_adj_ms
         off_ms = end_tick * 10 - cfg.offset_adj_ms
