@@ -107,8 +107,11 @@ def board_scale(name: str) -> BoardScale:
         source = "spasmtrack.boards.load_board"
     except ImportError:
         pass
+    # LSB sizes as the firmware's coefficients assume them (coeffgen: datasheet values when given)
+    acc_mg = float(imu.get("accel_lsb_mg", imu["accel_range_g"] * 1000 / 32768))
+    gyro_mdps = float(imu.get("gyro_lsb_mdps", imu["gyro_range_dps"] * 1000 / 32768))
     return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, lo, hi,
-                      32768.0 / imu["accel_range_g"], 32768.0 / imu["gyro_range_dps"], source)
+                      1000.0 / acc_mg, 1000.0 / gyro_mdps, source)
 
 
 class RamFlash:
