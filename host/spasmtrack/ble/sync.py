@@ -1,0 +1,281 @@
+"""Sync a device's records into the store over BLE (bleak; any backend).
+
+One sync: connect (pair if not bonded; the data needs an encrypted, bonded link), set the
+device clock through Current Time (the device logs a TIME_ANCHOR record, synced below),
+then ask the record-access control point to report from ``store.last_seq(device) + 1``.
+Notifications are reassembled into frames; every frame is checked with the firmware's own
+record definition (magic, length, CRC). Frames are accepted only with strictly increasing
+seq; a notification counter jump (lost or reordered notification) or a frame that does
+not verify makes the sync commit what it has, abort the report and ask again from the
+last stored seq. Each batch is stored in ONE transaction, and only after the commit is
+the device told it may reclaim those records (DELETE <= last stored seq). A link that
+drops mid-sync loses nothing: the next sync resumes after the last committed record, and
+a duplicate frame is recognised by the store (same seq, same bytes).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+from bleak import BleakClient
+
+from .. import records as rec
+from . import protocol as P
+from .bumble_backend import backends
+
+
+class RecordSink(Protocol):
+    """What the sync needs from the store (``spasmtrack.store.Store`` provides it)."""
+
+    def last_seq(self, device_key: str) -> int: ...
+
+    def insert_records(self, device_key: str, frames: Iterable[bytes]) -> Any: ...
+
+
+class SyncError(Exception):
+    """The sync could not complete (link lost, device refused); what was committed stays."""
+
+
+@dataclass
+class SyncResult:
+    device_key: str
+    start_seq: int = 0
+    last_seq: int = 0              # highest seq stored after this sync
+    acked_seq: int = 0             # what the device was told it may reclaim
+    records: int = 0               # new records stored
+    duplicates: int = 0
+    batches: int = 0
+    notifications: int = 0
+    bytes_rx: int = 0              # record payload bytes received (ATT values)
+    restarts: int = 0              # reports re-asked after a gap, reorder or bad frame
+    rejected_frames: int = 0
+    time_set_unix: int | None = None
+    mtu: int = 23
+    elapsed_s: float = 0.0
+    by_type: dict[int, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        types = ", ".join(f"{rec.TYPE_NAMES.get(t, t)} {n}" for t, n in sorted(self.by_type.items()))
+        return (f"{self.device_key}: {self.records} new records ({types or 'none'}) up to seq "
+                f"{self.last_seq}, acked {self.acked_seq}; {self.bytes_rx} bytes in "
+                f"{self.notifications} notifications (MTU {self.mtu}) in {self.elapsed_s:.2f} s; "
+                f"{self.duplicates} duplicates, {self.restarts} re-asks, "
+                f"{self.rejected_frames} rejected frames")
+
+
+class _Reassembler:
+    """Notifications -> verified frames, following the header counter."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.expect: int | None = None
+        self.broken = False
+        self.last_hdr_payload: bytes | None = None
+
+    def feed(self, value: bytes) -> list[bytes] | None:
+        """Frames completed by this notification; None when the stream broke."""
+        if not value:
+            return []
+        hdr = value[0]
+        counter = hdr & P.HDR_COUNTER_MASK
+        if self.expect is not None and counter == (self.expect - 1) & P.HDR_COUNTER_MASK \
+                and bytes(value) == self.last_hdr_payload:
+            return []                           # the same notification twice: drop it
+        if self.expect is not None and counter != self.expect:
+            self.broken = True
+            return None
+        if self.expect is None and hdr & P.HDR_CONT:
+            self.broken = True
+            return None
+        self.expect = (counter + 1) & P.HDR_COUNTER_MASK
+        self.last_hdr_payload = bytes(value)
+        self.buf += value[1:]
+        out: list[bytes] = []
+        while len(self.buf) >= rec.HEADER_LEN:
+            n = rec.frame_len(self.buf, 0)
+            if n <= 0:
+                self.broken = True
+                return None
+            if len(self.buf) < n:
+                break
+            frame = bytes(self.buf[:n])
+            del self.buf[:n]
+            out.append(frame)
+        return out
+
+
+async def _read_clock_and_set(client: BleakClient, tz_quarter_h: int) -> int:
+    now = int(time.time())
+    await client.write_gatt_char(P.uuid16(P.LOCAL_TIME_UUID16), bytes([tz_quarter_h & 0xFF, 0]),
+                                 response=True)
+    await client.write_gatt_char(P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(now), response=True)
+    return now
+
+
+async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
+                      batch: int = 256, set_clock: bool = True, tz_quarter_h: int = 0,
+                      idle_timeout_s: float = 5.0, max_restarts: int = 8,
+                      progress: Callable[[SyncResult], None] | None = None) -> SyncResult:
+    """Run one sync on a connected (and paired) client; see the module docstring."""
+    res = SyncResult(device_key=device_key, mtu=client.mtu_size)
+    t0 = time.perf_counter()
+    notes: asyncio.Queue = asyncio.Queue()
+    rsps: asyncio.Queue = asyncio.Queue()
+    lost = asyncio.Event()
+
+    def on_rec(_c: Any, data: bytearray) -> None:
+        notes.put_nowait(bytes(data))
+
+    def on_rsp(_c: Any, data: bytearray) -> None:
+        rsps.put_nowait(bytes(data))
+
+    await client.start_notify(P.RACP_UUID, on_rsp)
+    await client.start_notify(P.RECORDS_UUID, on_rec)
+    if set_clock:
+        res.time_set_unix = await _read_clock_and_set(client, tz_quarter_h)
+
+    pending: list[bytes] = []
+    last_accepted = sink.last_seq(device_key)
+    res.start_seq = last_accepted + 1
+    res.last_seq = last_accepted
+
+    async def commit() -> None:
+        nonlocal pending
+        if not pending:
+            return
+        r = sink.insert_records(device_key, pending)        # one transaction
+        res.batches += 1
+        res.records += r.inserted
+        res.duplicates += r.duplicates
+        for t, n in getattr(r, "by_type", {}).items():
+            res.by_type[t] = res.by_type.get(t, 0) + n
+        pending = []
+        res.last_seq = max(res.last_seq, int(r.last_seq))
+        # only now may the device reclaim what is committed
+        await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
+        res.acked_seq = res.last_seq
+        if progress is not None:
+            progress(res)
+
+    async def next_rsp(timeout: float) -> bytes:
+        return await asyncio.wait_for(rsps.get(), timeout)
+
+    done = False
+    while not done:
+        if not client.is_connected:
+            raise SyncError("link lost")
+        start = res.last_seq + 1
+        while not notes.empty():
+            notes.get_nowait()
+        asm = _Reassembler()
+        await client.write_gatt_char(P.RACP_UUID, P.report_from(start), response=True)
+        broken = False
+        while True:
+            get_note = asyncio.ensure_future(notes.get())
+            get_rsp = asyncio.ensure_future(rsps.get())
+            finished, _ = await asyncio.wait({get_note, get_rsp}, timeout=idle_timeout_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            for f in (get_note, get_rsp):
+                if f not in finished:
+                    f.cancel()
+            if not finished:
+                await commit()
+                raise SyncError(f"device silent for {idle_timeout_s:.0f} s (link lost?)")
+            if get_rsp in finished:
+                rsp = get_rsp.result()
+                if get_note in finished:
+                    notes.put_nowait(get_note.result())   # keep order: handle it first
+                    # drain remaining notifications before acting on the response
+                while not notes.empty():
+                    frames = asm.feed(notes.get_nowait())
+                    if frames is None:
+                        broken = True
+                        break
+                    last_accepted = _accept(frames, pending, res, last_accepted)
+                    if last_accepted < 0:
+                        broken = True
+                        break
+                if rsp[:1] == bytes([P.OP_RSP]) and len(rsp) >= 4 and rsp[2] == P.OP_DELETE:
+                    if rsp[3] != P.RSP_SUCCESS:
+                        raise SyncError(f"device refused acknowledgement: {P.RSP_NAMES.get(rsp[3])}")
+                    if broken:
+                        break
+                    continue
+                if rsp[:1] == bytes([P.OP_RSP]) and len(rsp) >= 4 and rsp[2] == P.OP_REPORT:
+                    if rsp[3] not in (P.RSP_SUCCESS, P.RSP_NO_RECORDS):
+                        raise SyncError(f"report failed: {P.RSP_NAMES.get(rsp[3], rsp[3])}")
+                    if not broken and asm.buf:
+                        broken = True      # the stream ended inside a frame
+                    done = not broken
+                    break
+                continue
+            value = get_note.result()
+            res.notifications += 1
+            res.bytes_rx += len(value)
+            frames = asm.feed(value)
+            if frames is None:
+                broken = True
+            else:
+                last_accepted = _accept(frames, pending, res, last_accepted)
+                if last_accepted < 0:
+                    broken = True
+            if broken:
+                break
+            if len(pending) >= batch:
+                await commit()
+        if broken:
+            res.restarts += 1
+            await commit()
+            last_accepted = res.last_seq
+            if res.restarts > max_restarts:
+                raise SyncError(f"gave up after {res.restarts} re-asks")
+            await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
+            # wait for the abort's (or the report's) response, then ask again
+            deadline = time.monotonic() + idle_timeout_s
+            while time.monotonic() < deadline:
+                try:
+                    r = await next_rsp(deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+                if len(r) >= 4 and r[2] in (P.OP_ABORT, P.OP_REPORT):
+                    break
+    await commit()
+    res.elapsed_s = time.perf_counter() - t0
+    return res
+
+
+def _accept(frames: list[bytes], pending: list[bytes], res: SyncResult, last: int) -> int:
+    """Verify frames and append the new ones; returns the new last seq, or -1 on a bad one."""
+    for fr in frames:
+        try:
+            _rtype, seq, _vals, n = rec.unpack_from(fr, 0)
+        except rec.RecordError:
+            res.rejected_frames += 1
+            return -1
+        if n != len(fr):
+            res.rejected_frames += 1
+            return -1
+        if seq <= last:
+            res.duplicates += 1      # already have it (a duplicated notification)
+            continue
+        pending.append(fr)
+        last = seq
+    return last
+
+
+async def sync_device(address: str, sink: RecordSink, device_key: str | None = None,
+                      *, timeout_s: float = 20.0, **kwargs: Any) -> SyncResult:
+    """Connect to ``address`` (pairing if needed) and :func:`sync_client`."""
+    be = backends()
+    client = BleakClient(address, timeout=timeout_s, pair=True,
+                         **({"backend": be["client"]} if be else {}))
+    await client.connect()
+    try:
+        return await sync_client(client, sink, device_key or address.upper(), **kwargs)
+    finally:
+        try:
+            await client.disconnect()
+        except Exception:  # noqa: BLE001 - the link may already be gone
+            pass
