@@ -101,3 +101,21 @@ def test_edf_recording_with_channel_mapping(tmp_path: Path) -> None:
                  "--acc-labels", "AccX,AccY,AccZ", "--gyro-labels", "GyrX,GyrY,GyrZ"]) == 0
     ev = json.loads(out.read_text())
     assert len(ev) == 1 and abs(ev[0]["onset_s"] - 5.0) < 0.1, ev
+
+
+def test_corpus_recording_through_replay_scores_and_never_overlaps() -> None:
+    from spasmtrack.accuracy.scoring import score
+    from spasmtrack.corpus import build_corpus, generate
+    from spasmtrack.replay import replay_recording
+
+    for spec in build_corpus(11, scale=0.15, classes=["clonus", "leadoff"]):
+        rec = generate(spec)
+        res = replay_recording(rec.recording())
+        evs = sorted(res.events, key=lambda e: e["onset_s"])
+        for a, b in zip(evs, evs[1:]):
+            assert a["offset_s"] <= b["onset_s"], (a, b)
+        s = score([l.__dict__ for l in rec.labels], evs, spec.duration_s / 3600)
+        assert s.f1 >= 0.85, (spec.name, s.as_dict())
+        lost = sum(x["lost_ds"] for x in res.summaries) / 10.0
+        truth = sum(b - a for a, b in rec.lost)
+        assert truth <= lost <= truth + 2.0 + 2.5 * len(rec.lost) + 0.2, (lost, truth)
