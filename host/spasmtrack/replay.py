@@ -166,9 +166,13 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     """Stream ``rec`` through the firmware of ``board``; return events and summaries."""
     conv = load_board_conv(board)
     info = rec.info
-    if int(round(info.fs_hz)) != conv.fs_hz:
+    fs_rec = int(round(info.fs_hz))
+    decim = fs_rec // conv.fs_hz if fs_rec % conv.fs_hz == 0 else 0
+    if decim < 1 or abs(info.fs_hz - fs_rec) > 1e-6:
         raise RecordingError(f"{info.path}: recorded at {info.fs_hz:g} Hz, board {board!r} samples EMG at "
-                             f"{conv.fs_hz} Hz; resample the recording first")
+                             f"{conv.fs_hz} Hz; resample the recording to {conv.fs_hz} Hz or a whole "
+                             "multiple of it first")
+    down = _Decimator(decim, len(info.channels), conv.fs_hz) if decim > 1 else None
     nch = len(info.channels)
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
@@ -194,6 +198,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     try:
         try:
             for chunk in rec.chunks():
+                if down is not None:
+                    chunk = down.apply(chunk)
                 emg = np.concatenate([carry_emg, chunk.emg_uv], axis=1) if carry_emg.shape[1] else chunk.emg_uv
                 imu = np.concatenate([carry_imu, chunk.imu], axis=1) if carry_imu.shape[1] else chunk.imu
                 usable = (emg.shape[1] // EMG_DECIM) * EMG_DECIM
@@ -228,9 +234,35 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
             summaries.append(summary_dict(int(x) for x in parts[1:]))
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
+    if down is not None:
+        notes.append(f"recording decimated from {fs_rec} Hz to {conv.fs_hz} Hz (8th-order Butterworth "
+                     f"anti-alias low-pass at {0.45 * conv.fs_hz:g} Hz, causal like the device's filters)")
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
     return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes)
+
+
+class _Decimator:
+    """Streaming integer decimation of EMG (anti-alias IIR with state) and of held IMU values."""
+
+    def __init__(self, factor: int, nch: int, fs_out: int):
+        from scipy import signal as sps
+
+        self.k = factor
+        self.sos = sps.butter(8, 0.45 * fs_out, fs=fs_out * factor, output="sos")
+        self.zi = np.zeros((nch, self.sos.shape[0], 2))
+        self.phase = 0        # index in the next chunk of the next kept sample
+
+    def apply(self, chunk: Chunk) -> Chunk:
+        from scipy import signal as sps
+
+        emg = np.empty_like(chunk.emg_uv)
+        for c in range(chunk.emg_uv.shape[0]):
+            emg[c], self.zi[c] = sps.sosfilt(self.sos, chunk.emg_uv[c], zi=self.zi[c])
+        n = emg.shape[1]
+        idx = np.arange(self.phase, n, self.k)
+        self.phase = (idx[-1] + self.k - n) if idx.size else self.phase - n
+        return Chunk(chunk.start // self.k, emg[:, idx], chunk.imu[:, idx])
 
 
 def _send(proc: subprocess.Popen, conv: BoardConv, emg: np.ndarray, imu: np.ndarray) -> None:
