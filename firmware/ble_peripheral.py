@@ -263,10 +263,10 @@ class BlePeripheral:
     # ------------------------------------------------------------------ main-loop work
     def poll(self, budget=8):
         """Do pending work; returns the number of notifications sent (0 when idle)."""
+        if self._cts_len >= 0:
+            self._set_time()   # before commands: a report asked right after sees the anchor
         if self._cmd_len >= 0 and self._rsp_len == 0:
             self._command()  # one response slot: a command waits until it is free
-        if self._cts_len >= 0:
-            self._set_time()
         if self._cfg_pending:
             self._cfg_pending = False
             if self.config_write is not None:

@@ -121,15 +121,14 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
     """Run one sync on a connected (and paired) client; see the module docstring."""
     res = SyncResult(device_key=device_key, mtu=client.mtu_size)
     t0 = time.perf_counter()
-    notes: asyncio.Queue = asyncio.Queue()
-    rsps: asyncio.Queue = asyncio.Queue()
-    lost = asyncio.Event()
+    # ONE queue for notifications and control-point responses keeps their order on the link
+    q: asyncio.Queue = asyncio.Queue()
 
     def on_rec(_c: Any, data: bytearray) -> None:
-        notes.put_nowait(bytes(data))
+        q.put_nowait((True, bytes(data)))
 
     def on_rsp(_c: Any, data: bytearray) -> None:
-        rsps.put_nowait(bytes(data))
+        q.put_nowait((False, bytes(data)))
 
     await client.start_notify(P.RACP_UUID, on_rsp)
     await client.start_notify(P.RECORDS_UUID, on_rec)
@@ -159,59 +158,38 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         if progress is not None:
             progress(res)
 
-    async def next_rsp(timeout: float) -> bytes:
-        return await asyncio.wait_for(rsps.get(), timeout)
+    async def get(timeout: float) -> tuple[bool, bytes]:
+        try:
+            return await asyncio.wait_for(q.get(), timeout)
+        except asyncio.TimeoutError:
+            await commit() if client.is_connected else None
+            raise SyncError(f"device silent for {timeout:.0f} s (link lost?)") from None
 
     done = False
     while not done:
         if not client.is_connected:
             raise SyncError("link lost")
-        start = res.last_seq + 1
-        while not notes.empty():
-            notes.get_nowait()
         asm = _Reassembler()
-        await client.write_gatt_char(P.RACP_UUID, P.report_from(start), response=True)
+        await client.write_gatt_char(P.RACP_UUID, P.report_from(res.last_seq + 1), response=True)
         broken = False
         while True:
-            get_note = asyncio.ensure_future(notes.get())
-            get_rsp = asyncio.ensure_future(rsps.get())
-            finished, _ = await asyncio.wait({get_note, get_rsp}, timeout=idle_timeout_s,
-                                             return_when=asyncio.FIRST_COMPLETED)
-            for f in (get_note, get_rsp):
-                if f not in finished:
-                    f.cancel()
-            if not finished:
-                await commit()
-                raise SyncError(f"device silent for {idle_timeout_s:.0f} s (link lost?)")
-            if get_rsp in finished:
-                rsp = get_rsp.result()
-                if get_note in finished:
-                    notes.put_nowait(get_note.result())   # keep order: handle it first
-                    # drain remaining notifications before acting on the response
-                while not notes.empty():
-                    frames = asm.feed(notes.get_nowait())
-                    if frames is None:
-                        broken = True
-                        break
-                    last_accepted = _accept(frames, pending, res, last_accepted)
-                    if last_accepted < 0:
-                        broken = True
-                        break
-                if rsp[:1] == bytes([P.OP_RSP]) and len(rsp) >= 4 and rsp[2] == P.OP_DELETE:
-                    if rsp[3] != P.RSP_SUCCESS:
-                        raise SyncError(f"device refused acknowledgement: {P.RSP_NAMES.get(rsp[3])}")
-                    if broken:
-                        break
+            is_note, value = await get(idle_timeout_s)
+            if not is_note:
+                if len(value) < 4 or value[0] != P.OP_RSP:
                     continue
-                if rsp[:1] == bytes([P.OP_RSP]) and len(rsp) >= 4 and rsp[2] == P.OP_REPORT:
-                    if rsp[3] not in (P.RSP_SUCCESS, P.RSP_NO_RECORDS):
-                        raise SyncError(f"report failed: {P.RSP_NAMES.get(rsp[3], rsp[3])}")
-                    if not broken and asm.buf:
+                if value[2] == P.OP_DELETE:
+                    if value[3] != P.RSP_SUCCESS:
+                        raise SyncError("device refused acknowledgement: "
+                                        f"{P.RSP_NAMES.get(value[3], value[3])}")
+                    continue
+                if value[2] == P.OP_REPORT:
+                    if value[3] not in (P.RSP_SUCCESS, P.RSP_NO_RECORDS):
+                        raise SyncError(f"report failed: {P.RSP_NAMES.get(value[3], value[3])}")
+                    if asm.buf:
                         broken = True      # the stream ended inside a frame
                     done = not broken
                     break
                 continue
-            value = get_note.result()
             res.notifications += 1
             res.bytes_rx += len(value)
             frames = asm.feed(value)
@@ -231,16 +209,15 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
             last_accepted = res.last_seq
             if res.restarts > max_restarts:
                 raise SyncError(f"gave up after {res.restarts} re-asks")
-            await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
-            # wait for the abort's (or the report's) response, then ask again
-            deadline = time.monotonic() + idle_timeout_s
-            while time.monotonic() < deadline:
-                try:
-                    r = await next_rsp(deadline - time.monotonic())
-                except asyncio.TimeoutError:
-                    break
-                if len(r) >= 4 and r[2] in (P.OP_ABORT, P.OP_REPORT):
-                    break
+            if not done:
+                await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
+                # skip the rest of that report up to its end (abort or report response)
+                while True:
+                    is_note, value = await get(idle_timeout_s)
+                    if not is_note and len(value) >= 4 and value[0] == P.OP_RSP \
+                            and value[2] in (P.OP_ABORT, P.OP_REPORT):
+                        break
+            done = False
     await commit()
     res.elapsed_s = time.perf_counter() - t0
     return res
