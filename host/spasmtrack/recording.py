@@ -177,6 +177,25 @@ def _open_csv(p: Path, chunk_s: float) -> Recording:
     dt = t1 - t0
     if not dt > 0:
         raise RecordingError(f"{p}: line 3: time {t1:g} s is not after the previous sample ({t0:g} s)")
+    # the rate from up to 2000 intervals (times printed with few decimals are rounded)
+    with open(p, "r", newline="") as fh:
+        fh.readline()
+        ts = []
+        for _ in range(2001):
+            line = fh.readline()
+            if not line.strip():
+                break
+            try:
+                ts.append(float(line.split(",")[lay.t_col]) * lay.t_scale)
+            except (ValueError, IndexError):
+                break
+    if len(ts) > 2:
+        # median of lag-L differences: robust to a dropped sample and to rounded time stamps
+        tv = np.asarray(ts)
+        lag = max(1, min(100, (len(tv) - 1) // 4))
+        d = (tv[lag:] - tv[:-lag]) / lag
+        if np.median(d) > 0:
+            dt = float(np.median(d))
     fs = 1.0 / dt
     fs_r = round(fs)
     if fs_r <= 0 or abs(fs - fs_r) > 0.01 * fs_r:

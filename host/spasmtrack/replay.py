@@ -167,12 +167,11 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     conv = load_board_conv(board)
     info = rec.info
     fs_rec = int(round(info.fs_hz))
-    decim = fs_rec // conv.fs_hz if fs_rec % conv.fs_hz == 0 else 0
-    if decim < 1 or abs(info.fs_hz - fs_rec) > 1e-6:
+    if abs(info.fs_hz - fs_rec) > 1e-6 or fs_rec < conv.fs_hz:
         raise RecordingError(f"{info.path}: recorded at {info.fs_hz:g} Hz, board {board!r} samples EMG at "
-                             f"{conv.fs_hz} Hz; resample the recording to {conv.fs_hz} Hz or a whole "
-                             "multiple of it first")
-    down = _Decimator(decim, len(info.channels), conv.fs_hz) if decim > 1 else None
+                             f"{conv.fs_hz} Hz; recordings at a whole rate of at least {conv.fs_hz} Hz "
+                             "are resampled, slower ones cannot be")
+    down = _Resampler(fs_rec, conv.fs_hz, len(info.channels)) if fs_rec != conv.fs_hz else None
     nch = len(info.channels)
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
@@ -235,34 +234,58 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:
-        notes.append(f"recording decimated from {fs_rec} Hz to {conv.fs_hz} Hz (8th-order Butterworth "
-                     f"anti-alias low-pass at {0.45 * conv.fs_hz:g} Hz, causal like the device's filters)")
+        notes.append(f"recording resampled from {fs_rec} Hz to {conv.fs_hz} Hz (8th-order Butterworth "
+                     f"anti-alias low-pass at {0.45 * conv.fs_hz:g} Hz, causal like the device's filters, "
+                     "then linear interpolation)")
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
     return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes)
 
 
-class _Decimator:
-    """Streaming integer decimation of EMG (anti-alias IIR with state) and of held IMU values."""
+class _Resampler:
+    """Streaming resampling of EMG to the board rate: an anti-alias IIR with state (when
+    going down), then linear interpolation at exact rational positions k * fs_in / fs_out
+    (exact sample picking for whole ratios); IMU values are held (sample and hold)."""
 
-    def __init__(self, factor: int, nch: int, fs_out: int):
+    def __init__(self, fs_in: int, fs_out: int, nch: int):
         from scipy import signal as sps
 
-        self.k = factor
-        self.sos = sps.butter(8, 0.45 * fs_out, fs=fs_out * factor, output="sos")
-        self.zi = np.zeros((nch, self.sos.shape[0], 2))
-        self.phase = 0        # index in the next chunk of the next kept sample
+        self.fs_in, self.fs_out = fs_in, fs_out
+        self.sos = sps.butter(8, 0.45 * fs_out, fs=fs_in, output="sos") if fs_in > fs_out else None
+        self.zi = np.zeros((nch, self.sos.shape[0], 2)) if self.sos is not None else None
+        self.k = 0                        # next output sample
+        self.prev_emg: np.ndarray | None = None
+        self.prev_imu: np.ndarray | None = None
+        self.base = 0                     # input index of the first sample of the next chunk
 
     def apply(self, chunk: Chunk) -> Chunk:
         from scipy import signal as sps
 
-        emg = np.empty_like(chunk.emg_uv)
-        for c in range(chunk.emg_uv.shape[0]):
-            emg[c], self.zi[c] = sps.sosfilt(self.sos, chunk.emg_uv[c], zi=self.zi[c])
-        n = emg.shape[1]
-        idx = np.arange(self.phase, n, self.k)
-        self.phase = (idx[-1] + self.k - n) if idx.size else self.phase - n
-        return Chunk(chunk.start // self.k, emg[:, idx], chunk.imu[:, idx])
+        emg = chunk.emg_uv
+        if self.sos is not None:
+            emg = np.empty_like(chunk.emg_uv)
+            for c in range(emg.shape[0]):
+                emg[c], self.zi[c] = sps.sosfilt(self.sos, chunk.emg_uv[c], zi=self.zi[c])
+        imu = chunk.imu
+        start = self.base
+        if self.prev_emg is not None:      # the last sample of the previous chunk, for interpolation
+            emg = np.concatenate([self.prev_emg, emg], axis=1)
+            imu = np.concatenate([self.prev_imu, imu], axis=1)
+            start -= 1
+        last = self.base + chunk.emg_uv.shape[1] - 1          # last input index available
+        k1 = (last * self.fs_out) // self.fs_in + 1           # outputs with position <= last
+        ks = np.arange(self.k, k1, dtype=np.int64)
+        num = ks * self.fs_in
+        i = num // self.fs_out - start
+        frac = (num % self.fs_out) / self.fs_out
+        i2 = np.minimum(i + 1, emg.shape[1] - 1)
+        out = emg[:, i] * (1.0 - frac) + emg[:, i2] * frac
+        res = Chunk(int(self.k), out, imu[:, i])
+        self.k = k1
+        self.base += chunk.emg_uv.shape[1]
+        self.prev_emg = emg[:, -1:]
+        self.prev_imu = imu[:, -1:]
+        return res
 
 
 def _send(proc: subprocess.Popen, conv: BoardConv, emg: np.ndarray, imu: np.ndarray) -> None:
