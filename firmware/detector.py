@@ -6,6 +6,7 @@ Usage (everything allocated here, at configuration time)::
     det.bind(ch, env, lf, rmin, rmax, fast=None)   # EmgChain outputs of channel ch
     det.bind_imu(acc, gyro, jerk)                  # ImuChain outputs (optional)
     ...per block, after chain.run(n) (and FastEnv.run(m)) and imu.run(m):
+    det.set_leadoff(mask)      # optional: front-end lead-off bits per channel for this block
     det.feed(m, t_ms)          # m envelope ticks (10 ms each); t_ms = device ms of the block
     ev = det.pop_event()       # array('i') in records.FIELDS[EVENT] order, or None
     sm = det.pop_summary()     # array('i') in records.FIELDS[SUMMARY] order, or None
@@ -14,7 +15,8 @@ A popped array stays valid until the next ``feed``. ``feed`` allocates nothing.
 
 Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
 
-* Signal quality per channel and 10 ms tick: *railed* (every raw sample beyond
+* Signal quality per channel and 10 ms tick: lead-off reported by the front end
+  (``set_leadoff``), *railed* (every raw sample beyond
   ``rail_pm`` of full scale, as when a lead is off and the front end saturates) or *flat*
   (peak-to-peak <= ``flat_cuv``) is lost signal; it stays lost ``bad_hold_ms`` more (filter
   recovery) and then ``warmup_ms`` while the noise floor relearns. Lost time is reported as
@@ -246,6 +248,7 @@ class Detector:
         self.dropped = 0
         self.jitter_us = 0
         self.battery_pct = 0xFF
+        self.leadoff = 0
 
     # -- configuration -------------------------------------------------------------------
     def bind(self, ch, env, lf, rmin, rmax, fast=None):
@@ -272,6 +275,12 @@ class Detector:
         c = self.chs[ch]
         c.cal_left = ms // 10
         c.cal_max = 0
+
+    def set_leadoff(self, mask):
+        """Lead-off reported by the front end (e.g. the ADS1292R's comparators) for the NEXT
+        block: bit ch set = channel ch's electrodes are off; its ticks count as lost like a
+        railed signal, whatever the samples look like. Stays until changed."""
+        self.leadoff = mask
 
     def set_status(self, dropped_samples=None, jitter_us=None, battery_pct=None):
         """Figures the app knows, carried into the next summary (dropped samples add up)."""
@@ -430,6 +439,7 @@ class Detector:
         lq = c.lq          # lf baseline in 1/64 of 0.01 uV
         stale = self.stale_ticks
         dipmax = self.dip_ticks
+        forced = (self.leadoff >> c.idx) & 1
         lds = cfg.lf_down_shift
         lus = cfg.lf_up_shift
         for i in range(m):
@@ -443,7 +453,7 @@ class Detector:
             fring[hp] = fast[i]
             lo = rmin[i]
             hi = rmax[i]
-            if lo >= rail or hi <= nrail or hi - lo <= flat:
+            if forced or lo >= rail or hi <= nrail or hi - lo <= flat:
                 # lost signal: close what is open, hold off, then relearn the floor
                 if state == _ACTIVE:
                     c.floor = floor

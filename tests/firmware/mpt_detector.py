@@ -215,6 +215,20 @@ def test_railed_and_flat_signal_are_lost_never_events():
     assert s[R.SM_COVERED_DS] + lost >= 595, s
 
 
+def test_front_end_lead_off_bits_make_time_lost():
+    cfg = detconfig.make(window_s=30)
+    r = Rig(cfg)
+    r.run(500, REST)
+    r.det.set_leadoff(1)           # the AFE says channel 0 is off; the samples look like EMG
+    r.run(300, 4000)
+    r.det.set_leadoff(0)
+    r.run(2200, REST)
+    assert r.finish() == []
+    s = r.summaries[0]
+    # 2 s start-up warm-up + 3 s off + 0.5 s hold + 2 s relearn
+    assert 74 <= s[R.SM_LOST_DS] <= 76, s
+
+
 def test_event_running_into_lead_off_is_flagged_partial():
     r = Rig()
     r.run(500, REST)
