@@ -33,7 +33,7 @@ PARAMS = (
     (6, "min_step_cuv", 60, "0.01 uV; thresholds are at least this far above the floor"),
     (7, "floor_min_cuv", 30, "0.01 uV; the noise floor never goes below this"),
     (8, "floor_down_shift", 7, "floor falls by floor>>shift per tick while env < floor"),
-    (9, "floor_up_shift", 11, "floor rises by floor>>shift per tick while floor < env < offset threshold"),
+    (9, "floor_up_shift", 11, "floor rises by floor>>shift per resting tick while floor < env < onset threshold"),
     (33, "floor_creep_shift", 16, "during an event the floor still creeps up by floor>>shift per tick"),
     (10, "warmup_ms", 2000, "ms after start and after lost signal: floor learns fast, nothing detected"),
     (11, "warmup_shift", 4, "floor step shift during warm-up (both directions)"),

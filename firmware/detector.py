@@ -24,7 +24,7 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   FLAG_PARTIAL_LEADOFF. A tick is covered only when every bound channel is good.
 * Noise floor: a low-quantile tracker of the 100 ms envelope (falls by floor>>down_shift
   per tick below it, rises by floor>>up_shift only while the envelope sits between the
-  floor and the offset threshold), frozen during activity except a slow creep, so it
+  floor and the onset threshold), frozen during activity except a slow creep, so it
   follows electrode and hum drift but not spasms.
 * Double threshold with persistence: an event starts after ``on_persist_ms`` above
   floor*(1+on_ratio) (or when the mean over the merge gap is above it: bursty clonus); its
@@ -643,7 +643,7 @@ class Detector:
                 if floor < fmin:
                     floor = fmin
                     fq = fmin << 6
-            elif e < off_thr and floor < _FCLAMP:
+            elif e < on_thr and floor < _FCLAMP:
                 fq += (fq >> ush) + 1
                 floor = fq >> 6
             else:
