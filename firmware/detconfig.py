@@ -55,6 +55,8 @@ PARAMS = (
     (26, "motion_ratio_64", 512, "motion-like tick: (lf - lf baseline)*64 > (env - floor)*ratio"),
     (38, "stale_ms", 5000, "ms with the merge-gap mean below the onset threshold that end an event (background rose)"),
     (39, "onset_dip_ms", 120, "ms; onset backtracking bridges dips this long between clonic bursts"),
+    (40, "smooth_ms", 5000, "ms into an event at which its 10 ms envelope roughness is checked"),
+    (41, "rough_min_pm", 160, "per-mille; a smoother event is a background step (hum), not muscle"),
     (37, "motion_max_ms", 2000, "ms; only events this short can be rejected as motion (artifacts are transients)"),
     (35, "lf_down_shift", 3, "lf baseline moves (lf - base)>>shift per resting tick when lf is below it"),
     (36, "lf_up_shift", 6, "lf baseline moves (lf - base)>>shift per resting tick when lf is above it"),

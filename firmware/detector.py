@@ -42,6 +42,10 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
   ``stale_ms`` ends at its last strong tick and the floor is re-based on the recent mean:
   the background rose under it (hum, electrode contact), which the frozen floor could not
   follow.
+* Background steps: ``smooth_ms`` into an event, the roughness of its 10 ms envelope
+  (mean |difference| / mean) is checked; below ``rough_min_pm`` it is not muscle (EMG is a
+  stochastic signal, ~0.3-0.4; a mains hum that switched on is smooth): the 'event' is
+  dropped and the floor re-based on it.
 * Clonus: while an event is active, every ``clonus_hop`` ticks the autocorrelation of the
   last ``clonus_win`` ticks of the 10 ms envelope (``fast``) is computed at lags 1..33; a
   window is rhythmic when its highest local peak at a 3-10 Hz lag reaches ``clonus_r_min``
@@ -74,6 +78,7 @@ _HN = const(256)        # history ring (ticks): backtracking and clonus windows
 _HMASK = const(255)
 _LAGS = const(40)       # autocorrelation lags computed: 0.._LAGS-1
 _CLAMP = const(8388607)  # envelope values are clamped to 2**23-1 for sums
+_RCLAMP = const(1048575)  # 10 ms envelope clamp (0.01 uV) for the roughness sums
 _FCLAMP = const(4194304)  # noise floor limit (0.01 uV): 42 mV, far beyond any real floor
 
 _IDLE = const(0)
@@ -197,6 +202,8 @@ class Detector:
         self.grace_ticks = cfg.summary_grace_ms // t
         self.stale_ticks = cfg.stale_ms // t
         self.dip_ticks = cfg.onset_dip_ms // t
+        self.smooth_ticks = cfg.smooth_ms // t
+        self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
         if not 4 <= cfg.clonus_lag_min < cfg.clonus_lag_max <= _LAGS - 3:
             raise ValueError("clonus lags must satisfy 4 <= min < max <= %d" % (_LAGS - 3))
         if not 2 * cfg.clonus_lag_max <= cfg.clonus_win <= _HN - 64:
@@ -361,6 +368,8 @@ class Detector:
         c.gpk = 0
         c.apk = 0
         c.clip = False
+        c.rough = 0
+        c.fsum = 0
         c.n_win = 0
         c.n_rh = 0
         c.rrun = 0
@@ -439,6 +448,8 @@ class Detector:
         lq = c.lq          # lf baseline in 1/64 of 0.01 uV
         stale = self.stale_ticks
         dipmax = self.dip_ticks
+        smooth = self.smooth_ticks
+        rough_pm = cfg.rough_min_pm
         forced = (self.leadoff >> c.idx) & 1
         lds = cfg.lf_down_shift
         lus = cfg.lf_up_shift
@@ -450,7 +461,8 @@ class Detector:
                 e = _FCLAMP
             gsum += e - hist[(tick - gap) & _HMASK]
             hist[hp] = e
-            fring[hp] = fast[i]
+            v = fast[i]
+            fring[hp] = v if v < _RCLAMP else _RCLAMP
             lo = rmin[i]
             hi = rmax[i]
             if forced or lo >= rail or hi <= nrail or hi - lo <= flat:
@@ -509,6 +521,24 @@ class Detector:
             if state == _ACTIVE:
                 if e > _CLAMP:
                     e = _CLAMP
+                # roughness of the 10 ms envelope: EMG is stochastic (~0.3-0.4), a mains hum
+                # that switched on is smooth (< 0.15): such an 'event' is a background step
+                v = fring[hp] - fring[(tick - 1) & _HMASK]
+                c.rough += v if v > 0 else -v
+                c.fsum += fring[hp]
+                if c.n == smooth:
+                    if c.rough * 1000 < c.fsum * rough_pm:
+                        c.state = _IDLE
+                        state = _IDLE
+                        c.last_end = tick
+                        fq = (gsum // gap) << 6
+                        floor = fq >> 6
+                        d = (floor * onr) >> 6
+                        on_thr = floor + (d if d > mstep else mstep)
+                        d = (floor * offr) >> 6
+                        off_thr = floor + (d if d > mstep else mstep)
+                        self.n_steps += 1
+                        continue
                 c.n += 1
                 c.s_lo += e
                 if c.s_lo >= 1048576:
