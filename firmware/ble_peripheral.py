@@ -45,6 +45,7 @@ _IO_NO_INPUT_OUTPUT = const(3)
 _MAX_MTU = const(247)
 _MAX_PAYLOAD = const(_MAX_MTU - 3)
 _CMD_MAX = const(20)
+_CMD_SLOTS = const(4)
 _CONFIG_MAX = const(64)
 _ADV_INTERVAL_US = const(250000)
 _LIVE_MAX = const(60)
@@ -137,8 +138,11 @@ class BlePeripheral:
         self.sent_records = 0
         self.full_retries = 0
         # control point, clock and config writes (copied in IRQ, handled in poll)
-        self._cmd = bytearray(_CMD_MAX)
-        self._cmd_len = -1
+        self._q = [bytearray(_CMD_MAX) for _ in range(_CMD_SLOTS)]
+        self._q_len = [0] * _CMD_SLOTS
+        self._q_head = 0
+        self._q_n = 0
+        self.cmd_overflows = 0
         self._cts = bytearray(P.CTS_LEN)
         self._cts_len = -1
         self._tz = 0
@@ -210,8 +214,13 @@ class BlePeripheral:
                 n = len(v)
                 if n > _CMD_MAX:
                     n = _CMD_MAX
-                self._cmd[:n] = v[:n]
-                self._cmd_len = n
+                if self._q_n < _CMD_SLOTS:      # queued in order (a host may write the
+                    i = (self._q_head + self._q_n) % _CMD_SLOTS   # next before a response)
+                    self._q[i][:n] = v[:n]
+                    self._q_len[i] = n
+                    self._q_n += 1
+                else:
+                    self.cmd_overflows += 1
             elif h == self.h_time:
                 v = self.ble.gatts_read(h)
                 n = len(v)
@@ -233,6 +242,8 @@ class BlePeripheral:
             self._ind_busy = False
         elif event == _IRQ_CENTRAL_CONNECT:
             self.conn = data[0]
+            self._stop_report()
+            self._rsp_len = 0
             self.mtu = 23
             self.encrypted = False
             self.bonded = False
@@ -243,7 +254,8 @@ class BlePeripheral:
             self._live_on = False
             self._ind_busy = False
             self._rsp_len = 0
-            self._cmd_len = -1
+            # queued commands stay: an acknowledgement still counts without the link,
+            # the others are answered to nobody
             self.advertise()
         elif event == _IRQ_MTU_EXCHANGED:
             self.mtu = data[1] if data[1] <= _MAX_MTU else _MAX_MTU
@@ -265,7 +277,7 @@ class BlePeripheral:
         """Do pending work; returns the number of notifications sent (0 when idle)."""
         if self._cts_len >= 0:
             self._set_time()   # before commands: a report asked right after sees the anchor
-        if self._cmd_len >= 0 and self._rsp_len == 0:
+        while self._q_n and self._rsp_len == 0:
             self._command()  # one response slot: a command waits until it is free
         if self._cfg_pending:
             self._cfg_pending = False
@@ -301,14 +313,18 @@ class BlePeripheral:
 
     # ------------------------------------------------------------------ control point
     def _command(self):
-        n = self._cmd_len
-        self._cmd_len = -1
-        cmd = self._cmd
+        i = self._q_head
+        n = self._q_len[i]
+        cmd = self._q[i]
+        self._q_head = (i + 1) % _CMD_SLOTS
+        self._q_n -= 1
         try:
             op, seq = P.parse(memoryview(cmd)[:n])
         except ValueError as e:
             self._respond(e.args[1], e.args[0])
             return
+        if self.conn is None and op != P.OP_DELETE:
+            return  # written before the link dropped: nobody to answer
         if op == P.OP_ABORT:
             if self.reporting:
                 self._stop_report()
@@ -344,6 +360,8 @@ class BlePeripheral:
             self.reporting = True
 
     def _respond(self, op, code):
+        if self.conn is None:
+            return
         r = self._rsp
         r[0] = P.OP_RSP
         r[1] = 0

@@ -202,30 +202,31 @@ class BumbleClient(BaseBleakClient):
             raise BleakError("Not connected")
         return self._peer
 
-    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
+    async def _op(self, aw: Any) -> Any:
+        """Await a GATT operation; ATT errors and a link lost meanwhile become bleak errors
+        (Bumble cancels what is pending when the link drops)."""
         try:
-            return bytearray(await self._need_peer().read_value(characteristic.obj))
+            return await aw
         except ATT_Error as exc:
             raise _gatt_error(exc) from exc
+        except asyncio.CancelledError:
+            if self._conn is None:
+                raise BleakError("disconnected during a GATT operation") from None
+            raise
+
+    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
+        return bytearray(await self._op(self._need_peer().read_value(characteristic.obj)))
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs: Any) -> bytearray:
-        try:
-            return bytearray(await self._need_peer().read_value(descriptor.obj))
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        return bytearray(await self._op(self._need_peer().read_value(descriptor.obj)))
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any,
                               response: bool) -> None:
-        try:
-            await self._need_peer().write_value(characteristic.obj, bytes(data), with_response=response)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._op(self._need_peer().write_value(characteristic.obj, bytes(data),
+                                                     with_response=response))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
-        try:
-            await self._need_peer().write_value(descriptor.obj, bytes(data), with_response=True)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._op(self._need_peer().write_value(descriptor.obj, bytes(data), with_response=True))
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs: Any) -> None:
@@ -233,18 +234,12 @@ class BumbleClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._subs[characteristic.handle] = cb
-        try:
-            await self._need_peer().subscribe(characteristic.obj, cb,
-                                              prefer_notify="notify" in characteristic.properties)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._op(self._need_peer().subscribe(
+            characteristic.obj, cb, prefer_notify="notify" in characteristic.properties))
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         cb = self._subs.pop(characteristic.handle, None)
-        try:
-            await self._need_peer().unsubscribe(characteristic.obj, cb)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._op(self._need_peer().unsubscribe(characteristic.obj, cb))
 
 
 class BumbleScanner(BaseBleakScanner):

@@ -54,7 +54,7 @@ EV_OK, EV_HANDLES = 0x81, 0x85
 EV_CONNECT, EV_DISCONNECT, EV_WRITE, EV_READREQ, EV_MTU = 0x90, 0x91, 0x92, 0x93, 0x94
 EV_ENC, EV_GETSECRET, EV_SETSECRET, EV_INDDONE, EV_TXDONE = 0x95, 0x96, 0x97, 0x98, 0x99
 # control ops (after OP_CONTROL)
-CTL_STALL, CTL_DUP, CTL_SWAP, CTL_CORRUPT = 1, 2, 3, 4
+CTL_STALL, CTL_DUP, CTL_SWAP, CTL_CORRUPT, CTL_DROP = 1, 2, 3, 4, 5
 
 # MicroPython characteristic flags (docs: bluetooth.BLE.gatts_register_services)
 F_READ, F_WRITE_NR, F_WRITE, F_NOTIFY, F_INDICATE = 0x0002, 0x0004, 0x0008, 0x0010, 0x0020
@@ -447,6 +447,8 @@ class BoardSession:
             f.swap -= 1
             f.held = (conn, attr, sends)
             sends = []
+            asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(
+                self._flush_held()))
         elif f.held is not None and f.held[0] is conn:
             _, hattr, hsends = f.held
             f.held = None
@@ -473,6 +475,15 @@ class BoardSession:
                 self._credit(conn)
         finally:
             self.pollers.discard(conn.handle)
+
+    async def _flush_held(self) -> None:
+        # a held (reordered) notification goes out late if nothing overtook it
+        f = self.faults
+        if f.held is not None and self.device is not None:
+            conn, attr, sends = f.held
+            f.held = None
+            for v in sends:
+                await self.device.gatt_server.notify_subscriber(conn, attr.bumble, v, True)
 
     async def indicate(self, conn_h: int, handle: int, value: bytes) -> None:
         conn = self.conns.get(conn_h)
@@ -566,6 +577,10 @@ class BridgeServer:
                 f.swap += arg
             elif kind == CTL_CORRUPT:
                 f.corrupt += arg
+            elif kind == CTL_DROP:
+                for conn in list(board.conns.values()):
+                    # the link is lost (reported to both sides as a connection timeout)
+                    asyncio.ensure_future(conn.disconnect(hci.HCI_CONNECTION_TIMEOUT_ERROR))
 
 
 class BridgeControl:
@@ -590,6 +605,10 @@ class BridgeControl:
 
     def corrupt_next(self, n: int = 1) -> None:
         self._send(CTL_CORRUPT, n)
+
+    def drop_links(self) -> None:
+        """End every board's connections now, as a lost link."""
+        self._send(CTL_DROP, 0)
 
     def close(self) -> None:
         self.sock.close()

@@ -51,6 +51,7 @@ class SyncResult:
     bytes_rx: int = 0              # record payload bytes received (ATT values)
     restarts: int = 0              # reports re-asked after a gap, reorder or bad frame
     rejected_frames: int = 0
+    dup_notifications: int = 0     # identical notifications received twice (dropped)
     time_set_unix: int | None = None
     mtu: int = 23
     elapsed_s: float = 0.0
@@ -73,6 +74,7 @@ class _Reassembler:
         self.expect: int | None = None
         self.broken = False
         self.last_hdr_payload: bytes | None = None
+        self.dup_notifications = 0
 
     def feed(self, value: bytes) -> list[bytes] | None:
         """Frames completed by this notification; None when the stream broke."""
@@ -82,6 +84,7 @@ class _Reassembler:
         counter = hdr & P.HDR_COUNTER_MASK
         if self.expect is not None and counter == (self.expect - 1) & P.HDR_COUNTER_MASK \
                 and bytes(value) == self.last_hdr_payload:
+            self.dup_notifications += 1
             return []                           # the same notification twice: drop it
         if self.expect is not None and counter != self.expect:
             self.broken = True
@@ -136,6 +139,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         res.time_set_unix = await _read_clock_and_set(client, tz_quarter_h)
 
     pending: list[bytes] = []
+    outstanding = [0]          # DELETE responses not yet received
     last_accepted = sink.last_seq(device_key)
     res.start_seq = last_accepted + 1
     res.last_seq = last_accepted
@@ -155,6 +159,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         # only now may the device reclaim what is committed
         await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
         res.acked_seq = res.last_seq
+        outstanding[0] += 1
         if progress is not None:
             progress(res)
 
@@ -178,6 +183,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                 if len(value) < 4 or value[0] != P.OP_RSP:
                     continue
                 if value[2] == P.OP_DELETE:
+                    outstanding[0] -= 1
                     if value[3] != P.RSP_SUCCESS:
                         raise SyncError("device refused acknowledgement: "
                                         f"{P.RSP_NAMES.get(value[3], value[3])}")
@@ -203,6 +209,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                 break
             if len(pending) >= batch:
                 await commit()
+        res.dup_notifications += asm.dup_notifications
         if broken:
             res.restarts += 1
             await commit()
@@ -214,11 +221,22 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                 # skip the rest of that report up to its end (abort or report response)
                 while True:
                     is_note, value = await get(idle_timeout_s)
-                    if not is_note and len(value) >= 4 and value[0] == P.OP_RSP \
-                            and value[2] in (P.OP_ABORT, P.OP_REPORT):
+                    if is_note or len(value) < 4 or value[0] != P.OP_RSP:
+                        continue
+                    if value[2] == P.OP_DELETE:
+                        outstanding[0] -= 1
+                    elif value[2] in (P.OP_ABORT, P.OP_REPORT):
                         break
             done = False
     await commit()
+    # the device confirms each acknowledgement (it handles it after the write returns)
+    while outstanding[0] > 0:
+        is_note, value = await get(idle_timeout_s)
+        if not is_note and len(value) >= 4 and value[0] == P.OP_RSP and value[2] == P.OP_DELETE:
+            outstanding[0] -= 1
+            if value[3] != P.RSP_SUCCESS:
+                raise SyncError("device refused acknowledgement: "
+                                f"{P.RSP_NAMES.get(value[3], value[3])}")
     res.elapsed_s = time.perf_counter() - t0
     return res
 

@@ -1,0 +1,119 @@
+"""Run the real firmware's flash log and BLE peripheral on the sim board (for tests, bench, demo).
+
+:class:`SimBleDevice` starts ``micropython`` with the sim board's hardware layer and
+``tests/firmware/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
+through its bridge. ``kill()`` is a power cut (SIGKILL: the radio's watchdog ends the link
+like a supervision timeout); ``start()`` again is the next boot on the same flash.
+:func:`device_frames` reads the device's flash log from CPython (the firmware's own
+``flashlog.py``) so a test can compare the database with what the device holds.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .. import REPO_ROOT
+from .radio import VirtualRadio
+
+DEVICE_ADDR = "F0:5A:5A:00:00:01"
+
+
+def micropython() -> str:
+    exe = shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
+    return exe
+
+
+class SimBleDevice:
+    def __init__(self, flash_dir: Path, radio: VirtualRadio, *, events: int = 0,
+                 summaries: int = 0, trickle_ms: int = 0, heapsize: str | None = None,
+                 txbuf: int | None = None, mac: str = DEVICE_ADDR) -> None:
+        self.flash_dir = Path(flash_dir)
+        self.radio = radio
+        self.events = events
+        self.summaries = summaries
+        self.trickle_ms = trickle_ms
+        self.heapsize = heapsize
+        self.txbuf = txbuf
+        self.mac = mac
+        self.proc: subprocess.Popen[str] | None = None
+        self.ready_line = ""
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join(str(REPO_ROOT / p) for p in
+                               ("firmware", "boards/sim", "tests/firmware")) + os.pathsep + ".frozen"
+        env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
+                   SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
+                   BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms))
+        if self.txbuf:
+            env["SPASMTRACK_SIM_TXBUF"] = str(self.txbuf)
+        cmd = [micropython()]
+        if self.heapsize:
+            cmd += ["-X", f"heapsize={self.heapsize}"]
+        cmd += ["-c", "import ble_devmain; ble_devmain.main()"]
+        self.proc = subprocess.Popen(cmd, cwd=self.flash_dir, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("sim device exited before it was ready:\n" + "".join(lines))
+            lines.append(line)
+            if line.startswith("BLEDEV READY"):
+                self.ready_line = line.strip()
+                return self.ready_line
+
+    def kill(self) -> None:
+        """Power cut: no goodbye on the link."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    stop = kill
+
+    def __enter__(self) -> "SimBleDevice":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def _load(name: str, path: Path, records: ModuleType) -> ModuleType:
+    saved = sys.modules.get("records")
+    sys.modules["records"] = records
+    try:
+        spec = importlib.util.spec_from_file_location(f"_spasmtrack_sim_{name}", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        if saved is None:
+            del sys.modules["records"]
+        else:
+            sys.modules["records"] = saved
+    return mod
+
+
+def device_frames(flash_dir: Path, blocks: int = 256) -> tuple[list[bytes], int]:
+    """Every record frame in the sim device's flash log (oldest first) and its acked seq."""
+    from .. import records as R
+    fl = _load("flashlog", REPO_ROOT / "firmware" / "flashlog.py", R.fw)
+    fs = _load("flash_storage", REPO_ROOT / "boards" / "sim" / "flash_storage.py", R.fw)
+    st = fs.FileFlash(str(Path(flash_dir) / "spasmlog.bin"), 4096, blocks)
+    try:
+        log = fl.FlashLog(st)
+        buf = bytearray(R.MAX_FRAME)
+        frames = [bytes(buf[:n]) for n in log.read_from(1, buf)]
+        return frames, log.acked_seq
+    finally:
+        if hasattr(st, "close"):
+            st.close()

@@ -1,0 +1,320 @@
+"""BLE sync over the virtual radio: the real firmware (flash log + BLE peripheral) on the sim
+board, the host's bleak code on the Bumble backend, the real SQLite store.
+
+Every scenario ends with the same check: the database holds exactly the device's records
+(same seqs, bit-identical frames), none lost, none twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bleak import BleakClient
+from bleak.exc import BleakError
+
+from spasmtrack.ble import protocol as P
+from spasmtrack.ble.bumble_backend import BumbleClient, close_adapter
+from spasmtrack.ble.radio import VirtualRadio
+from spasmtrack.ble.simbridge import BridgeControl
+from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames
+from spasmtrack.ble.sync import SyncError, sync_client, sync_device
+from spasmtrack import records as R
+from spasmtrack.store import open_store
+
+KEY = "sim-dev"
+
+
+@pytest.fixture(scope="module")
+def radio(tmp_path_factory):
+    with VirtualRadio(tmp_path_factory.mktemp("radio"), supervision_timeout_s=0.3) as r:
+        yield r
+
+
+@pytest.fixture
+def env(radio, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPASMTRACK_BLE_RADIO", radio.hci_spec)
+    monkeypatch.setenv("SPASMTRACK_BLE_KEYS", str(tmp_path / "host-keys.json"))
+    return tmp_path
+
+
+def db_frames(db: Path, key: str = KEY) -> dict[int, bytes]:
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT r.seq, r.frame FROM records r JOIN devices d ON d.id = r.device_id"
+                           " WHERE d.key = ?", (key,)).fetchall()
+    finally:
+        con.close()
+    seqs = [s for s, _ in rows]
+    assert len(seqs) == len(set(seqs)), "a record is stored twice"
+    return {int(s): bytes(f) for s, f in rows}
+
+
+def assert_db_equals_device(db: Path, flash: Path) -> int:
+    frames, acked = device_frames(flash)
+    dev = {R.unpack_from(f, 0)[1]: f for f in frames}
+    got = db_frames(db)
+    assert sorted(got) == sorted(dev), (
+        f"missing {sorted(set(dev) - set(got))[:10]}, extra {sorted(set(got) - set(dev))[:10]}")
+    assert all(got[s] == dev[s] for s in dev), "a stored frame differs from the device's"
+    assert acked == max(dev), "the device was not told everything is stored"
+    return len(dev)
+
+
+def run(coro):
+    async def main():
+        try:
+            return await coro
+        finally:
+            await close_adapter()
+    return asyncio.run(main())
+
+
+def store(tmp: Path):
+    return open_store(f"sqlite:///{tmp / 'db.sqlite'}")
+
+
+def test_week_backlog_then_incremental_sync(env, radio):
+    flash = env / "flash"
+    with SimBleDevice(flash, radio, events=300, summaries=100) as dev:
+        st = store(env)
+        r1 = run(sync_device(DEVICE_ADDR, st, KEY, batch=128))
+        assert r1.records == 402 and r1.restarts == 0 and r1.rejected_frames == 0
+        assert r1.by_type[R.TYPE_TIME_ANCHOR] == 1        # the clock was set and logged
+        assert r1.mtu == 247
+        r2 = run(sync_device(DEVICE_ADDR, st, KEY))
+        assert r2.start_seq == r1.last_seq + 1 and r2.records == 1   # just the new anchor
+        dev.kill()
+    assert_db_equals_device(env / "db.sqlite", flash) == 403
+
+
+def test_link_dropped_mid_sync(env, radio):
+    flash = env / "flash"
+    ctl = BridgeControl(radio.bridge_addr)
+    with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+        st = store(env)
+        dropped = []
+
+        def progress(res):
+            if not dropped:
+                dropped.append(res.last_seq)
+                ctl.drop_links()
+
+        with pytest.raises((SyncError, BleakError, ConnectionError, asyncio.TimeoutError)):
+            run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3))
+        assert 0 < st.last_seq(KEY) < 800
+        r = run(sync_device(DEVICE_ADDR, st, KEY))
+        assert r.start_seq == dropped[0] + 1 or r.start_seq > dropped[0]
+        dev.kill()
+    ctl.close()
+    assert_db_equals_device(env / "db.sqlite", flash) == 803
+
+
+HOST_SCRIPT = """
+import asyncio, sys
+from spasmtrack.ble.sync import sync_device
+from spasmtrack.store import open_store
+st = open_store(sys.argv[1])
+def progress(res):
+    print("COMMITTED", res.last_seq, flush=True)
+asyncio.run(sync_device(sys.argv[2], st, sys.argv[3], batch=50, progress=progress))
+print("DONE", flush=True)
+"""
+
+
+def test_host_killed_mid_sync(env, radio):
+    flash = env / "flash"
+    with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+        url = f"sqlite:///{env / 'db.sqlite'}"
+        proc = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, url, DEVICE_ADDR, KEY],
+                                stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        line = proc.stdout.readline()
+        assert line.startswith("COMMITTED"), line
+        proc.send_signal(signal.SIGKILL)      # the host dies mid-sync: no disconnect sent
+        proc.wait()
+        st = store(env)
+        assert 0 < st.last_seq(KEY) < 803
+        r = run(sync_device(DEVICE_ADDR, st, KEY))   # the radio's watchdog freed the device
+        assert r.records > 0
+        dev.kill()
+    assert_db_equals_device(env / "db.sqlite", flash) == 804
+
+
+def test_device_rebooted_mid_sync_keeps_bond(env, radio):
+    flash = env / "flash"
+    dev = SimBleDevice(flash, radio, events=600, summaries=200)
+    dev.start()
+    st = store(env)
+    killed = []
+
+    def progress(res):
+        if not killed:
+            killed.append(res.last_seq)
+            dev.kill()                         # power cut in the middle of the sync
+
+    with pytest.raises((SyncError, BleakError, ConnectionError, asyncio.TimeoutError)):
+        run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3))
+    assert (flash / "bonds.bin").stat().st_size > 0     # bond keys persisted on the flash
+    line = dev.start()                                   # next boot on the same flash
+    assert "boot=2" in line
+    r = run(sync_device(DEVICE_ADDR, st, KEY))          # re-encrypts with the stored bond
+    assert r.by_type.get(R.TYPE_BOOT) == 1
+    dev.kill()
+    assert_db_equals_device(env / "db.sqlite", flash) == 805
+
+
+def test_duplicated_and_reordered_notifications(env, radio):
+    flash = env / "flash"
+    ctl = BridgeControl(radio.bridge_addr)
+    with SimBleDevice(flash, radio, events=400, summaries=100) as dev:
+        st = store(env)
+        ctl.swap_next(1)          # the first two notifications arrive swapped
+        r1 = run(sync_device(DEVICE_ADDR, st, KEY, batch=64))
+        assert r1.restarts >= 1 and r1.records == 502
+        ctl.duplicate_next(1)     # the next notification arrives twice
+        r2 = run(sync_device(DEVICE_ADDR, st, KEY))
+        assert r2.dup_notifications == 1 and r2.records == 1 and r2.duplicates == 0
+        dev.kill()
+    ctl.close()
+    assert_db_equals_device(env / "db.sqlite", flash) == 503
+
+
+def test_corrupted_record_is_rejected_and_asked_again(env, radio):
+    flash = env / "flash"
+    ctl = BridgeControl(radio.bridge_addr)
+    with SimBleDevice(flash, radio, events=400, summaries=100) as dev:
+        st = store(env)
+        ctl.corrupt_next(1)
+        r = run(sync_device(DEVICE_ADDR, st, KEY, batch=64))
+        assert r.rejected_frames == 1 and r.restarts == 1
+        dev.kill()
+    ctl.close()
+    assert_db_equals_device(env / "db.sqlite", flash) == 502
+
+
+def test_full_stack_buffer_for_seconds(env, radio):
+    flash = env / "flash"
+    ctl = BridgeControl(radio.bridge_addr)
+    with SimBleDevice(flash, radio, events=300, summaries=100, txbuf=4) as dev:
+        st = store(env)
+        ctl.stall(2.0)       # no transmit completions: gatts_notify raises OSError meanwhile
+        r = run(sync_device(DEVICE_ADDR, st, KEY, idle_timeout_s=6))
+        assert r.restarts == 0 and r.records == 402
+        dev.kill()
+    ctl.close()
+    assert_db_equals_device(env / "db.sqlite", flash) == 402
+
+
+async def _connect(pair: bool) -> BleakClient:
+    c = BleakClient(DEVICE_ADDR, backend=BumbleClient, pair=pair, timeout=10)
+    await c.connect()
+    return c
+
+
+def test_unencrypted_access_refused(env, radio):
+    with SimBleDevice(env / "flash", radio, events=5) as dev:
+        async def probe():
+            c = await _connect(pair=False)
+            try:
+                assert bytes(await c.read_gatt_char(P.uuid16(P.MANUFACTURER_UUID16))) == b"spasmtrack"
+                refused = 0
+                for op in (c.read_gatt_char(P.STATUS_UUID),
+                           c.start_notify(P.RECORDS_UUID, lambda *_: None),
+                           c.write_gatt_char(P.RACP_UUID, P.report_from(1), response=True),
+                           c.write_gatt_char(P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(1.8e9),
+                                             response=True)):
+                    try:
+                        await op
+                    except BleakError as exc:
+                        assert "ncryption" in str(exc) or "uthenticat" in str(exc), exc
+                        refused += 1
+                return refused
+            finally:
+                await c.disconnect()
+        assert run(probe()) == 4
+        dev.kill()
+    frames, _ = device_frames(env / "flash")
+    assert not any(R.unpack_from(f, 0)[0] == R.TYPE_TIME_ANCHOR for f in frames)
+
+
+async def _racp(c: BleakClient, q: asyncio.Queue, cmd: bytes) -> bytes:
+    await c.write_gatt_char(P.RACP_UUID, cmd, response=True)
+    return await asyncio.wait_for(q.get(), 5)
+
+
+def test_malformed_control_point_writes_get_racp_errors(env, radio):
+    cases = {
+        b"\x01": P.RSP_INVALID_OPERATOR,
+        b"\x09\x01": P.RSP_OPCODE_NOT_SUPPORTED,
+        b"\x01\x05": P.RSP_OPERATOR_NOT_SUPPORTED,
+        b"\x01\x77": P.RSP_INVALID_OPERATOR,
+        b"\x01\x03\x02\x01\x00\x00\x00": P.RSP_OPERAND_NOT_SUPPORTED,
+        b"\x01\x03\x01\x01\x00": P.RSP_INVALID_OPERAND,
+        b"\x02\x01": P.RSP_OPERATOR_NOT_SUPPORTED,          # "delete all" is never allowed
+        P.delete_to(10_000): P.RSP_INVALID_OPERAND,         # cannot ack what does not exist
+        b"\x03\x01": P.RSP_INVALID_OPERATOR,
+        P.report_from(10_000): P.RSP_NO_RECORDS,
+    }
+    with SimBleDevice(env / "flash", radio, events=20) as dev:
+        async def probe():
+            c = await _connect(pair=True)
+            q: asyncio.Queue = asyncio.Queue()
+            try:
+                await c.start_notify(P.RACP_UUID, lambda _c, d: q.put_nowait(bytes(d)))
+                before = P.decode_status(bytes(await c.read_gatt_char(P.STATUS_UUID)))
+                got = {cmd: await _racp(c, q, cmd) for cmd in cases}
+                cnt = await _racp(c, q, P.count_from(1))
+                after = P.decode_status(bytes(await c.read_gatt_char(P.STATUS_UUID)))
+                return before, got, cnt, after
+            finally:
+                await c.disconnect()
+        before, got, cnt, after = run(probe())
+        dev.kill()
+    for cmd, code in cases.items():
+        assert got[cmd] == bytes([P.OP_RSP, 0, cmd[0], code]), (cmd.hex(), got[cmd].hex())
+    assert cnt[0] == P.OP_COUNT_RSP and int.from_bytes(cnt[2:6], "little") == before["last_seq"]
+    assert (after["last_seq"], after["acked_seq"]) == (before["last_seq"], before["acked_seq"]) \
+        == (21, 0)
+    frames, acked = device_frames(env / "flash")
+    assert acked == 0 and len(frames) == 21
+
+
+def test_fuzz_random_writes_to_every_writable_characteristic(env, radio):
+    rng = random.Random(5)
+    targets = [P.RACP_UUID, P.LIVE_UUID, P.CONFIG_UUID, P.uuid16(P.CURRENT_TIME_UUID16),
+               P.uuid16(P.LOCAL_TIME_UUID16)]
+    flash = env / "flash"
+    with SimBleDevice(flash, radio, events=50) as dev:
+        async def fuzz():
+            c = await _connect(pair=True)
+            try:
+                n = 0
+                for _ in range(150):
+                    uuid = rng.choice(targets)
+                    data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 30)))
+                    if uuid == P.RACP_UUID and data[:1] == b"\x02":
+                        continue        # a well-formed ack of real seqs is not fuzz
+                    try:
+                        await c.write_gatt_char(uuid, data, response=True)
+                        n += 1
+                    except BleakError:
+                        pass
+                return n
+            finally:
+                await c.disconnect()
+        assert run(fuzz()) > 100
+        st = store(env)
+        r = run(sync_device(DEVICE_ADDR, st, KEY))      # the device still serves a clean sync
+        assert r.rejected_frames == 0
+        dev.kill()
+    n = assert_db_equals_device(env / "db.sqlite", flash)
+    frames, _ = device_frames(flash)
+    anchors = [R.decode_frame(f) for f in frames if R.unpack_from(f, 0)[0] == R.TYPE_TIME_ANCHOR]
+    # random bytes are (almost surely) no valid date: only the sync's own anchor exists
+    assert len(anchors) == 1 and n == 52
