@@ -39,7 +39,7 @@ def test_labelling_rule() -> None:
             for l in labs:
                 assert l.offset_s + 3.0 <= a or l.onset_s >= b + 3.0 - 1e-9
         for a, b, kind in rec.distractors:
-            assert kind in ("voluntary", "motion")
+            assert kind in ("voluntary", "motion", "hum_step")
             if kind == "voluntary":
                 assert b - a <= 0.35
     assert n_lab > 20

@@ -16,8 +16,8 @@ Labeling rule (what counts as a ground-truth event; see :mod:`.generator`):
 * Episodes are separated by at least 3 s of rest, far more than the 0.3 s merge gap, so
   the split-versus-merge choice never decides a label.
 * Not events: short voluntary contractions (100-350 ms, shorter than the 0.5 s minimum),
-  motion artifacts (low-frequency electrode transients with an IMU jerk, no EMG),
-  hum, drift and noise. They are listed as distractors for analysis only.
+  motion artifacts (low-frequency electrode transients with an IMU jerk, no EMG), mains
+  hum switching on for a while, drift and noise. They are listed as distractors for analysis only.
 * Lead-off spans (front end railed, or flat zero signal) are labelled ``lost``; no event is
   placed within 3 s of one. Detections inside a lost span count as false positives.
 * ``clonus_hz`` of a label: the mean burst rate of its clonic part ((bursts - 1) / time

@@ -8,7 +8,8 @@ Hann-shaped bursts whose rate drifts at the ends of a bout). Background: white a
 and electrode noise of a few uV, optional 50/60 Hz hum with a weak third harmonic, and
 electrode-offset drift (DC offset plus a slow random wander of a few mV).
 Artifacts: motion transients (sharp rise, 2-8 Hz ringing decay, 100-1500 uV, with an IMU
-acceleration spike), short voluntary bursts, lead-off (railed beyond full scale, or flat).
+acceleration spike), short voluntary bursts, mains hum switching on for 20-200 s (5-20 uV),
+lead-off (railed beyond full scale, or flat).
 
 Everything is generated in fixed 10 s chunks from seeded generators, so a recording is the
 same whatever the reader's chunk size, and hours of signal never sit in memory at once.
@@ -77,7 +78,7 @@ CLASSES: dict[str, tuple[float, int, dict]] = {
     "clean": (900, 2, dict(noise_uv=(1.5, 3.0), snr_db=(10.0, 30.0), mix={"spasm": 1.0})),
     "weak": (900, 2, dict(noise_uv=(2.0, 5.0), snr_db=(3.0, 6.0), mix={"spasm": 1.0})),
     "hum_drift": (900, 2, dict(noise_uv=(2.0, 4.0), hum_uv=(5.0, 30.0), drift_mv=(1.0, 5.0),
-                               snr_db=(6.0, 20.0), mix={"spasm": 0.8, "clonus": 0.2})),
+                               snr_db=(6.0, 20.0), mix={"spasm": 0.7, "clonus": 0.2, "hum_step": 0.1})),
     "motion": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(6.0, 25.0),
                             mix={"spasm": 0.4, "voluntary": 0.3, "motion": 0.3})),
     "clonus": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0),
@@ -87,7 +88,7 @@ CLASSES: dict[str, tuple[float, int, dict]] = {
     "hours": (3600, 2, dict(noise_uv=(1.5, 4.0), hum_uv=(0.0, 10.0), drift_mv=(1.0, 5.0),
                             snr_db=(4.0, 25.0), gap_s=(20.0, 600.0),
                             mix={"spasm": 0.35, "clonus": 0.1, "spasm_with_clonus": 0.05,
-                                 "voluntary": 0.2, "motion": 0.25, "leadoff_rail": 0.05})),
+                                 "voluntary": 0.2, "motion": 0.2, "leadoff_rail": 0.05, "hum_step": 0.05})),
 }
 
 
@@ -216,6 +217,10 @@ class SynthRecording:
             return Item(kind, t, t + dur, float(rng.uniform(100, 1500)) * (1 if rng.random() < 0.5 else -1),
                         rise=float(rng.uniform(0.003, 0.015)), fall=dur / 3, freq=float(rng.uniform(2, 8)),
                         imu_gain=float(rng.uniform(0.5, 2.0)))
+        if kind == "hum_step":
+            dur = float(rng.uniform(20.0, 200.0))
+            self.distractors.append((t, t + dur, kind))
+            return Item(kind, t, t + dur, float(rng.uniform(5.0, 20.0)), freq=float(s.hum_hz or 50))
         if kind in ("leadoff_rail", "leadoff_flat"):
             dur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0))))
             self.lost.append((t, t + dur))
@@ -310,6 +315,9 @@ class SynthRecording:
                 xi = ti - it.t0
                 imu[2] += it.imu_gain * np.exp(-0.5 * (xi / 0.02) ** 2)
                 imu[4] += 100 * it.imu_gain * np.exp(-0.5 * ((xi - 0.05) / 0.08) ** 2)
+            elif it.kind == "hum_step":
+                on = (t >= it.t0) & (t < it.t1)
+                art[on] += it.amp * math.sqrt(2) * np.sin(2 * np.pi * it.freq * t[on] + self.hum_phase)
             elif it.kind == "leadoff_rail":
                 lost_rail |= (t >= it.t0) & (t < it.t1)
             elif it.kind == "leadoff_flat":
