@@ -139,3 +139,11 @@ def test_edf_unknown_label_and_unit(tmp_path: Path) -> None:
         open_recording(path)
     with pytest.raises(RecordingError, match="no signal labelled 'EMG9' for EMG; signals: EMG1"):
         open_recording(path, emg_labels=["EMG9"])
+
+
+def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
+    p = tmp_path / "win.csv"
+    p.write_bytes(("\ufeff" + "\r\n".join([HEADER] + rows(30)) + "\r\n").encode("utf-8"))
+    rec = open_recording(p)
+    chunks = list(rec.chunks())
+    assert sum(c.emg_uv.shape[1] for c in chunks) == 30 and rec.info.fs_hz == 1000.0

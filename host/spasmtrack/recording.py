@@ -153,7 +153,7 @@ def _parse_header(p: Path, line: str) -> _CsvLayout:
 def _open_csv(p: Path, chunk_s: float) -> Recording:
     import pandas as pd
 
-    with open(p, "r", newline="") as fh:
+    with open(p, "r", newline="", encoding="utf-8-sig") as fh:
         header = fh.readline()
         first = fh.readline()
         second = fh.readline()
@@ -178,7 +178,7 @@ def _open_csv(p: Path, chunk_s: float) -> Recording:
     if not dt > 0:
         raise RecordingError(f"{p}: line 3: time {t1:g} s is not after the previous sample ({t0:g} s)")
     # the rate from up to 2000 intervals (times printed with few decimals are rounded)
-    with open(p, "r", newline="") as fh:
+    with open(p, "r", newline="", encoding="utf-8-sig") as fh:
         fh.readline()
         ts = []
         for _ in range(2001):
@@ -210,7 +210,7 @@ def _open_csv(p: Path, chunk_s: float) -> Recording:
         start = 0
         last_t = -math.inf
         try:
-            reader = pd.read_csv(p, chunksize=rows, dtype=np.float64, skip_blank_lines=False,
+            reader = pd.read_csv(p, chunksize=rows, dtype=np.float64, skip_blank_lines=False, encoding="utf-8-sig",
                                  engine="c", header=0, names=None, na_filter=True)
             for df in _safe_chunks(reader, p, start_line=2, rows=rows):
                 a = df.to_numpy(dtype=np.float64, copy=False)
@@ -280,7 +280,7 @@ def _safe_chunks(reader, p: Path, start_line: int, rows: int):
 
 
 def _locate_bad_cell(p: Path, line: int, rows: int, exc: Exception) -> RecordingError:
-    with open(p, "r", newline="") as fh:
+    with open(p, "r", newline="", encoding="utf-8-sig") as fh:
         names = fh.readline().rstrip("\r\n").split(",")
         for ln, text in enumerate(fh, start=2):
             if ln < line:
