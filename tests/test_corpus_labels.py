@@ -72,3 +72,18 @@ def test_signal_levels_and_lead_off() -> None:
     band = (f > 20) & (f < 450)
     p = spec_p[band] / spec_p[band].sum()
     assert (np.sort(p)[::-1].cumsum() < 0.5).sum() > 50       # half the power needs > 50 bins
+
+
+def test_corpus_cli_writes_replayable_csv_and_labels(tmp_path) -> None:
+    import json
+
+    from spasmtrack.corpus.__main__ import main
+    from spasmtrack.recording import open_recording
+
+    assert main(["--out", str(tmp_path), "--scale", "0.04", "--classes", "leadoff"]) == 0
+    index = json.loads((tmp_path / "labels.json").read_text())
+    assert [e["recording"] for e in index] == ["leadoff_1.csv", "leadoff_2.csv"]
+    rec = open_recording(tmp_path / "leadoff_1.csv")
+    assert rec.info.fs_hz == 1000.0 and rec.info.has_imu
+    n = sum(c.emg_uv.shape[1] for c in rec.chunks())
+    assert n == int(index[0]["spec"]["duration_s"] * 1000)
