@@ -93,3 +93,14 @@ def test_whole_firmware_on_the_sim_board_agrees_with_the_replay(demo):
     assert sb["truth_events"] >= 1 and sb["events"] >= 1
     assert sb["same_onset_as_replay"] == sb["events"] == sb["replay_events"]
     assert sb["dropped"] == 0
+
+
+def test_events_placed_in_utc_within_the_anchor_resolution(demo):
+    """The host maps device time to UTC through the time anchors (the first one written at
+    the start, the second by the peripheral when the host sets the clock at the sync).
+    TIME_ANCHOR carries whole seconds, so placement is good to about 1 s."""
+    run, summary, _ = demo
+    pl = summary["placement_ms"]
+    print(f"\nUTC placement error (host minus truth): {pl}; F1 on placed times {summary['score_utc']['f1']:.3f}")
+    assert pl["unplaced"] == 0 and pl["events"] == run.device_info["events"]
+    assert -1000 < pl["min_ms"] and pl["max_ms"] < 1000

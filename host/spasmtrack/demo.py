@@ -756,38 +756,68 @@ def truth_vs_measured(run: DemoRun, a) -> list[dict]:
     return rows
 
 
-def detections_from_db(run: DemoRun) -> list[Detection]:
+def detections_from_db(run: DemoRun, clock: str = "device") -> list[Detection]:
+    """Stored events as detections in seconds from the scenario start.
+
+    ``clock="device"``: from the device's own time (boot 1 started with the signal, so
+    onset_ms / 1000 is exact): judges the detector alone. ``clock="utc"``: from the
+    UTC the host placed them at through the time anchors: judges detection + sync timing."""
     from sqlalchemy import select
     from .store import open_store
     from .store import schema as s
     st = open_store(run.db_url)
     t0 = run.scenario.start().timestamp() * 1000
     with st.engine.connect() as c:
-        rows = c.execute(select(s.events.c.onset_utc_ms, s.events.c.duration_ms, s.events.c.kind,
-                                s.events.c.channel, s.events.c.clonus_chz)).all()
+        rows = c.execute(select(s.events.c.onset_ms, s.events.c.onset_utc_ms, s.events.c.duration_ms,
+                                s.events.c.kind, s.events.c.channel, s.events.c.clonus_chz)).all()
     dets = []
-    for onset, d, k, ch, hz in rows:
-        if onset is None:
-            continue
-        a = (onset - t0) / 1000
+    for onset_ms, onset_utc, d, k, ch, hz in rows:
+        if clock == "utc":
+            if onset_utc is None:
+                continue
+            a = (onset_utc - t0) / 1000
+        else:
+            a = onset_ms / 1000
         dets.append(Detection(a, a + d / 1000, KIND_NAMES.get(k, "spasm"), [int(ch or 0)], (hz or 0) / 100))
     return dets
 
 
+def placement_error_ms(run: DemoRun) -> dict:
+    """UTC placement by the host (time anchors) minus the true time of each event (ms)."""
+    from sqlalchemy import select
+    from .store import open_store
+    from .store import schema as s
+    st = open_store(run.db_url)
+    t0 = run.scenario.start().timestamp() * 1000
+    with st.engine.connect() as c:
+        rows = c.execute(select(s.events.c.onset_ms, s.events.c.onset_utc_ms)).all()
+    err = np.array([(u - t0) - m for m, u in rows if u is not None], dtype=float)
+    unplaced = sum(1 for _, u in rows if u is None)
+    if err.size == 0:
+        return {"events": 0, "unplaced": unplaced}
+    return {"events": int(err.size), "unplaced": unplaced, "median_ms": round(float(np.median(err)), 1),
+            "min_ms": round(float(err.min()), 1), "max_ms": round(float(err.max()), 1)}
+
+
 def stage_score(run: DemoRun) -> StageResult:
-    dets = merge_channels(detections_from_db(run))
     tl = run.timeline
     worn_h = _observable_hours(run)
-    sc, _ = score(tl.events, dets, worn_h)
+    sc, _ = score(tl.events, merge_channels(detections_from_db(run, "device")), worn_h)
+    sc_utc, _ = score(tl.events, merge_channels(detections_from_db(run, "utc")), worn_h)
+    place = placement_error_ms(run)
     run.metrics["score"] = sc.to_dict()
+    run.metrics["score_utc"] = sc_utc.to_dict()
+    run.metrics["placement"] = place
     run.metrics["events_simulated"] = len(tl.events)
     run.metrics["events_simulated_observable"] = sc.n_true
     run.metrics["events_detected"] = sc.n_detected
     run.metrics["detection_f1"] = round(sc.f1, 4)
     run.metrics["coverage"] = _coverage(run, worn_h)
     return StageResult("score", status="ok", provider="spasmtrack.patient.score",
-                       detail=f"F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}), "
-                              f"median onset error {sc.onset_err_median_s * 1000:.0f} ms")
+                       detail=f"F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}) on device time, "
+                              f"median onset error {sc.onset_err_median_s * 1000:.0f} ms; on the host's UTC "
+                              f"placement F1 {sc_utc.f1:.3f} (placement error median {place.get('median_ms')} ms, "
+                              f"range {place.get('min_ms')}..{place.get('max_ms')} ms)")
 
 
 def _observable_hours(run: DemoRun) -> float:
@@ -904,6 +934,8 @@ def run_demo(run: DemoRun, json_path: Path | None = None) -> dict:
         "report_path": run.report_path,
         "coverage": m.get("coverage"),
         "score": m.get("score"),
+        "score_utc": m.get("score_utc"),
+        "placement_ms": m.get("placement"),
         "simboard": m.get("simboard"),
         "truth_vs_measured": m.get("truth_vs_measured"),
         "seed": run.seed,
@@ -933,8 +965,12 @@ def _print_summary(run: DemoRun, s: dict, json_path: Path | None) -> None:
     if sc:
         say(f"detected:         {s['events_detected']} episodes; matched {sc['tp']}, missed {sc['fn']}, "
             f"false {sc['fp']} ({sc['fp_per_hour']:.2f}/h)")
-        say(f"detection:        F1 {sc['f1']:.3f}  precision {sc['precision']:.3f}  recall {sc['recall']:.3f}  "
+        say(f"detection:        (device time) F1 {sc['f1']:.3f}  precision {sc['precision']:.3f}  recall {sc['recall']:.3f}  "
             f"onset error median {sc['onset_err_median_s'] * 1000:.0f} ms (p90 {sc['onset_err_p90_s'] * 1000:.0f} ms)")
+    su, pl = s.get("score_utc") or {}, s.get("placement_ms") or {}
+    if su and pl.get("events"):
+        say(f"time placement:   host UTC minus true time {pl['median_ms']:+.0f} ms median "
+            f"({pl['min_ms']:+.0f}..{pl['max_ms']:+.0f}); F1 on the placed times {su['f1']:.3f}")
     say(f"records:          {s['records_logged']} logged on the device, {s['records_synced']} in the database"
         + ("  (equal)" if s['records_logged'] == s['records_synced'] and s['records_logged'] else ""))
     cov = s.get("coverage") or {}
