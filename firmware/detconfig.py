@@ -53,7 +53,7 @@ PARAMS = (
     (25, "clonus_min_windows", 3, "consecutive rhythmic windows that make a clonic part"),
     (34, "tonic_min_windows", 3, "consecutive non-rhythmic windows that make a tonic part (-> spasm_with_clonus)"),
     (26, "motion_ratio_64", 512, "motion-like tick: (lf - lf baseline)*64 > (env - floor)*ratio"),
-    (38, "stale_ms", 5000, "ms with the merge-gap mean below the onset threshold that end an event (background rose)"),
+    (38, "stale_ms", 3000, "ms with the merge-gap mean below the onset threshold that end an event (background rose)"),
     (39, "onset_dip_ms", 120, "ms; onset backtracking bridges dips this long between clonic bursts"),
     (40, "smooth_ms", 5000, "ms into an event at which its 10 ms envelope roughness is checked"),
     (41, "rough_min_pm", 160, "per-mille; a smoother event is a background step (hum), not muscle"),

@@ -726,6 +726,15 @@ class Detector:
             self._not_rhythmic(c)
             return
         # a strong peak at half the lag is the fundamental (the found one is its harmonic)
+        # a strong peak at a lag shorter than the clonus range: the rhythm is faster than
+        # 10 Hz (motor-unit firing, or a 60 Hz hum whose 10 ms envelope repeats every 5
+        # ticks) and the peak found is its harmonic: not clonus
+        L = 3
+        while L < lo:
+            if r[L] * 4 >= best * 3 and r[L] >= r[L - 1] and r[L] >= r[L + 1]:
+                self._not_rhythmic(c)
+                return
+            L += 1
         h = (bl + 1) >> 1
         if h >= lo and r[h] * 4 >= best * 3 and r[h] >= r[h - 1] and r[h] >= r[h + 1]:
             bl = h
