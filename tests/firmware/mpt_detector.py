@@ -190,6 +190,18 @@ def test_tonic_spasm_is_not_clonus():
     assert len(ev) == 1 and ev[0][R.EV_KIND] == R.KIND_SPASM, ev
 
 
+def test_rhythm_faster_than_10_hz_is_not_clonus():
+    r = Rig()
+    r.run(500, REST)
+    # a 10 ms envelope repeating every 5 ticks (60 Hz hum beat, or 20 Hz firing): its harmonics
+    # fall on clonus lags (10, 15 ticks) but the fundamental is too fast
+    pattern = (900, 2600, 4100, 2600, 900)
+    r.run(600, 2500, fast=lambda k: pattern[k % 5] + (k * 7919) % 700)
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1 and ev[0][R.EV_KIND] == R.KIND_SPASM, ev
+
+
 def test_motion_artifact_with_jerk_is_rejected_and_counted():
     cfg = detconfig.make(window_s=20)
     r = Rig(cfg)
