@@ -205,3 +205,24 @@ def test_truth_files(tmp_path):
     kinds = {r["status"] for r in csv.DictReader(paths["doses"].open())}
     assert "on_time" in kinds
     assert all(e["onset_utc"].endswith("Z") for e in doc["events"])
+
+
+def test_itb_flex_program_raises_night_concentration_and_lowers_hazard():
+    scn = Scenario(days=7, seed=12, regimen="itb")
+    tl = build_timeline(scn)
+    assert tl.plan.pump and all(d.route == "intrathecal_bolus" and d.unit == "ug" for d in tl.plan.doses)
+    h = _local_hours(scn, tl.grid_t_s)
+    late_night = (h >= 2) & (h < 6)          # hours after the 21:00 rate rise
+    afternoon = (h >= 15) & (h < 19)         # hours after the 07:00 rate fall
+    assert tl.conc[late_night].mean() > 1.08 * tl.conc[afternoon].mean()
+    mult = tl.hazard_per_h / (scn.itb_response.base_rate_per_h * circadian(h, scn.circadian_amp, scn.circadian_peak_h))
+    assert mult[late_night].mean() < mult[afternoon].mean()
+
+
+def test_tolerance_raises_ec50_and_weakens_the_effect():
+    base = build_timeline(Scenario(days=28, seed=4))
+    tol = build_timeline(Scenario(days=28, seed=4, tolerance_pct_per_week=20.0))
+    last_week = base.grid_t_s > 21 * 86400
+    assert np.allclose(base.conc, tol.conc)
+    assert tol.hazard_per_h[last_week].mean() > 1.1 * base.hazard_per_h[last_week].mean()
+    assert np.allclose(tol.hazard_per_h[:60], base.hazard_per_h[:60], rtol=0.01)

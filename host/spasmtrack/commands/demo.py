@@ -24,9 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..demo import DemoRun, run_demo
+    from ..demo import DemoRun, board_scale, run_demo
     if not 0 < args.days <= 90:
         raise UserError(f"--days must be in (0, 90] (got {args.days})")
+    if args.simboard_s < 0:
+        raise UserError(f"--simboard-s must be >= 0 (got {args.simboard_s})")
+    board_scale(args.board)          # an unknown board is a clear error before anything runs
     json_path = args.json or (args.out.parent / "demo.json")
     run = DemoRun(days=args.days, out=args.out, seed=args.seed, regimen=args.regimen, board=args.board,
                   tolerance_pct_per_week=args.tolerance, simboard_s=args.simboard_s, progress=lambda m: print(m, flush=True))
