@@ -574,7 +574,17 @@ def _sync_ble(run: DemoRun) -> StageResult:
     script = Path(__file__).parent / "demo_mpy" / "ble_run.py"
     t0 = time.perf_counter()
     saved = {k: os.environ.get(k) for k in (bb.RADIO_ENV, bb.KEYS_ENV)}
-    with VirtualRadio(run.out / "radio") as radio:
+    radio = VirtualRadio(run.out / "radio")
+    # the radio process logs to radio.log (it inherits stderr when it starts)
+    saved_fd = os.dup(2)
+    with open(run.out / "radio.log", "ab") as radio_log:
+        os.dup2(radio_log.fileno(), 2)
+        try:
+            radio.start()
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+    try:
         env["SPASMTRACK_BLE_BRIDGE"] = radio.bridge_addr
         # the device has kept counting since the signal ended: its ms now, in wall time
         ms_now = int((time.time() - run.scenario.start().timestamp()) * 1000)
@@ -599,6 +609,8 @@ def _sync_ble(run: DemoRun) -> StageResult:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    finally:
+        radio.stop()
     done = [ln for ln in out.decode().splitlines() if ln.startswith("DONE")]
     if not done:
         raise RuntimeError(f"sim board BLE program ended without DONE: {err.decode()[-600:]}")
