@@ -735,10 +735,11 @@ class Detector:
                 self._not_rhythmic(c)
                 return
             L += 1
-        h = (bl + 1) >> 1
-        if h >= lo and r[h] * 4 >= best * 3 and r[h] >= r[h - 1] and r[h] >= r[h + 1]:
-            bl = h
-            best = r[h]
+        for h in (bl >> 1, (bl + 1) >> 1):   # an odd lag's half falls between two ticks
+            if h >= lo and r[h] * 4 >= best * 3 and r[h] >= r[h - 1] and r[h] >= r[h + 1]:
+                bl = h
+                best = r[h]
+                break
         valley = best
         L = 1
         while L < bl:
@@ -759,7 +760,7 @@ class Detector:
                 delta = 128
             elif delta < -128:
                 delta = -128
-        period = bl * 256 - delta
+        period = bl * 256 + delta     # parabola vertex: L + (a - d) / (2 (a - 2b + d))
         c.n_rh += 1
         c.nrun = 0
         c.rrun += 1

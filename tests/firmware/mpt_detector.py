@@ -164,6 +164,20 @@ def test_clonus_kind_and_frequency():
     assert abs(e[R.EV_CLONUS_CHZ] - 600) <= 30, e
 
 
+def test_clonus_frequency_estimate_4_to_9_hz():
+    import math
+    d = detector.Detector(detconfig.DEFAULT, 1, coeffs)
+    c = d.chs[0]
+    for f in (4.0, 5.0, 6.0, 6.5, 7.0, 8.0, 9.0):
+        for k in range(256):      # Hann-shaped bursts, 45 % duty (no harmonic or lag bias)
+            ph = (k * f / 100.0) % 1.0
+            c.fring[k] = int(3000 * (math.sin(math.pi * ph / 0.45) ** 2 if ph < 0.45 else 0)) + 300
+        c.n_rh = c.f_sum = c.n_win = 0
+        d._clonus_window(c, 256, 128)
+        assert c.n_rh == 1, f
+        assert abs(c.f_sum - int(f * 100)) <= 8, (f, c.f_sum)
+
+
 def test_spasm_with_clonic_part_is_one_event():
     r = Rig()
     r.run(500, REST)
