@@ -66,7 +66,7 @@ mpy: setup
 # write board.json, report the files and free flash, reset. The board is validated first.
 deploy: setup
 	@test -n "$(PORT)" || { echo "make deploy: set PORT=<serial port or sim-board pty>, e.g. PORT=$(SIM_PTY)"; exit 2; }
-	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT)
+	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT) $(if $(FROZEN),--frozen)
 
 # The virtual board (unix-port MicroPython + boards/sim hardware layer) on the pty
 # $(SIM_PTY): `mpremote connect $(SIM_PTY) resume ...`, `make deploy PORT=$(SIM_PTY)`.

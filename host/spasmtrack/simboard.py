@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pty", type=Path, default=DEFAULT_DIR / "tty")
     ap.add_argument("--flash", type=Path, default=DEFAULT_DIR / "flash")
     ap.add_argument("--heapsize", default="384K",
-                    help="micropython -X heapsize (default 384K: firmware + BLE peripheral "
-                    "loaded as .mpy plus the simulated parts and radio bridge use ~240 KB on "
-                    "this 64-bit port); 'none' for the port's default")
+                    help="micropython -X heapsize (default 384K: the firmware as .mpy with BLE "
+                    "plus the simulated parts and radio bridge need at least ~304K on this 64-bit "
+                    "port, bench/memory.py sim_board_min_heap_kb; boards/README.md 'Memory' maps it "
+                    "to the ESP32); 'none' for the port's default")
     ap.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     heap = None if args.heapsize == "none" else args.heapsize

@@ -2,7 +2,7 @@
 # imported from .mpy, of the sim board's simulated parts, and of the objects the device
 # runtime allocates at start, measured as gc.mem_alloc() after gc.collect() around each step.
 # Run in a scratch flash folder (cwd) with MICROPYPATH = <mpy build dir>:boards/sim:.frozen
-#   micropython memory_probe.py RUN_MS [ble]
+#   micropython memory_probe.py RUN_MS [ble|-] [lean]
 # Prints "ROW kind|name|bytes" + the qstr_info() line per step, then "MEM <json>".
 import gc
 import json
@@ -39,6 +39,7 @@ def imp(kind, name):
 
 RUN_MS = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 WITH_BLE = len(sys.argv) > 2 and sys.argv[2] == "ble"
+LEAN = len(sys.argv) > 3 and sys.argv[3] == "lean"  # min-heap runs: skip the buffer walk
 
 # the interpreter's own frozen asyncio (frozen on the ESP32 build too)
 imp("runtime", "asyncio")
@@ -80,7 +81,7 @@ def _buffers(obj, seen, depth=0):
     if t is bytearray:
         return len(obj)
     if t.__name__ == "array":
-        return len(bytearray(obj))  # the raw buffer (a temporary copy)
+        return len(obj) * len(bytes(memoryview(obj)[0:1])) if len(obj) else 0  # items * itemsize
     if t in (list, tuple):
         return sum(_buffers(x, seen, depth + 1) for x in obj)
     if t is dict:
@@ -94,11 +95,12 @@ def _buffers(obj, seen, depth=0):
 
 
 _seen = {id(store): 1}  # not the sim's file storage (an esp32.Partition on a device)
-_sizes["log_buffer_bytes"] = _buffers(dev.log, _seen)
-_sizes["app_buffer_bytes"] = _buffers(dev.app, _seen)
-_sizes["hw_buffer_bytes"] = _buffers(dev.hw, _seen)
-if dev.button is not None:
-    _sizes["button_buffer_bytes"] = _buffers(dev.button, _seen)
+if not LEAN:
+    _sizes["log_buffer_bytes"] = _buffers(dev.log, _seen)
+    _sizes["app_buffer_bytes"] = _buffers(dev.app, _seen)
+    _sizes["hw_buffer_bytes"] = _buffers(dev.hw, _seen)
+    if dev.button is not None:
+        _sizes["button_buffer_bytes"] = _buffers(dev.button, _seen)
 
 peak = [0]
 
@@ -113,7 +115,7 @@ async def _probe():
         u = _used()
         if u > peak[0]:
             peak[0] = u
-    if dev.ble is not None:
+    if dev.ble is not None and not LEAN:
         _sizes["ble_buffer_bytes"] = _buffers(dev.ble, _seen)
     t.cancel()
     try:

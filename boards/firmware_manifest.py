@@ -1,0 +1,15 @@
+# MicroPython manifest fragment: the spasmtrack firmware, frozen into the image.
+# Included by boards/<board>/manifest.py (see boards/README.md, "Frozen firmware").
+# Relative paths are relative to this file's folder. Frozen, the modules' bytecode,
+# qstrs and constant objects stay in flash instead of the heap. main.py is not frozen:
+# it stays a file on the board's filesystem (the board runs it at boot).
+# tests/test_boards_manifest.py checks that this list matches firmware/ and mpybuild.
+FIRMWARE = "../firmware"
+
+for _name in ("app.py", "ble_peripheral.py", "button.py", "detconfig.py", "detector.py",
+              "device.py", "dsp.py", "dspchain.py", "flashlog.py", "fwinfo.py", "hardware.py",
+              "racp.py", "records.py", "sampler.py"):
+    module(_name, base_path=FIRMWARE)
+package("drivers", base_path=FIRMWARE)
+# the file-backed log storage, used when the partition table has no 'spasmlog' partition
+module("flash_storage.py", base_path="sim")
