@@ -67,8 +67,14 @@ def main():
     trickle = _env("BLEDEV_TRICKLE_MS", 0)
     run_s = _env("BLEDEV_RUN_S", 0)
     t_trickle = time.ticks_ms()
+    t_live = time.ticks_ms()
+    from array import array
+    env = array("i", [2500 + 300 * (i % 5) for i in range(10)])  # 25..37 uV, 0.01 uV units
     n = 0
     while True:
+        if time.ticks_diff(time.ticks_ms(), t_live) >= 100:
+            t_live = time.ticks_ms()
+            per.push_live(env, 10)
         if per.poll(16) == 0:
             time.sleep_ms(2)
         if trickle and time.ticks_diff(time.ticks_ms(), t_trickle) >= trickle:

@@ -135,8 +135,11 @@ class BumbleClient(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         dev = await adapter().get()
         try:
-            conn = await dev.connect(hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
-                                     timeout=self._timeout)
+            # bumble's own timeout waits for the controller to confirm the cancel, which the
+            # virtual controller never does: bound the whole attempt here
+            conn = await asyncio.wait_for(dev.connect(
+                hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
+                timeout=None), self._timeout)
         except Exception as exc:  # noqa: BLE001 - bumble raises several kinds here
             raise BleakDeviceNotFoundError(self.address, f"cannot connect to {self.address}: {exc}") from exc
         self._conn = conn

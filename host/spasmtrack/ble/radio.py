@@ -134,7 +134,8 @@ class Radio:
                     ctrl.on_le_disconnected(conn, CONNECTION_TIMEOUT)
 
 
-async def _amain(directory: Path, bridge: bool, supervision_timeout_s: float) -> None:
+async def _amain(directory: Path, bridge: bool, supervision_timeout_s: float,
+                 watch_stdin: bool = False) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("ready", "bridge.port"):
         (directory / name).unlink(missing_ok=True)
@@ -151,6 +152,10 @@ async def _amain(directory: Path, bridge: bool, supervision_timeout_s: float) ->
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if watch_stdin:
+        # started by VirtualRadio: stdin is a pipe from the parent; EOF = the parent died
+        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(
+            sys.stdin.fileno(), 1) else None)
     await stop.wait()
 
 
@@ -160,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bridge", action="store_true", help="radio only, no sim-board bridge")
     parser.add_argument("--supervision-timeout", type=float, default=0.5,
                         help="seconds before peers of a dead participant see the link drop")
-    parser.add_argument("--log", default=os.environ.get("SPASMTRACK_RADIO_LOG", "WARNING"))
+    parser.add_argument("--log", default=os.environ.get("SPASMTRACK_RADIO_LOG", "ERROR"))
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="exit when stdin closes (the parent process is gone)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log.upper(), format="radio %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_amain(args.directory, not args.no_bridge, args.supervision_timeout))
+    asyncio.run(_amain(args.directory, not args.no_bridge, args.supervision_timeout,
+                       args.exit_with_stdin))
     return 0
 
 
@@ -194,10 +202,10 @@ class VirtualRadio:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "ready").unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "spasmtrack.ble.radio", str(self.directory),
-               "--supervision-timeout", str(self.supervision_timeout_s)]
+               "--supervision-timeout", str(self.supervision_timeout_s), "--exit-with-stdin"]
         if not self.bridge:
             cmd.append("--no-bridge")
-        self.proc = subprocess.Popen(cmd)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while not (self.directory / "ready").exists():
             if self.proc.poll() is not None:

@@ -1,0 +1,38 @@
+"""``spasmtrack scan``: list spasmtrack devices advertising nearby."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..ble.cliopts import add_radio_option
+    p = sub.add_parser("scan", help="list spasmtrack devices in range (BLE)")
+    p.add_argument("--seconds", type=float, default=3.0, help="how long to listen (s)")
+    p.add_argument("--all", action="store_true", help="list every BLE device, not only spasmtrack")
+    add_radio_option(p)
+    p.set_defaults(func=_scan)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from bleak import BleakScanner
+
+    from ..ble import protocol as P
+    from ..ble.cliopts import apply_radio, run, scanner_kwargs
+
+    apply_radio(args)
+
+    async def go():
+        return await BleakScanner.discover(timeout=args.seconds, return_adv=True, **scanner_kwargs())
+
+    found = run(go())
+    n = 0
+    for addr, (dev, adv) in sorted(found.items()):
+        ours = P.SERVICE_UUID in adv.service_uuids or (adv.local_name or "").startswith("spasmtrack")
+        if ours or args.all:
+            print(f"{dev.address}  {adv.local_name or '-':24s}  rssi {adv.rssi} dBm"
+                  + ("" if ours else "  (not spasmtrack)"))
+            n += 1
+    if n == 0:
+        print("no spasmtrack device found")
+        return 1
+    return 0
