@@ -205,7 +205,8 @@ def stage_simulate(run: DemoRun) -> StageResult:
     while start + dt.timedelta(days=run.days) > now - dt.timedelta(minutes=1):
         start -= dt.timedelta(days=1)
     run.scenario = Scenario(days=run.days, seed=run.seed, regimen=run.regimen, start_utc=start.isoformat(),
-                            tolerance_pct_per_week=run.tolerance_pct_per_week)
+                            tolerance_pct_per_week=run.tolerance_pct_per_week,
+                            n_channels=board_scale(run.board).n_channels)
     run.timeline = build_timeline(run.scenario)
     run.truth_paths = write_truth(run.timeline, run.out / "truth")
     run.dose_log = write_dose_log(run.timeline, run.out / "dose_log.csv")
@@ -287,11 +288,13 @@ def _device_replay(run: DemoRun) -> StageResult:
     entry = f"import replay_main; replay_main.main({nch}, {run.block}, {scale.mains_hz})"
     # the firmware compiled with mpy-cross (H-dev's mpybuild), as deployed, so it runs in the
     # device's heap; from source it would not even compile within 96 KB
-    paths, firmware_note = [str(FIRMWARE_DIR)], "firmware from source"
+    paths, firmware_note = [str(FIRMWARE_DIR), str(BOARDS_DIR / run.board)], "firmware from source"
     try:
+        from .boards import load_board
         from .mpybuild import build as mpy_build
-        built = mpy_build(run.board, out_root=run.out / "mpy")
-        paths, firmware_note = [str(built.out)], f"firmware compiled by mpy-cross into {built.out}"
+        if load_board(run.board).is_sim:      # .mpy for another board's CPU cannot run here
+            built = mpy_build(run.board, out_root=run.out / "mpy")
+            paths, firmware_note = [str(built.out)], f"firmware compiled by mpy-cross into {built.out}"
     except ImportError:
         pass
     env["MICROPYPATH"] = os.pathsep.join(paths + [str(BOARDS_DIR / "sim"), ".frozen"])
@@ -442,6 +445,10 @@ def stage_simboard(run: DemoRun) -> StageResult:
     gone = [str(p.relative_to(REPO_ROOT)) for p in needed if not p.exists()]
     if gone:
         raise StageMissing("sim-board firmware runtime (H-dev): " + ", ".join(gone))
+    spec = json.loads((BOARDS_DIR / run.board / "board.json").read_text())
+    if spec["emg"]["part"] != "ads1292r":
+        raise StageMissing(f"sim-board excerpt for a {spec['emg']['part']} front end (the demo feeds the "
+                           f"ADS1292R simulator's inputs; board {run.board!r} has none)")
     seconds = int(run.simboard_s)
     if seconds <= 0:
         return StageResult("simboard", status="skipped", detail="--simboard-s 0")
@@ -489,7 +496,19 @@ def stage_simboard(run: DemoRun) -> StageResult:
     status = None
     t0 = time.perf_counter()
     last = t0
+    alive = [time.perf_counter()]
+
+    def watchdog() -> None:          # a stuck sim board must not hang the demo
+        while proc.poll() is None:
+            if time.perf_counter() - alive[0] > 120:
+                err.append("no progress for 120 s: stopped")
+                proc.kill()
+                return
+            time.sleep(1)
+
+    threading.Thread(target=watchdog, daemon=True).start()
     for line in proc.stdout:
+        alive[0] = time.perf_counter()
         if line.startswith(b"P ") and time.perf_counter() - last > 5:
             v = line.split()
             run.say(f"  [simboard] {int(v[1])} / {seconds} s of the excerpt, {int(v[2])} events")
