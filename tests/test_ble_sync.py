@@ -209,6 +209,9 @@ def test_full_stack_buffer_for_seconds(env, radio):
         assert r.restarts == 0 and r.records == 402
         dev.kill()
     ctl.close()
+    (stats,) = dev.stats()
+    assert stats["full_retries"] > 10          # gatts_notify raised OSError, the firmware retried
+    assert stats["records"] == 402             # every record sent once, in one report
     assert_db_equals_device(env / "db.sqlite", flash) == 402
 
 

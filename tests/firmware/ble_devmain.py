@@ -71,7 +71,12 @@ def main():
     from array import array
     env = array("i", [2500 + 300 * (i % 5) for i in range(10)])  # 25..37 uV, 0.01 uV units
     n = 0
+    was_reporting = False
     while True:
+        if was_reporting and not per.reporting:
+            print("BLEDEV STATS records=%d notifications=%d full_retries=%d acked=%d" % (
+                per.sent_records, per.sent_notifications, per.full_retries, log.acked_seq))
+        was_reporting = per.reporting
         if time.ticks_diff(time.ticks_ms(), t_live) >= 100:
             t_live = time.ticks_ms()
             per.push_live(env, 10)

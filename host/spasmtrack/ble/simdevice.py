@@ -46,6 +46,7 @@ class SimBleDevice:
         self.compiled = compiled
         self.proc: subprocess.Popen[str] | None = None
         self.ready_line = ""
+        self.output = ""
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
@@ -88,11 +89,23 @@ class SimBleDevice:
         return out
 
     def kill(self) -> None:
-        """Power cut: no goodbye on the link."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        """Power cut: no goodbye on the link. What the device printed is kept in ``output``."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait()
+            if self.proc.stdout is not None:
+                self.output += self.proc.stdout.read()
+                self.proc.stdout.close()
         self.proc = None
+
+    def stats(self) -> list[dict[str, int]]:
+        """The peripheral's counters printed after each report (``BLEDEV STATS``)."""
+        out = []
+        for line in self.output.splitlines():
+            if line.startswith("BLEDEV STATS "):
+                out.append({k: int(v) for k, v in (kv.split("=") for kv in line.split()[2:])})
+        return out
 
     stop = kill
 
