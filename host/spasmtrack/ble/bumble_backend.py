@@ -155,7 +155,13 @@ class BumbleClient(BaseBleakClient):
         self._peer = peer
         await peer.request_mtu(REQUESTED_MTU)
         if dev.keystore is not None and await dev.keystore.get(str(conn.peer_address)):
-            await conn.encrypt()
+            try:
+                await conn.encrypt()          # bonded before: re-encrypt with the stored keys
+            except Exception as exc:  # noqa: BLE001 - the device forgot the bond
+                if not pair or self._conn is None:
+                    raise BleakError(f"encryption with the stored bond failed: {exc}") from exc
+                await dev.keystore.delete(str(conn.peer_address))
+                await conn.pair()
         elif pair:
             await conn.pair()
         await self._discover(peer)
