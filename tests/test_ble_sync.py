@@ -322,3 +322,19 @@ def test_fuzz_random_writes_to_every_writable_characteristic(env, radio):
     anchors = [R.decode_frame(f) for f in frames if R.unpack_from(f, 0)[0] == R.TYPE_TIME_ANCHOR]
     # random bytes are (almost surely) no valid date: only the sync's own anchor exists
     assert len(anchors) == 1 and n == 52
+
+
+def test_device_that_forgot_the_bond_is_paired_again(env, radio):
+    flash = env / "flash"
+    dev = SimBleDevice(flash, radio, events=10)
+    dev.start()
+    st = store(env)
+    run(sync_device(DEVICE_ADDR, st, KEY))
+    dev.kill()
+    (flash / "bonds.bin").unlink()            # e.g. a factory reset of the bond table
+    dev.start()
+    r = run(sync_device(DEVICE_ADDR, st, KEY))
+    dev.kill()
+    assert r.records == 2                     # the new BOOT and this sync's TIME_ANCHOR
+    assert (flash / "bonds.bin").stat().st_size > 0
+    assert_db_equals_device(env / "db.sqlite", flash) == 14
