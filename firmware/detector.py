@@ -151,22 +151,18 @@ def _acorr(ring, x, p, out):
 
 class FastEnv:
     """10 ms ARV (0.01 uV) of an ARV-mode ``dspchain.EmgChain``: the envelope before its
-    100 ms moving mean, which smooths 5-10 Hz clonus bursts away. Call ``run(m)`` right
-    after ``chain.run(n)``; ``buf[0:m]`` then holds one value per envelope tick.
-
-    It re-uses the chain's band-passed block (``chain.work``) and the chain's own
-    rectify/scale parameters, so the values equal the chain's pre-average envelope."""
+    100 ms moving mean, which smooths 5-10 Hz clonus bursts away. The chain itself fills
+    ``buf`` (its ``fast`` output, ``EmgChain.attach_fast``); ``run(m)`` after ``chain.run(n)``
+    is kept for callers and does nothing more. ``buf[0:m]`` holds one value per tick."""
 
     def __init__(self, chain):
         if getattr(chain, "env_mode", "arv") == "tkeo":
-            raise ValueError("FastEnv needs an ARV or low-pass chain (TKEO overwrites the band-passed block)")
+            raise ValueError("FastEnv needs an ARV or low-pass chain (TKEO is not an amplitude in uV)")
         self.chain = chain
         self.buf = array("i", bytes(4 * chain.out_len))
+        chain.attach_fast(self.buf)
 
     def run(self, m):
-        c = self.chain
-        c.k.rect_decim(c.work, self.buf, c.p_rect)
-        c.k.mulshift(self.buf, m, c.p_env)
         return m
 
 

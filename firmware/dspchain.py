@@ -158,13 +158,25 @@ class EmgChain:
         self.lf_ring = _ring(coeffs.ENV_WIN, sx)
         self.primed = False
         self._bound = None
+        self.fast = None
 
-    def bind(self, raw, env, lf, rmin, rmax):
-        """Check the caller's buffers once (typecode and length); ``run`` then uses them."""
+    def bind(self, raw, env, lf, rmin, rmax, fast=None):
+        """Check the caller's buffers once (typecode and length); ``run`` then uses them.
+
+        ``fast`` (optional): also receives the 10 ms envelope before the 100 ms mean (or the
+        low-pass), 0.01 uV, one value per output; clonus bursts at 5-10 Hz survive in it."""
         require_i32("raw", raw, self.block_len)
         for name, buf in (("env", env), ("lf", lf), ("rmin", rmin), ("rmax", rmax)):
             require_i32(name, buf, self.out_len)
+        if fast is not None:
+            require_i32("fast", fast, self.out_len)
+            self.fast = fast
         self._bound = (raw, env, lf, rmin, rmax)
+
+    def attach_fast(self, fast):
+        """Add (or replace) the ``fast`` output buffer after ``bind`` (see ``bind``)."""
+        require_i32("fast", fast, self.out_len)
+        self.fast = fast
 
     def process(self, raw, n, env, lf, rmin, rmax):
         """Process raw[0:n]; returns the number of outputs written (n // EMG_DECIM)."""
@@ -203,6 +215,8 @@ class EmgChain:
             self.p_rect[0] = n
             k.rect_decim(self.work, env, self.p_rect)
         k.mulshift(env, m, self.p_env)
+        if self.fast is not None:
+            k.copy(env, self.fast, m)
         if self.env_mode == ENV_LP:
             k.shl(env, m, self.coeffs.ENVLP_FRAC)
             k.biquad(env, m, self.envlp_sos, self.envlp_state)

@@ -29,8 +29,8 @@ def fw_emg(raw: np.ndarray, tmp: Path, mains: int = 0, mode: str = "arv", kernel
         f"import dsp_runner; dsp_runner.run_emg({board_dir!r}, {str(src)!r}, {str(dst)!r}, "
         f"{block}, {mains}, {mode!r}, {kernels!r})", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = np.fromfile(dst, "<i4").reshape(4, -1).astype(np.int64)
-    return dict(zip(("env", "lf", "rmin", "rmax"), out))
+    out = np.fromfile(dst, "<i4").reshape(5, -1).astype(np.int64)
+    return dict(zip(("env", "lf", "rmin", "rmax", "fast"), out))
 
 
 def assert_same(fw: dict[str, np.ndarray], gold: dict[str, np.ndarray]) -> None:

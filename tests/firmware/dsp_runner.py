@@ -1,7 +1,7 @@
 """Runs the firmware's DSP chains on a binary file of raw counts (used by host tests and
 the benchmark through ``micropython -c``).
 
-Input: little-endian int32 samples. EMG output: env, lf, rmin, rmax (each m int32) for the
+Input: little-endian int32 samples. EMG output: env, lf, rmin, rmax, fast (each m int32) for the
 whole signal, written one after another. IMU input: n rows of ax ay az gx gy gz (int32);
 output acc, gyro, jerk.
 """
@@ -43,16 +43,17 @@ def run_emg(board_dir, path_in, path_out, block_len=100, mains_hz=0, env_mode="a
     lf = array("i", bytes(4 * m_blk))
     rmin = array("i", bytes(4 * m_blk))
     rmax = array("i", bytes(4 * m_blk))
-    chain.bind(raw, env, lf, rmin, rmax)
+    fast = array("i", bytes(4 * m_blk))
+    chain.bind(raw, env, lf, rmin, rmax, fast)
     m_total = n_total // c.EMG_DECIM
-    outs = [array("i", bytes(4 * m_total)) for _ in range(4)]
+    outs = [array("i", bytes(4 * m_total)) for _ in range(5)]
     mv_raw = memoryview(raw)
     pos = 0
     o = 0
     while pos < n_total:
         mv_raw[:] = memoryview(raw_all)[pos:pos + block_len]
         m = chain.run(block_len)
-        for j, src in enumerate((env, lf, rmin, rmax)):
+        for j, src in enumerate((env, lf, rmin, rmax, fast)):
             memoryview(outs[j])[o:o + m] = memoryview(src)[:m]
         pos += block_len
         o += m

@@ -50,7 +50,7 @@ def test_emg_chain_allocates_nothing_per_block_in_every_mode():
             raw, env, lf, rmin, rmax = _emg_buffers()
             _fill(raw, 1)
             chain = dspchain.EmgChain(coeffs, BLOCK, mains, mode)
-            chain.bind(raw, env, lf, rmin, rmax)
+            chain.bind(raw, env, lf, rmin, rmax, _i32(BLOCK // coeffs.EMG_DECIM))
             grown = _alloc_over_blocks(lambda: chain.run(BLOCK), 200)
             assert grown == 0, "%s/%d: %d bytes allocated over 200 blocks" % (mode, mains, grown)
             assert env[0] > 0
@@ -80,21 +80,22 @@ def test_imu_chain_allocates_nothing_per_block():
 def test_imu_viper_and_plain_twin_agree():
     n = 10
     outs = []
+    gc.collect()
     for k in (dsp, dsp_plain):
         bufs = [_i32(n) for _ in range(9)]
         chain = dspchain.ImuChain(coeffs, n, k)
         chain.bind(*bufs)
         seed = 5
-        res = []
+        res = _i32(30 * 3 * n)
         for blk in range(30):
             for a in range(6):
                 for i in range(n):
                     seed = (1103515245 * seed + 12345) & 0x7FFFFFFF
                     bufs[a][i] = ((seed >> 8) & 0xFFFF) - 32768
             chain.run(n)
-            res.extend(bufs[6])
-            res.extend(bufs[7])
-            res.extend(bufs[8])
+            for j in range(3):
+                for i in range(n):
+                    res[(blk * 3 + j) * n + i] = bufs[6 + j][i]
         outs.append(res)
     assert outs[0] == outs[1]
 
@@ -114,6 +115,8 @@ def test_bad_buffers_are_refused_when_bound():
         chain.bind(_i32(50), env, lf, rmin, rmax)
     with raises(dspchain.ConfigError, "rmax holds 5 items"):
         chain.bind(raw, env, lf, rmin, _i32(5))
+    with raises(dspchain.ConfigError, "fast must be array('i')"):
+        chain.bind(raw, env, lf, rmin, rmax, array("h", bytes(20)))
 
 
 def test_bad_options_are_refused_at_construction():

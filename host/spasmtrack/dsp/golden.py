@@ -152,7 +152,8 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
     """The whole EMG chain for one channel from reset state.
 
     ``c`` is a board's generated coeffs module (or a namespace with the same names).
-    Returns env, lf (0.01 uV), rmin, rmax (counts) at the envelope rate."""
+    Returns env, lf, fast (the 10 ms envelope before averaging; 0.01 uV), rmin, rmax
+    (counts) at the envelope rate."""
     raw = np.asarray(raw, dtype=np.int64)
     d = c.EMG_DECIM
     n = (len(raw) // d) * d
@@ -186,6 +187,7 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
         cuv = mulshift(isqrt(acc), c.TKEO_K, c.TKEO_S, c.TKEO_PRE)
     else:
         cuv = mulshift(acc, c.ENV_K, c.ENV_S, c.ENV_PRE)
+    fast = cuv.copy()
     if env_mode == "lp":
         e = cascade(cuv << c.ENVLP_FRAC, list(c.ENVLP_SOS)) >> c.ENVLP_FRAC
         env = np.maximum(e, 0)
@@ -194,7 +196,7 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
     lf_in = mulshift(rsum, c.LF_K, c.LF_S, c.LF_PRE)
     lfy = cascade(lf_in << c.LF_FRAC, list(c.LF_SOS))
     lf = moving_mean(np.abs(lfy) >> c.LF_FRAC, c.ENV_WIN)
-    return {"env": env, "lf": lf, "rmin": rmin, "rmax": rmax}
+    return {"env": env, "lf": lf, "rmin": rmin, "rmax": rmax, "fast": fast}
 
 
 def moving_mean(v: np.ndarray, win: int) -> np.ndarray:
