@@ -13,7 +13,7 @@ import pytest
 
 from spasmtrack import BOARDS_DIR, FIRMWARE_DIR
 from spasmtrack.boards import known_boards
-from spasmtrack.mpybuild import HOST_ONLY, build, deploy_plan
+from spasmtrack.mpybuild import HOST_ONLY, build, deploy_plan, stale_dirs
 
 
 def _run_manifest(path: Path, frozen: set[Path], includes: list[str]) -> None:
@@ -67,5 +67,7 @@ def test_frozen_deploy_copies_only_main_and_board_json_and_removes_shadowing_mod
     for mod in ("device.mpy", "device.py", "records.mpy", "drivers/ads1292r.mpy", "drivers/ads1292r.py",
                 "coeffs.mpy", "flash_storage.mpy"):
         assert mod in stale, mod
+    # an empty drivers/ folder left behind would still shadow the frozen drivers package
+    assert stale_dirs(files, stale) == ["drivers"]
     files, stale = deploy_plan(res, frozen=False)
     assert "device.mpy" in {str(f) for f in files} and "device.py" in stale and "device.mpy" not in stale

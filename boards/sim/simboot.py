@@ -45,6 +45,14 @@ def power_on():
     if _env("SIM_IMU_STREAM"):
         imu = sources.StreamIMU(_env("SIM_IMU_STREAM"), int(_env("SIM_IMU_STREAM_HZ", "100")))
     simhw.setup(b, emg, imu)
+    # The radio: on a device `bluetooth` is built into the firmware image; here it is a
+    # Python bridge (boards/sim/bluetooth.py) compiled at import. Import it now, with the
+    # rest of the hardware layer, so its compile-time heap is not taken from the
+    # firmware's (a late compile in a fragmented heap fails long before the heap is full).
+    try:
+        import bluetooth  # noqa: F401
+    except ImportError:
+        pass
 
 
 def run_main():

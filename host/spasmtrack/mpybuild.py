@@ -123,6 +123,16 @@ for d in {dirs!r}:
         pass
 for p in {stale!r}:
     _rm(p)
+for d in {rmdirs!r}:
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
+    try:
+        os.stat(d)
+        print('KEPT', d)
+    except OSError:
+        pass
 print('PLATFORM', sys.platform)
 """
 
@@ -192,6 +202,13 @@ def deploy_plan(res: BuildResult, frozen: bool = False) -> tuple[list[Path], lis
             [str(f) for f in mods] + [str(f.with_suffix(".py")) for f in mods])
 
 
+def stale_dirs(files: list[Path], stale: list[str]) -> list[str]:
+    """Folders to remove for a frozen deploy: package folders left by a .mpy deploy would
+    shadow the frozen packages (a folder named like a package is imported from first)."""
+    keep = {str(f.parent) for f in files}
+    return sorted({str(Path(p).parent) for p in stale} - keep - {"."})
+
+
 def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None = None,
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
@@ -205,7 +222,12 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
                             f"({out.strip()[-200:]}): flash an image built with "
                             f"boards/{board_name}/manifest.py (boards/README.md), or deploy without FROZEN=1")
     dirs = sorted({str(f.parent) for f in files if str(f.parent) != "."})
-    out = _mpremote(port, "exec", _PREPARE.format(dirs=dirs, stale=stale))
+    rmdirs = stale_dirs(files, stale) if frozen else []
+    out = _mpremote(port, "exec", _PREPARE.format(dirs=dirs, stale=stale, rmdirs=rmdirs))
+    kept = [ln.split(None, 1)[1] for ln in out.splitlines() if ln.startswith("KEPT ")]
+    if kept:
+        raise UserError(f"folder(s) {', '.join(kept)} on {port} still hold files and would shadow the "
+                        "frozen package(s) of the same name: remove them (mpremote rm -r)")
     platform = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("PLATFORM")), "?")
     by_dir: dict[str, list[Path]] = {}
     for f in files:

@@ -30,7 +30,10 @@ SOFT_RESET = 5
 
 
 def micropython() -> str:
-    exe = shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
+    """The unix-port binary: $SPASMTRACK_MICROPYTHON (e.g. a build with the firmware frozen
+    in, boards/README.md "Memory"), else the venv's."""
+    exe = (os.environ.get("SPASMTRACK_MICROPYTHON") or shutil.which("micropython")
+           or str(REPO_ROOT / ".venv" / "bin" / "micropython"))
     if not Path(exe).exists():
         raise UserError("micropython unix port not found: run `make setup`")
     return exe
