@@ -432,6 +432,11 @@ class BlePeripheral:
         except ValueError:
             return  # malformed time: no anchor (the host reads the clock back to check)
         boot, ms = self.clock()
+        # the host's time was unix_s + fraction at device ms: anchor the whole second to the
+        # device ms it happened at (the anchor then places events to a few ms, not 1 s)
+        adj = P.cts_fraction_ms(self._cts)
+        if ms >= adj:
+            ms -= adj
         a = self._anchor
         a[0] = boot
         a[1] = ms

@@ -169,9 +169,17 @@ def cts_to_unix(b):
     return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
 
 
+def cts_fraction_ms(b):
+    """The Current Time value's Fractions256 field in ms (0-996): how far past ``unix_s``."""
+    return (b[8] * 1000) >> 8
+
+
 def unix_to_cts(t, adjust_reason=1):
-    """unix seconds (UTC) -> Current Time characteristic value (CPython helper)."""
-    days, rem = divmod(int(t), 86400)
+    """unix seconds (UTC, fractional allowed) -> Current Time characteristic value (CPython
+    helper); the fraction goes into Fractions256 so the device can anchor to the ms."""
+    whole = int(t // 1)
+    frac256 = int((t - whole) * 256)
+    days, rem = divmod(whole, 86400)
     # civil_from_days
     z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097
@@ -184,5 +192,5 @@ def unix_to_cts(t, adjust_reason=1):
     m = mp + (3 if mp < 10 else -9)
     y += m <= 2
     dow = (days + 3) % 7 + 1   # 1 = Monday
-    return struct.pack("<HBBBBBBBB", y, m, d, rem // 3600, rem // 60 % 60, rem % 60, dow, 0,
+    return struct.pack("<HBBBBBBBB", y, m, d, rem // 3600, rem // 60 % 60, rem % 60, dow, frac256,
                        adjust_reason)

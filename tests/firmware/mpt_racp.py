@@ -37,6 +37,13 @@ def test_current_time_round_trip_and_validation():
     assert_raises(ValueError, P.cts_to_unix, feb29)
 
 
+def test_current_time_carries_the_fraction_of_a_second():
+    b = P.unix_to_cts(1795520811.75)
+    assert_equal(P.cts_to_unix(b), 1795520811)
+    assert_equal(P.cts_fraction_ms(b), 750)
+    assert_equal(P.cts_fraction_ms(P.unix_to_cts(1795520811)), 0)
+
+
 def test_bond_store_persists():
     import os
     import ble_peripheral as BP

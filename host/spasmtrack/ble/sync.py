@@ -110,11 +110,12 @@ class _Reassembler:
 
 
 async def _read_clock_and_set(client: BleakClient, tz_quarter_h: int) -> int:
-    now = int(time.time())
     await client.write_gatt_char(P.uuid16(P.LOCAL_TIME_UUID16), bytes([tz_quarter_h & 0xFF, 0]),
                                  response=True)
+    # the fraction of the second travels in Fractions256; the device anchors to the ms
+    now = time.time()
     await client.write_gatt_char(P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(now), response=True)
-    return now
+    return int(now)
 
 
 async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
