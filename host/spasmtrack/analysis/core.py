@@ -135,21 +135,31 @@ def _coverage(a: Analysis, d: PatientData, p: Params) -> None:
     starts = np.array([local_midnight_utc_ms(int(x), d.tz) for x in day_ids] +
                       [local_midnight_utc_ms(int(day_ids[-1]) + 1, d.tz)], dtype=np.int64)
     day_len_h = np.diff(starts) / HOUR_MS                  # 23/24/25 h around DST changes
+    # the part of each local day inside [from_ms, to_ms): a 24-h period starting at noon
+    # touches two local days but lasts 24 h, not 48
+    in_h = (np.minimum(starts[1:], d.to_ms) - np.maximum(starts[:-1], d.from_ms)).clip(0) / HOUR_MS
     if d.sm_t.size:
         di = np.searchsorted(starts, d.sm_t, side="right") - 1
         ok = (di >= 0) & (di < len(day_ids))
+        win_ds = d.sm_win_s.astype(float) * 10
         def per_day(v):
-            return np.bincount(di[ok], weights=v[ok], minlength=len(day_ids)) / 36_000.0
+            # a window never contributes more than its own length; a day never more than its
+            # hours in the period (hours are device time, not summed over channels/devices)
+            return np.minimum(np.bincount(di[ok], weights=np.minimum(v, win_ds)[ok],
+                                          minlength=len(day_ids)) / 36_000.0, in_h)
         cov = per_day(d.sm_cov_ds.astype(float))
         lost = per_day(d.sm_lost_ds.astype(float))
         notworn = per_day(d.sm_notworn_ds.astype(float))
-        rec = per_day(d.sm_win_s.astype(float) * 10)
+        rec = per_day(win_ds)
     else:
         cov = lost = notworn = rec = np.zeros(len(day_ids))
-    a.coverage = dict(day_ids=day_ids, day_start_ms=starts[:-1], day_len_h=day_len_h, covered_h=cov,
-                      lost_h=lost, not_worn_h=notworn, no_data_h=np.clip(day_len_h - rec, 0, None),
-                      total_covered_h=float(cov.sum()), total_h=float(day_len_h.sum()),
+    a.coverage = dict(day_ids=day_ids, day_start_ms=starts[:-1], day_len_h=day_len_h, day_in_period_h=in_h,
+                      covered_h=cov, lost_h=lost, not_worn_h=notworn, no_data_h=np.clip(in_h - rec, 0, None),
+                      total_covered_h=float(cov.sum()), total_h=float((d.to_ms - d.from_ms) / HOUR_MS),
                       dropped_samples=int(d.sm_dropped.sum()))
+    if d.summaries_dropped_dup:
+        a.notes.append(f"{d.summaries_dropped_dup} summary window(s) were stored twice for the same "
+                       "device time and counted once")
     if d.sm_t.size == 0 and d.ev_t.size == 0:
         a.notes.append("no synced device data in this period: nothing was measured (device not "
                        "worn, not synced, or assigned to another patient)")

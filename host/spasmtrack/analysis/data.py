@@ -9,6 +9,7 @@ from sqlalchemy import and_, false, func, or_, select
 
 from ..store import Store
 from ..store import schema as s
+from .episodes import EPISODE_GAP_MS, group_episodes
 from .tzutil import HOUR_MS, local_ms, DAY_MS
 
 
@@ -20,6 +21,8 @@ class PatientData:
     tz: str
     from_ms: int
     to_ms: int
+    # ev_*: EPISODES (per-channel EVENT records of one device grouped, see episodes.py);
+    # every rate, score and fit counts these. Per-record detail is in rec_*.
     ev_t: np.ndarray             # onset, UTC ms (sorted)
     ev_dur: np.ndarray           # ms
     ev_kind: np.ndarray          # 1 spasm, 2 clonus, 3 spasm with clonus
@@ -55,6 +58,16 @@ class PatientData:
     faults: dict[str, int] = field(default_factory=dict)   # FAULT records by cause
     anchor_utc_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     anchor_tz_quarter_h: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    ev_channels: np.ndarray | None = None     # per episode: bit mask of EMG channels (bit c = channel c)
+    ev_n_records: np.ndarray | None = None    # per episode: EVENT records grouped into it
+    rec_t: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))        # per EVENT record, UTC ms
+    rec_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    rec_flags: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    rec_channel: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rec_device: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # store device id
+    rec_episode: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index into ev_*
+    episode_gap_ms: int = EPISODE_GAP_MS
+    summaries_dropped_dup: int = 0    # summary windows stored twice for the same device time
 
     @property
     def config_versions(self) -> list[int]:
@@ -65,9 +78,11 @@ class PatientData:
         return bool(self.pumps) or bool(np.any(self.dose_route == "intrathecal_bolus"))
 
 
-def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: int = 2 * DAY_MS) -> PatientData:
+def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: int = 2 * DAY_MS,
+         episode_gap_ms: int = EPISODE_GAP_MS) -> PatientData:
     """Everything of ``patient`` in [from_ms, to_ms). Doses from ``history_ms`` earlier are
-    included too (they still act at the start of the range)."""
+    included too (they still act at the start of the range). EVENT records are grouped into
+    episodes across channels (``episode_gap_ms``, see :mod:`.episodes`)."""
     p = store.patient(patient)
     wins = [(did, key, max(a, from_ms), min(b, to_ms)) for did, key, a, b in store.device_windows(patient)]
     wins = [w for w in wins if w[2] < w[3]]
@@ -81,12 +96,12 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         e = s.events
         z = lambda col: func.coalesce(col, 0)  # noqa: E731 - NULL -> 0 so rows form one int array
         ev = c.execute(select(e.c.onset_utc_ms, e.c.duration_ms, e.c.kind, e.c.flags,
-                              z(e.c.peak_cuv), z(e.c.config_version)).where(
+                              z(e.c.peak_cuv), z(e.c.config_version), z(e.c.channel), e.c.device_id).where(
             within(e.c.device_id, e.c.onset_utc_ms)).order_by(e.c.onset_utc_ms)).all()
         unplaced = c.execute(select(func.count()).select_from(e).where(
             e.c.device_id.in_(dids), e.c.onset_utc_ms.is_(None))).scalar()
         sm = s.summaries
-        su = c.execute(select(sm.c.start_utc_ms, sm.c.window_s, sm.c.covered_ds, sm.c.lost_ds,
+        su = c.execute(select(sm.c.start_utc_ms, sm.c.device_id, sm.c.window_s, sm.c.covered_ds, sm.c.lost_ds,
                               z(sm.c.not_worn_ds), sm.c.n_spasm, sm.c.n_clonus, z(sm.c.dropped_samples),
                               z(sm.c.config_version)).where(
             within(sm.c.device_id, sm.c.start_utc_ms)).order_by(sm.c.start_utc_ms)).all()
@@ -122,8 +137,16 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         from itertools import chain
         flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=len(rows) * ncol)
         return flat.reshape(-1, ncol)
-    E = table(ev, 6)
-    S = table(su, 9)
+    E = table(ev, 8)
+    S = table(su, 10)
+    # A window of device time is counted once: the same device's window stored twice (e.g.
+    # re-emitted after a reboot with a new seq) would otherwise double its signal hours.
+    _, first = np.unique(S[:, :2], axis=0, return_index=True) if len(S) else (None, np.zeros(0, np.int64))
+    n_dup = len(S) - len(first)
+    S = S[np.sort(first)]
+    S = np.delete(S, 1, axis=1)
+    ep = group_episodes(E[:, 0], E[:, 1], E[:, 2], E[:, 3], E[:, 4], E[:, 5], E[:, 6], E[:, 7],
+                        gap_ms=episode_gap_ms)
 
     from .. import records as rec
     fault_names = {1: "exception", 2: "watchdog", 3: "memory", 4: "brown-out"}
@@ -136,8 +159,11 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         causes[int(rc or 0)] = causes.get(int(rc or 0), 0) + 1
     return PatientData(
         patient=patient, tz=p["tz"], from_ms=from_ms, to_ms=to_ms,
-        ev_t=E[:, 0].copy(), ev_dur=E[:, 1].copy(), ev_kind=E[:, 2].astype(np.int8),
-        ev_flags=E[:, 3].astype(np.int32), ev_peak_cuv=E[:, 4].copy(), ev_cfg=E[:, 5].astype(np.int32),
+        ev_t=ep.t, ev_dur=ep.dur, ev_kind=ep.kind, ev_flags=ep.flags, ev_peak_cuv=ep.peak_cuv,
+        ev_cfg=ep.cfg, ev_channels=ep.channels, ev_n_records=ep.n_records,
+        rec_t=E[:, 0].copy(), rec_kind=E[:, 2].astype(np.int8), rec_flags=E[:, 3].astype(np.int32),
+        rec_channel=E[:, 6].copy(), rec_device=E[:, 7].copy(), rec_episode=ep.record_episode,
+        episode_gap_ms=int(episode_gap_ms), summaries_dropped_dup=int(n_dup),
         sm_t=S[:, 0].copy(), sm_win_s=S[:, 1].astype(np.int32), sm_cov_ds=S[:, 2].copy(),
         sm_lost_ds=S[:, 3].copy(), sm_notworn_ds=S[:, 4].copy(),
         sm_nsp=S[:, 5].copy(), sm_ncl=S[:, 6].copy(), sm_dropped=S[:, 7].copy(),

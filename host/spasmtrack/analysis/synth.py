@@ -57,7 +57,8 @@ class SynthTruth:
     ic50_start: float
     ic50_growth_per_day: float
     night_factor: float
-    n_events: int = 0
+    n_events: int = 0            # events (episodes); EVENT records = n_events + n_bilateral
+    n_bilateral: int = 0         # events also recorded on channel 1
     n_summaries: int = 0
     n_doses: int = 0
     dose_utc_ms: list[int] = field(default_factory=list)
@@ -77,9 +78,15 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
              ic50: float | None = None, ic50_growth_per_day: float = 0.006,
              night_factor: float = 1.35, drift_ppm: float = 40.0,
              dose_hours: tuple[int, ...] = (7, 12, 17, 22), dose_mg: float = 20.0,
-             travel_days: tuple[int, int] | None = None) -> SynthTruth:
-    """Generate ``days`` days from local midnight of ``start_day`` into ``store``."""
+             travel_days: tuple[int, int] | None = None, bilateral_p: float = 0.0) -> SynthTruth:
+    """Generate ``days`` days from local midnight of ``start_day`` into ``store``.
+
+    ``bilateral_p``: probability that an event is also recorded on EMG channel 1 (a second
+    EVENT record inside the channel-0 one, onset up to 0.3 s later, possibly of another
+    kind), as the per-channel detector logs a spasm seen on both legs. The same seed gives
+    the same channel-0 data whatever ``bilateral_p`` is."""
     rng = np.random.default_rng(seed)
+    brng = np.random.default_rng([seed, 2])      # bilateral copies: own stream
     if not any(p["code"] == patient for p in store.patients()):
         store.add_patient(patient, tz)
     store.assign_device(device, patient, who="synth")
@@ -200,6 +207,17 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
                 area_uvms=int(peak[j] * dur[j] // 300), clonus_chz=int(clonus_chz[j]),
                 gyro_peak_ddps=int(rng.integers(0, 900)), acc_peak_mg=int(rng.integers(0, 400)),
                 mvc_pm=0xFFFF, config_version=CONFIG_VERSION)))
+            if bilateral_p > 0 and brng.random() < bilateral_p:
+                q = max(1, min(300, int(dur[j]) // 4))
+                a_, b_ = int(brng.integers(0, q)), int(brng.integers(0, q))
+                k2 = int(kind[j]) if brng.random() < 0.7 else int(brng.choice([1, 2, 3]))
+                pk2 = int(peak[j] * brng.uniform(0.3, 1.2))
+                items.append((int(onset[j] + dur[j] - b_), 2, rec.TYPE_EVENT, dict(
+                    boot=boot, onset_ms=int(on_dev[j]) + a_, duration_ms=int(dur[j]) - a_ - b_, kind=k2,
+                    channel=1, flags=0, peak_cuv=pk2, mean_cuv=pk2 // 3,
+                    area_uvms=int(pk2 * dur[j] // 300), clonus_chz=int(clonus_chz[j]) if k2 > 1 else 0,
+                    gyro_peak_ddps=0, acc_peak_mg=0, mvc_pm=0xFFFF, config_version=CONFIG_VERSION)))
+                truth.n_bilateral += 1
         nsp = np.bincount(wi[kind != 2], minlength=ws.size)
         ncl = np.bincount(wi[kind != 1], minlength=ws.size)
         sp_ds = np.bincount(wi[kind != 2], weights=dur[kind != 2] / 100, minlength=ws.size)
@@ -246,7 +264,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
         frames.append(rec.encode(rtype, seq, **f))
     for i in range(0, len(frames), 20_000):
         store.insert_records(device, frames[i:i + 20_000])
-    truth.n_events = sum(1 for x in items if x[2] == rec.TYPE_EVENT)
+    truth.n_events = sum(1 for x in items if x[2] == rec.TYPE_EVENT) - truth.n_bilateral
     truth.n_summaries = sum(1 for x in items if x[2] == rec.TYPE_SUMMARY)
 
     # ---------------------------------------------------------------- dose log

@@ -99,7 +99,13 @@ def methods_paragraph(a: Analysis) -> str:
         f"with the device clock by more than 2 s plus 200 ppm drift were rejected). Rates are events "
         f"per hour of good signal, the denominator being the good-signal time of the device's "
         f"{_win_text(d)} summary windows, so time not worn, with lead-off or with the device off lowers "
-        f"the exposure, not the rate. Spasm rate against time since the last "
+        f"the exposure, not the rate (good-signal hours are device time: a window counts once "
+        f"however many channels it covers, and never more than the period). The device detects "
+        f"events on each EMG channel separately; EVENT records of one device on different "
+        f"channels whose intervals overlap or lie at most {d.episode_gap_ms / 1000:g} s apart are "
+        f"one episode (onset the earliest, end the latest, peak the largest, spasm with clonus if "
+        f"it has a tonic and a clonic part), and every count, rate, scale equivalent, duration and "
+        f"fit below counts episodes. Spasm rate against time since the last "
         f"{'oral dose' if a.conc_route == 'oral' else 'intrathecal bolus'} uses {p.bin_min}-minute bins up to "
         f"{p.max_h:g} h (bins with less than {p.min_bin_exposure_h:g} h of signal are not shown); 95% "
         f"intervals are percentile bootstraps ({p.n_boot} resamples) over dosing intervals. The "
@@ -124,6 +130,14 @@ def methods_paragraph(a: Analysis) -> str:
         f"binned at the SCATS clonus cut-points ({p.scats_cuts_s[0]:g} s and {p.scats_cuts_s[1]:g} s); "
         f"SCATS scores flexor and extensor spasms by joint angle, which this sensor does not "
         f"measure, so spasm durations are shown in the same bins for information only.")
+
+
+def _channel_text(d) -> str:
+    """'channel 0: 40, channel 1: 44' from the per-record detail (records, not episodes)."""
+    if d.rec_channel.size == 0:
+        return "-"
+    ch, n = np.unique(d.rec_channel, return_counts=True)
+    return ", ".join(f"channel {int(c)}: {int(k)}" for c, k in zip(ch, n)) + f" ({d.ev_t.size} episodes)"
 
 
 def _table(headers, rows) -> str:
@@ -164,7 +178,9 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     n_cl = int((d.ev_kind == 2).sum())
     cr = a.cr
     summary_rows = [
-        ("events recorded", f"{d.ev_t.size} ({n_sp} spasm or spasm with clonus, {n_cl} clonus)", "events"),
+        ("events recorded", f"{d.ev_t.size} ({n_sp} spasm or spasm with clonus, {n_cl} clonus)"
+         + (f"; from {d.rec_t.size} per-channel records" if d.rec_t.size != d.ev_t.size else ""),
+         "episodes (channels grouped)"),
         ("good signal", f"{cov['total_covered_h']:.1f} of {cov['total_h']:.0f} h "
                         f"({100 * cov['total_covered_h'] / max(cov['total_h'], 1e-9):.0f}%)", "hours"),
         ("overall rate", f"{d.ev_t.size / max(cov['total_covered_h'], 1e-9):.2f}", "events per hour of signal"),
@@ -242,7 +258,9 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     day_rows = []
     for i, day in enumerate(cov["day_ids"]):
         ds = a.daily
-        day_rows.append((str(np.datetime64(int(day), "D")), f"{cov['day_len_h'][i]:g}",
+        inp = cov.get("day_in_period_h", cov["day_len_h"])[i]
+        dl = f"{cov['day_len_h'][i]:g}" + (f" ({inp:.1f} in period)" if inp < cov["day_len_h"][i] - 1e-6 else "")
+        day_rows.append((str(np.datetime64(int(day), "D")), dl,
                          f"{cov['covered_h'][i]:.1f}", int(ds["n_spasms"][i]),
                          "-" if not np.isfinite(ds["spasms_per_24h"][i]) else f"{ds['spasms_per_24h'][i]:.0f}",
                          "-" if not np.isfinite(ds["psfs"][i]) else int(ds["psfs"][i]),
@@ -264,6 +282,9 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     q_rows = [("days in period", len(cov["day_ids"])),
               ("device reboots (all causes)", d.reboots),
               ("reset causes (count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.reset_causes.items())) or "-"),
+              ("EVENT records per channel (grouped into episodes)", _channel_text(d)),
+              ("episodes seen on more than one channel",
+               int((d.ev_n_records > 1).sum()) if d.ev_n_records is not None else "-"),
               ("events flagged (counted in every figure)", ", ".join(
                   f"{name}: {int(((d.ev_flags & bit) != 0).sum())}" for bit, name in (
                       (1, "clipped"), (2, "motion nearby"), (4, "partial lead-off"),
