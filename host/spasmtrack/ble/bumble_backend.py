@@ -134,12 +134,19 @@ class BumbleClient(BaseBleakClient):
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         dev = await adapter().get()
+        # bumble's own timeout waits for the controller to confirm the cancel, which the
+        # virtual controller never does; asyncio.wait_for would wait for that cancellation
+        # too (and hang), so the attempt is bounded with asyncio.wait and then abandoned
+        attempt = asyncio.ensure_future(dev.connect(
+            hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS), timeout=None))
+        done, _ = await asyncio.wait({attempt}, timeout=self._timeout)
+        if not done:
+            attempt.cancel()
+            attempt.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise BleakDeviceNotFoundError(
+                self.address, f"cannot connect to {self.address}: no answer in {self._timeout:g} s")
         try:
-            # bumble's own timeout waits for the controller to confirm the cancel, which the
-            # virtual controller never does: bound the whole attempt here
-            conn = await asyncio.wait_for(dev.connect(
-                hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
-                timeout=None), self._timeout)
+            conn = attempt.result()
         except Exception as exc:  # noqa: BLE001 - bumble raises several kinds here
             raise BleakDeviceNotFoundError(self.address, f"cannot connect to {self.address}: {exc}") from exc
         self._conn = conn
