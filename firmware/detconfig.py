@@ -21,7 +21,7 @@ Physiological basis (see shared/design/DOMAIN.md):
 import struct
 from binascii import crc32
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2  # 2: flat_q_ms (flat-signal rule aware of ADC quantisation)
 
 # (key, name, default, unit and meaning)
 PARAMS = (
@@ -41,6 +41,7 @@ PARAMS = (
     (13, "offset_adj_ms", 85, "ms subtracted from the first tick below the offset threshold (ARV fall)"),
     (14, "max_event_ms", 120000, "ms; longer activity is closed (flag truncated) and a new event starts"),
     (15, "flat_cuv", 50, "0.01 uV; raw peak-to-peak in 10 ms at or below this is flat (lead-off)"),
+    (42, "flat_q_ms", 500, "ms the raw signal must stay flat before it is lost when one ADC count is coarser than flat_cuv (quantisation)"),
     (16, "rail_pm", 985, "per-mille of ADC full scale: a 10 ms step wholly beyond it is railed"),
     (17, "bad_hold_ms", 500, "ms after railed/flat signal still counted lost (filter recovery)"),
     (18, "clonus_lag_min", 10, "ticks; shortest clonus period (10 Hz)"),

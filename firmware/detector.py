@@ -18,7 +18,10 @@ Rules (values and units in detconfig.py; each event carries CONFIG_VERSION):
 * Signal quality per channel and 10 ms tick: lead-off reported by the front end
   (``set_leadoff``), *railed* (every raw sample beyond
   ``rail_pm`` of full scale, as when a lead is off and the front end saturates) or *flat*
-  (peak-to-peak <= ``flat_cuv``) is lost signal; it stays lost ``bad_hold_ms`` more (filter
+  (peak-to-peak <= ``flat_cuv``; when the ADC step is coarser than ``flat_cuv``, as on a
+  12-bit ADC behind a gain-200 module where one count is ~3.8 uV, a quiet connected muscle
+  can sit in one code for a few 10 ms ticks, so there the signal must stay flat for
+  ``flat_q_ms`` first) is lost signal; it stays lost ``bad_hold_ms`` more (filter
   recovery) and then ``warmup_ms`` while the noise floor relearns. Lost time is reported as
   ``lost_ds`` and is never spasm nor calm; an event running into it is closed with
   FLAG_PARTIAL_LEADOFF. A tick is covered only when every bound channel is good.
@@ -185,6 +188,9 @@ class Detector:
             raise ValueError("detector expects a 100 Hz envelope, coeffs say %d" % self.fs_env)
         uvpc = coeffs.UV_PER_COUNT
         self.flat_counts = int(cfg.flat_cuv / 100.0 / uvpc)
+        # quantisation: a step coarser than the flat limit cannot tell flat from quiet in
+        # one tick (10 samples at 0.4 LSB RMS noise share one code ~1/2 of the time)
+        self.flat_need = 1 if cfg.flat_cuv >= uvpc * 100.0 else max(1, cfg.flat_q_ms // 10)
         self.rail = coeffs.ADC_MAX * cfg.rail_pm // 1000
         t = 10  # ms per tick
         self.min_ticks = (cfg.min_duration_ms + t - 1) // t
@@ -221,6 +227,7 @@ class Detector:
             c.gsum = 0
             c.lq = 0
             c.warm = self.warm_ticks
+            c.frun = 0            # consecutive flat ticks
             c.fresh = True
             c.valid_from = 0
             c.last_end = 0
@@ -419,6 +426,8 @@ class Detector:
         rail = self.rail
         nrail = -rail
         flat = self.flat_counts
+        fneed = self.flat_need
+        frun = c.frun
         acc = self.acc if self.acc is not None else self.zero
         gyro = self.gyro if self.gyro is not None else self.zero
         fq = c.fq          # floor in 1/64 of 0.01 uV (fine steps for slow tracking)
@@ -461,7 +470,12 @@ class Detector:
             fring[hp] = v if v < _RCLAMP else _RCLAMP
             lo = rmin[i]
             hi = rmax[i]
-            if forced or lo >= rail or hi <= nrail or hi - lo <= flat:
+            if hi - lo <= flat:
+                if frun < fneed:
+                    frun += 1
+            else:
+                frun = 0
+            if forced or lo >= rail or hi <= nrail or frun >= fneed:
                 # lost signal: close what is open, hold off, then relearn the floor
                 if state == _ACTIVE:
                     c.floor = floor
@@ -685,6 +699,7 @@ class Detector:
         c.state = state
         c.warm = warm
         c.bad = bad
+        c.frun = frun
         return any_lost
 
     def _start(self, c, onset):

@@ -11,6 +11,13 @@ for signed converters (ADS1292R: full scale +-VREF/gain over 24 bits; analog mod
 through a unipolar ADC are described as signed too, because their driver subtracts the
 ADC mid-scale: vref_v is then half the ADC span), vref / gain / 2**bits * 1e6 for
 unsigned counts; the same formula as spasmtrack.dsp.coeffgen, so host and firmware agree.
+
+Analog modules are AC-coupled: the MyoWare 2.0's RAW output is band-passed in hardware
+(``emg.frontend_band_hz``, about 20-500 Hz), so the electrodes' DC offset (tens of mV,
+which at gain 200 is far beyond the ADC's range) never reaches the ADC. ``Board.frontend()``
+models that filter (stateful, streaming) so host-side conversions of electrode microvolts
+(replay, demo) feed the ADC what the module really outputs. ``check_resolution`` refuses,
+at configuration time, a board whose ADC step is too coarse to resolve weak EMG.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.signal as sps
 
 from . import BOARDS_DIR
 from .errors import UserError
@@ -27,6 +35,37 @@ from .errors import UserError
 
 class BoardError(UserError):
     """A board definition that cannot be used (names the board, field or pin)."""
+
+
+#: Coarsest EMG ADC step (uV at the electrodes per count) a board may have: weak spasms
+#: are 10-20 uV ARV (DOMAIN.md) and the detector's onset needs a fraction of that above a
+#: few-uV noise floor; with a coarser step the envelope of a weak spasm is mostly
+#: quantisation noise. 12 bits at gain 200 (3.8 uV) passes; 10 bits at gain 200 (15 uV)
+#: does not.
+MAX_UV_PER_COUNT = 8.0
+
+
+class FrontEnd:
+    """Hardware band-pass of an AC-coupled analog EMG module (first-order high- and
+    low-pass at ``band_hz``), applied in a stream: ``process(uv)`` takes (channels, n)
+    electrode microvolts and returns the module's output referred back to the electrodes
+    (uV). The state starts settled on the first sample (the module was powered before)."""
+
+    def __init__(self, band_hz: tuple[float, float], fs_hz: float, channels: int) -> None:
+        self.band_hz = band_hz
+        self.sos = sps.butter(1, list(band_hz), btype="bandpass", fs=fs_hz, output="sos")
+        self.channels = channels
+        self.zi: np.ndarray | None = None
+
+    def process(self, uv: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(uv, dtype=np.float64))
+        if x.shape[1] == 0:
+            return x
+        if self.zi is None:
+            z0 = sps.sosfilt_zi(self.sos)  # (sections, 2), steady state for a unit step
+            self.zi = z0[:, None, :] * x[:, 0][None, :, None]
+        y, self.zi = sps.sosfilt(self.sos, x, axis=1, zi=self.zi)
+        return y
 
 
 #: Parts we have drivers for, with the pins each needs and what it supports.
@@ -116,6 +155,23 @@ class Board:
     def counts_to_uv(self, counts: np.ndarray) -> np.ndarray:
         return np.asarray(counts, dtype=np.float64) * self.uv_per_count
 
+    def frontend(self) -> FrontEnd | None:
+        """A fresh streaming model of the EMG module's hardware band-pass, or None for a
+        DC-coupled front end (ADS1292R: the DSP chain removes the electrode offset)."""
+        band = self.emg.get("frontend_band_hz")
+        if not band:
+            return None
+        return FrontEnd((float(band[0]), float(band[1])), float(self.emg["fs_hz"]),
+                        int(self.emg.get("channels", 1)))
+
+
+def check_resolution(name: str, uv_per_count: float) -> None:
+    """Refuse a board whose EMG ADC step is too coarse to resolve weak EMG (BoardError)."""
+    _need(uv_per_count <= MAX_UV_PER_COUNT,
+          f"board {name!r}: EMG ADC step is {uv_per_count:.2f} uV per count at the electrodes, coarser "
+          f"than {MAX_UV_PER_COUNT:g} uV: weak spasms (10-20 uV) would be lost in quantisation; "
+          f"raise emg.gain or emg.adc_bits")
+
 
 def known_boards() -> list[str]:
     return sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
@@ -172,6 +228,13 @@ def validate(name: str, d: dict[str, Any]) -> None:
           f"{where}: {part} output is {'signed' if spec['signed'] else 'unsigned'}: set emg.adc_signed")
     if spec["bus"]:
         _need(spec["bus"] in d.get("buses", {}), f"{where}: {part} needs buses.{spec['bus']}")
+    band = emg.get("frontend_band_hz")
+    if band is not None:
+        _need(isinstance(band, list) and len(band) == 2 and 0 < band[0] < band[1] < emg["fs_hz"] / 2,
+              f"{where}: emg.frontend_band_hz must be [low, high] Hz with 0 < low < high < fs/2, not {band!r}")
+    bits = emg["adc_bits"]
+    uvpc = emg["vref_v"] / emg["gain"] / 2 ** (bits - 1 if emg.get("adc_signed", True) else bits) * 1e6
+    check_resolution(name, uvpc)
     imu = d.get("imu")
     if imu is not None:
         ip = imu.get("part")

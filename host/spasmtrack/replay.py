@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from typing import Any, Iterable
 
 import numpy as np
@@ -47,9 +48,14 @@ class BoardConv:
     acc_counts_per_g: float
     gyro_counts_per_dps: float
     mains_hz: int
+    frontend: Any = None     # spasmtrack.boards.FrontEnd of an AC-coupled analog module, or None
 
     def uv_to_counts(self, uv: np.ndarray) -> np.ndarray:
-        """EMG microvolts -> ADC counts, rounded and clipped at the ADC's full scale."""
+        """EMG microvolts at the electrodes -> ADC counts: through the module's hardware
+        band-pass when it has one (stateful: call in stream order), rounded and clipped at
+        the ADC's full scale."""
+        if self.frontend is not None:
+            uv = self.frontend.process(uv)
         c = np.rint(uv / self.uv_per_count)
         return np.clip(c, self.adc_min, self.adc_max).astype("<i4")
 
@@ -76,8 +82,13 @@ def load_board_conv(name: str) -> BoardConv:
     amin, amax = (-(1 << (bits - 1)), full) if signed else (0, full)
     acc_g = float(imu.get("accel_range_g", 8))
     gyro = float(imu.get("gyro_range_dps", 1000))
+    from .boards import check_resolution, load_board
+    board = load_board(name)       # validates, and refuses an ADC too coarse for EMG
+    uvpc = float(board.uv_per_count)   # the same step as coeffgen (coeffs.UV_PER_COUNT)
+    check_resolution(name, uvpc)
     return BoardConv(name, int(emg["fs_hz"]), int(emg.get("channels", 1)), uvpc, amin, amax,
-                     32768.0 / acc_g, 32768.0 / gyro, int(emg.get("mains_hz") or 0))
+                     32768.0 / acc_g, 32768.0 / gyro, int(emg.get("mains_hz") or 0),
+                     board.frontend())
 
 
 def detconfig_module():
