@@ -100,3 +100,14 @@ def test_bilateral_records_do_not_inflate_counts_rates_scores_or_e0(pair):
     n0, n1 = np.bincount(db.rec_channel)[:2]
     assert f"channel 0: {n0}, channel 1: {n1} ({db.ev_t.size} episodes)" in html
     assert f"from {db.rec_t.size} per-channel records" in html
+
+
+def test_csv_export_has_one_row_per_episode_with_its_channels(pair, tmp_path):
+    from spasmtrack.export.csvout import write_csv
+    _, tb, db, _ = pair["bi"]
+    n = write_csv(db, tmp_path)
+    lines = (tmp_path / "events.csv").read_text().splitlines()
+    assert n["events.csv"] == db.ev_t.size == len(lines) - 1
+    assert lines[0].endswith(",channels,n_records")
+    both = sum(1 for ln in lines[1:] if ln.rsplit(",", 2)[1] == "0;1")
+    assert both == int((db.ev_channels == 3).sum()) >= 0.97 * tb.n_bilateral

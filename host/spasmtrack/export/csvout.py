@@ -1,6 +1,8 @@
 """CSV export: events.csv, summaries.csv, doses.csv in a folder (files 0600).
 
 Columns state units; times are ISO 8601 UTC plus the patient's local time with offset.
+events.csv has one row per episode (EVENT records of a device's channels grouped, see
+spasmtrack.analysis.episodes): ``channels`` lists the EMG channels, ``n_records`` the records.
 """
 from __future__ import annotations
 
@@ -35,16 +37,26 @@ def _write(path: Path, header: list[str], rows) -> int:
     return n
 
 
+def _channels(mask) -> str:
+    """'0;1' from an episode's channel bit mask ('' if unknown)."""
+    if mask is None:
+        return ""
+    return ";".join(str(c) for c in range(63) if int(mask) >> c & 1)
+
+
 def write_csv(d: PatientData, folder: str | Path) -> dict[str, int]:
     """Write the three tables; returns rows written per file."""
     folder = Path(folder)
     tz = ZoneInfo(d.tz)
     out = {}
     out["events.csv"] = _write(folder / "events.csv",
-        ["onset_utc", "onset_local", "kind", "duration_s", "peak_uV", "flags", "config_version"],
+        ["onset_utc", "onset_local", "kind", "duration_s", "peak_uV", "flags", "config_version",
+         "channels", "n_records"],
         ((_iso(int(t)), _iso(int(t), tz), KIND.get(int(k), str(k)), f"{du / 1000:.3f}", f"{pk / 100:.2f}",
-          int(fl), int(cv)) for t, k, du, pk, fl, cv in
-         zip(d.ev_t, d.ev_kind, d.ev_dur, d.ev_peak_cuv, d.ev_flags, d.ev_cfg)))
+          int(fl), int(cv), _channels(chm), int(nr)) for t, k, du, pk, fl, cv, chm, nr in
+         zip(d.ev_t, d.ev_kind, d.ev_dur, d.ev_peak_cuv, d.ev_flags, d.ev_cfg,
+             d.ev_channels if d.ev_channels is not None else [None] * d.ev_t.size,
+             d.ev_n_records if d.ev_n_records is not None else [1] * d.ev_t.size)))
     out["summaries.csv"] = _write(folder / "summaries.csv",
         ["start_utc", "start_local", "window_s", "n_spasm", "n_clonus", "covered_s", "lost_s",
          "not_worn_s", "dropped_samples", "config_version"],
