@@ -314,7 +314,8 @@ def setup(board_def=None, emg_source=None, imu_source=None):
     elif part == "myoware2":
         import myoware_sim
 
-        dev = myoware_sim.MyoWareSim(emg_source, gain=emg["gain"], supply_v=emg.get("supply_v", 3.3))
+        dev = myoware_sim.MyoWareSim(emg_source, gain=emg["gain"], supply_v=emg.get("supply_v", 3.3),
+                                     band_hz=emg.get("frontend_band_hz", (20.0, 480.0)))
         pin(pn["emg_adc"]).analog = dev.output_v
         parts["emg"] = dev
     else:
