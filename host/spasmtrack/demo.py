@@ -77,8 +77,11 @@ class BoardScale:
     lsb_per_dps: float
     source: str
     mains_hz: int = 0
+    frontend: Any = None   # spasmtrack.boards.FrontEnd: an analog module's AC coupling (stateful)
 
     def emg_counts(self, uv: np.ndarray) -> np.ndarray:
+        if self.frontend is not None:   # electrode DC offset never reaches an AC-coupled module's ADC
+            uv = self.frontend.process(uv)
         return np.clip(np.rint(uv / self.uv_per_count), self.adc_min, self.adc_max).astype("<i4")
 
     def imu_counts(self, imu: np.ndarray) -> np.ndarray:
@@ -100,11 +103,13 @@ def board_scale(name: str) -> BoardScale:
     uvpc = emg["vref_v"] / (emg["gain"] * full) * 1e6
     lo, hi = -full, full
     source = f"{path.relative_to(REPO_ROOT)}"
+    frontend = None
     try:
         from .boards import load_board
         b = load_board(name)
         uvpc = float(b.uv_per_count)
         lo, hi = b.count_range
+        frontend = b.frontend()
         source = "spasmtrack.boards.load_board"
     except ImportError:
         pass
@@ -112,7 +117,7 @@ def board_scale(name: str) -> BoardScale:
     acc_mg = float(imu.get("accel_lsb_mg", imu["accel_range_g"] * 1000 / 32768))
     gyro_mdps = float(imu.get("gyro_lsb_mdps", imu["gyro_range_dps"] * 1000 / 32768))
     return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]), uvpc, lo, hi,
-                      1000.0 / acc_mg, 1000.0 / gyro_mdps, source, int(emg.get("mains_hz") or 0))
+                      1000.0 / acc_mg, 1000.0 / gyro_mdps, source, int(emg.get("mains_hz") or 0), frontend)
 
 
 class RamFlash:
