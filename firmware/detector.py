@@ -169,6 +169,9 @@ class FastEnv:
         return m
 
 
+_MAX_UV_PER_COUNT = const(8)  # coarsest usable EMG step (uV per count); host: boards.MAX_UV_PER_COUNT
+
+
 class _Ch:
     pass
 
@@ -187,6 +190,10 @@ class Detector:
         if self.fs_env != 100:
             raise ValueError("detector expects a 100 Hz envelope, coeffs say %d" % self.fs_env)
         uvpc = coeffs.UV_PER_COUNT
+        if uvpc > _MAX_UV_PER_COUNT:
+            raise ValueError("EMG ADC step %.2f uV/count is coarser than %d uV: weak spasms "
+                             "(10-20 uV) cannot be resolved; raise the gain or the ADC bits"
+                             % (uvpc, _MAX_UV_PER_COUNT))
         self.flat_counts = int(cfg.flat_cuv / 100.0 / uvpc)
         # quantisation: a step coarser than the flat limit cannot tell flat from quiet in
         # one tick (10 samples at 0.4 LSB RMS noise share one code ~1/2 of the time)

@@ -17,7 +17,7 @@ RAIL = coeffs.ADC_MAX
 class Rig:
     """A detector on preallocated chain-output arrays, fed block by block."""
 
-    def __init__(self, cfg=None, imu=True):
+    def __init__(self, cfg=None, imu=True, co=coeffs):
         self.cfg = cfg or detconfig.DEFAULT
         self.env = array("i", [0] * M)
         self.fast = array("i", [0] * M)
@@ -27,7 +27,7 @@ class Rig:
         self.acc = array("i", [0] * M)
         self.gyro = array("i", [0] * M)
         self.jerk = array("i", [0] * M)
-        self.det = detector.Detector(self.cfg, 1, coeffs)
+        self.det = detector.Detector(self.cfg, 1, co)
         self.det.bind(0, self.env, self.lf, self.rmin, self.rmax, self.fast)
         if imu:
             self.det.bind_imu(self.acc, self.gyro, self.jerk)
@@ -252,6 +252,51 @@ def test_railed_and_flat_signal_are_lost_never_events():
     # 15 s off + (0.5 s hold + 2 s relearn) after each of the two, + 2 s start-up warm-up = 22 s
     assert 215 <= lost <= 225, s
     assert s[R.SM_COVERED_DS] + lost >= 595, s
+
+
+class S3Coeffs:
+    """The scalings the detector reads, of a 12-bit ADC behind a gain-200 analog module."""
+    ENV_FS_HZ = 100
+    UV_PER_COUNT = 3.784179688
+    ADC_MAX = 2048
+
+
+def test_coarse_adc_quiet_ticks_are_not_lead_off_until_flat_for_flat_q_ms():
+    # one count is 3.8 uV: a resting muscle (1-3 uV RMS) often spans 0 counts in 10 ms
+    cfg = detconfig.make(window_s=30)
+    r = Rig(cfg, co=S3Coeffs)
+    r.run(300, REST, lo=0, hi=1)
+    for _ in range(20):                   # quiet: runs of up to 300 ms in one code
+        r.run(30, REST, lo=5, hi=5)
+        r.run(10, REST, lo=4, hi=6)
+    r.run(100, REST, lo=-1, hi=1)
+    r.run(150, 4000, lo=-400, hi=400)      # a 1.5 s spasm
+    r.run(200, REST, lo=-1, hi=0)
+    r.run(300, REST, lo=3, hi=3)           # really flat for 3 s
+    r.run(1100, REST, lo=0, hi=1)
+    ev = r.finish()
+    assert len(ev) == 1 and abs(ev[0][R.EV_ONSET_MS] - 12000) <= 60, ev
+    assert abs(ev[0][R.EV_DURATION_MS] - 1500) <= 150, ev
+    assert ev[0][R.EV_FLAGS] & R.FLAG_PARTIAL_LEADOFF == 0, ev
+    s = r.summaries[0]
+    # 2 s start-up warm-up + (3 s flat - 0.5 s to notice) + 0.5 s hold + 2 s relearn = 7 s
+    assert 69 <= s[R.SM_LOST_DS] <= 71, s
+    # the same quiet signal with the fine-ADC rule (one flat tick is lead-off) loses most of it
+    r2 = Rig(detconfig.make(window_s=30, flat_q_ms=10), co=S3Coeffs)
+    r2.run(300, REST, lo=0, hi=1)
+    for _ in range(20):
+        r2.run(30, REST, lo=5, hi=5)
+        r2.run(10, REST, lo=4, hi=6)
+    r2.run(2000, REST, lo=0, hi=1)
+    r2.finish()
+    assert r2.summaries[0][R.SM_LOST_DS] > 100, r2.summaries[0]     # 20 false lead-offs
+
+
+def test_board_too_coarse_for_emg_is_refused():
+    class Coarse(S3Coeffs):
+        UV_PER_COUNT = 15.1               # 10 bits behind gain 200
+    e = assert_raises(ValueError, detector.Detector, detconfig.DEFAULT, 1, Coarse)
+    assert "uV/count" in str(e), str(e)
 
 
 def test_front_end_lead_off_bits_make_time_lost():
