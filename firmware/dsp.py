@@ -363,8 +363,9 @@ def isqrt(buf, n: int):
 
 
 @micropython.viper
-def mag3(x, y, z, p):
-    """x[i] = isqrt(cx^2 + cy^2 + cz^2) with c = clamp(v, +-lim); p = [n, lim, sx]."""
+def sumsq3(x, y, z, p):
+    """x[i] = cx^2 + cy^2 + cz^2 with c = clamp(v, +-lim); p = [n, lim, sx]. With
+    ``isqrt`` after it, the vector magnitude (lim <= 26754 keeps the sum inside int31)."""
     a = ptr32(x)
     bb = ptr32(y)
     c = ptr32(z)
@@ -389,20 +390,7 @@ def mag3(x, y, z, p):
             t = lim
         elif t < 0 - lim:
             t = 0 - lim
-        v = u * u + w * w + t * t
-        res = 0
-        bit = 1
-        bit <<= 30          # at run time: 1 << 30 is not a small int on 32-bit ports
-        while bit > v:
-            bit >>= 2
-        while bit != 0:
-            if v >= res + bit:
-                v -= res + bit
-                res = (res >> 1) + bit
-            else:
-                res >>= 1
-            bit >>= 2
-        a[i] = res
+        a[i] = u * u + w * w + t * t
         i += 1
 
 

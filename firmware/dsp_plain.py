@@ -127,13 +127,13 @@ def isqrt(buf, n):
         buf[i] = _isqrt(buf[i])
 
 
-def mag3(x, y, z, p):
+def sumsq3(x, y, z, p):
     n, lim = p[0], p[1]
     for i in range(n):
         u = max(-lim, min(lim, x[i]))
         w = max(-lim, min(lim, y[i]))
         t = max(-lim, min(lim, z[i]))
-        x[i] = _isqrt(u * u + w * w + t * t)
+        x[i] = u * u + w * w + t * t
 
 
 def diff(buf, n, p):

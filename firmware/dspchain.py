@@ -283,9 +283,11 @@ class ImuChain:
         self._accel_axis(az, self.wz, self.dz, self.hp_states[2], self.p_diff[2], n)
         self.primed = True
         self.p_mag_acc[0] = n
-        k.mag3(self.wx, self.wy, self.wz, self.p_mag_acc)
+        k.sumsq3(self.wx, self.wy, self.wz, self.p_mag_acc)
+        k.isqrt(self.wx, n)
         k.copy(self.wx, acc, n)
-        k.mag3(self.dx, self.dy, self.dz, self.p_mag_acc)
+        k.sumsq3(self.dx, self.dy, self.dz, self.p_mag_acc)
+        k.isqrt(self.dx, n)
         k.copy(self.dx, jerk, n)
         k.scale(jerk, n, self.coeffs.JERK_MUL)
         k.copy(gx, self.wx, n)
@@ -295,7 +297,8 @@ class ImuChain:
         k.mulshift(self.wy, n, self.p_gyro)
         k.mulshift(self.wz, n, self.p_gyro)
         self.p_mag_gyro[0] = n
-        k.mag3(self.wx, self.wy, self.wz, self.p_mag_gyro)
+        k.sumsq3(self.wx, self.wy, self.wz, self.p_mag_gyro)
+        k.isqrt(self.wx, n)
         k.copy(self.wx, gyro, n)
         return n
 
