@@ -93,8 +93,21 @@ class App:
             start = s.next_block(raws[0], r1)
             if start < 0:
                 break
-            if s.status & 0x1F:
+            st_bits = s.status
+            if st_bits & 0x1F:
                 self.leadoff_blocks += 1
+            # the front end's lead-off comparators (ADS1292R LOFF_STAT in each frame: IN1P/N
+            # -> channel 0, IN2P/N -> channel 1, RLD -> every channel) make the detector count
+            # this block as lost signal whatever the samples look like
+            mask = 0
+            if st_bits & 0x10:
+                mask = 0xFF
+            else:
+                if st_bits & 0x03:
+                    mask |= 1
+                if st_bits & 0x0C:
+                    mask |= 2
+            det.set_leadoff(mask)
             n = self.block_len
             for ch in range(self.channels):
                 self.chains[ch].run(n)
