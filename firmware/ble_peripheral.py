@@ -13,7 +13,12 @@ unencrypted read, write or subscription is refused by the stack with an ATT erro
 keys are kept by :class:`BondStore` in a file on the flash (``_IRQ_GET/SET_SECRET``).
 
 IRQ handlers only copy the written bytes into preallocated buffers and set flags;
-:meth:`poll` (called from the main loop or the :meth:`run` task) does the work. A report
+:meth:`poll` (called from the main loop or the :meth:`run` task) does the work. BLE IRQs
+are scheduled callbacks: they run between any two bytecodes of the main loop, in the
+middle of :meth:`poll`. So each piece of state has ONE writer: the command queue is a
+single-producer ring (the IRQ moves only ``_q_tail``, poll only ``_q_head``), connection
+changes only bump ``_gen`` and poll resets its report/response state when it sees a new
+generation, and the indication-busy flag is set before the stack is asked to indicate. A report
 streams frames from ``log.read_from`` packed into MTU-sized notifications; when the stack's
 transmit queue is full (``OSError`` from ``gatts_notify``) the notification is kept and
 retried on the next poll, so nothing is dropped; records stay in the log until the host's
@@ -49,6 +54,7 @@ _CMD_SLOTS = const(4)
 _CONFIG_MAX = const(64)
 _ADV_INTERVAL_US = const(250000)
 _LIVE_MAX = const(60)
+_SEQ_MASK = const(0x3FFFFFFF)   # ring and generation counters (a multiple of _CMD_SLOTS)
 
 
 class BondStore:
@@ -140,8 +146,11 @@ class BlePeripheral:
         # control point, clock and config writes (copied in IRQ, handled in poll)
         self._q = [bytearray(_CMD_MAX) for _ in range(_CMD_SLOTS)]
         self._q_len = [0] * _CMD_SLOTS
-        self._q_head = 0
-        self._q_n = 0
+        self._q_gen = [0] * _CMD_SLOTS   # connection generation each command came on
+        self._gen = 0                    # bumped on every connect and disconnect (IRQ)
+        self._seen_gen = 0               # the generation poll has reset its state for
+        self._q_head = 0                 # written by poll only
+        self._q_tail = 0                 # written by the IRQ only
         self.cmd_overflows = 0
         self._cts = bytearray(P.CTS_LEN)
         self._cts_len = -1
@@ -214,11 +223,13 @@ class BlePeripheral:
                 n = len(v)
                 if n > _CMD_MAX:
                     n = _CMD_MAX
-                if self._q_n < _CMD_SLOTS:      # queued in order (a host may write the
-                    i = (self._q_head + self._q_n) % _CMD_SLOTS   # next before a response)
+                t = self._q_tail
+                if ((t - self._q_head) & _SEQ_MASK) < _CMD_SLOTS:  # queued in order (a host
+                    i = t % _CMD_SLOTS            # may write the next before a response)
                     self._q[i][:n] = v[:n]
                     self._q_len[i] = n
-                    self._q_n += 1
+                    self._q_gen[i] = self._gen
+                    self._q_tail = (t + 1) & _SEQ_MASK     # publish last
                 else:
                     self.cmd_overflows += 1
             elif h == self.h_time:
@@ -242,18 +253,17 @@ class BlePeripheral:
             self._ind_busy = False
         elif event == _IRQ_CENTRAL_CONNECT:
             self.conn = data[0]
-            self._stop_report()
-            self._rsp_len = 0
+            self._gen = (self._gen + 1) & _SEQ_MASK    # poll resets report and response
             self.mtu = 23
             self.encrypted = False
             self.bonded = False
         elif event == _IRQ_CENTRAL_DISCONNECT:
+            if data[0] != self.conn:
+                return None      # a late event for a link already replaced: not this one
             self.conn = None
+            self._gen = (self._gen + 1) & _SEQ_MASK
             self.encrypted = False
-            self._stop_report()
             self._live_on = False
-            self._ind_busy = False
-            self._rsp_len = 0
             # queued commands stay: an acknowledgement still counts without the link,
             # the others are answered to nobody
             self.advertise()
@@ -275,9 +285,15 @@ class BlePeripheral:
     # ------------------------------------------------------------------ main-loop work
     def poll(self, budget=8):
         """Do pending work; returns the number of notifications sent (0 when idle)."""
+        g = self._gen
+        if g != self._seen_gen:    # the link changed: what was under way is for nobody
+            self._seen_gen = g
+            self._stop_report()
+            self._rsp_len = 0
+            self._ind_busy = False
         if self._cts_len >= 0:
             self._set_time()   # before commands: a report asked right after sees the anchor
-        while self._q_n and self._rsp_len == 0:
+        while self._q_tail != self._q_head and self._rsp_len == 0:
             self._command()  # one response slot: a command waits until it is free
         if self._cfg_pending:
             self._cfg_pending = False
@@ -295,7 +311,7 @@ class BlePeripheral:
                 break
             try:
                 self.ble.gatts_notify(self.conn, self.h_rec, self._nmv[:self._nlen])
-            except OSError:
+            except (OSError, TypeError):   # TypeError: the link went (conn None) just now
                 self.full_retries += 1  # stack queue full: keep it, retry on the next poll
                 break
             self._nlen = 0
@@ -313,18 +329,21 @@ class BlePeripheral:
 
     # ------------------------------------------------------------------ control point
     def _command(self):
-        i = self._q_head
+        h = self._q_head
+        i = h % _CMD_SLOTS
         n = self._q_len[i]
         cmd = self._q[i]
-        self._q_head = (i + 1) % _CMD_SLOTS
-        self._q_n -= 1
+        gen = self._q_gen[i]
         try:
             op, seq = P.parse(memoryview(cmd)[:n])
         except ValueError as e:
+            self._q_head = (h + 1) & _SEQ_MASK   # the slot is free again
             self._respond(e.args[1], e.args[0])
             return
-        if self.conn is None and op != P.OP_DELETE:
-            return  # written before the link dropped: nobody to answer
+        self._q_head = (h + 1) & _SEQ_MASK
+        if (self.conn is None or gen != self._gen) and op != P.OP_DELETE:
+            return  # written on a link that dropped since: nobody to answer (a report
+            # asked by a previous host must not start streaming to the next one)
         if op == P.OP_ABORT:
             if self.reporting:
                 self._stop_report()
@@ -370,11 +389,13 @@ class BlePeripheral:
         self._rsp_len = 4
 
     def _indicate(self):
+        # busy BEFORE asking the stack: its INDICATE_DONE may run right after the call
+        self._ind_busy = True
         try:
             self.ble.gatts_indicate(self.conn, self.h_racp, memoryview(self._rsp)[:self._rsp_len])
-        except OSError:
-            return  # one indication in flight: retry on the next poll
-        self._ind_busy = True
+        except (OSError, TypeError):
+            self._ind_busy = False
+            return  # one indication in flight or the link just went: retry on the next poll
         self._rsp_len = 0
 
     def _fill(self):
@@ -485,7 +506,7 @@ class BlePeripheral:
             b[2 + 2 * i] = v >> 8
         try:
             self.ble.gatts_notify(self.conn, self.h_live, memoryview(b)[:1 + 2 * n])
-        except OSError:
+        except (OSError, TypeError):
             return False
         self._live_counter = (self._live_counter + 1) & 0xFF
         return True

@@ -108,13 +108,36 @@ def test_link_dropped_mid_sync(env, radio):
                 ctl.drop_links()
 
         with pytest.raises((SyncError, BleakError, ConnectionError, asyncio.TimeoutError)):
-            run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3))
+            run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3,
+                            reconnects=0))
         assert 0 < st.last_seq(KEY) < 800
         r = run(sync_device(DEVICE_ADDR, st, KEY))
         assert r.start_seq == dropped[0] + 1 or r.start_seq > dropped[0]
         dev.kill()
     ctl.close()
     assert_db_equals_device(env / "db.sqlite", flash) == 803
+
+
+def test_link_dropped_mid_sync_is_reconnected(env, radio):
+    flash = env / "flash"
+    ctl = BridgeControl(radio.bridge_addr)
+    try:
+        with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+            st = store(env)
+            dropped = []
+
+            def progress(res):
+                if not dropped:
+                    dropped.append(res.last_seq)
+                    ctl.drop_links()
+
+            r = run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress))
+            assert r.reconnects >= 1 and r.start_seq == 1 and r.last_seq >= 801
+            dev.kill()
+    finally:
+        ctl.close()
+    # two clock settings (one per connection), nothing lost, nothing twice
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 801 + 1 + r.reconnects
 
 
 HOST_SCRIPT = """
@@ -135,10 +158,13 @@ def test_host_killed_mid_sync(env, radio):
         url = f"sqlite:///{env / 'db.sqlite'}"
         proc = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, url, DEVICE_ADDR, KEY],
                                 stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-        line = proc.stdout.readline()
-        assert line.startswith("COMMITTED"), line
-        proc.send_signal(signal.SIGKILL)      # the host dies mid-sync: no disconnect sent
-        proc.wait()
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("COMMITTED"), line
+        finally:
+            proc.send_signal(signal.SIGKILL)  # the host dies mid-sync: no disconnect sent
+            proc.wait()
+            proc.stdout.close()
         st = store(env)
         assert 0 < st.last_seq(KEY) < 803
         r = run(sync_device(DEVICE_ADDR, st, KEY))   # the radio's watchdog freed the device
@@ -150,23 +176,27 @@ def test_host_killed_mid_sync(env, radio):
 def test_device_rebooted_mid_sync_keeps_bond(env, radio):
     flash = env / "flash"
     dev = SimBleDevice(flash, radio, events=600, summaries=200)
-    dev.start()
-    st = store(env)
-    killed = []
+    try:
+        dev.start()
+        st = store(env)
+        killed = []
 
-    def progress(res):
-        if not killed:
-            killed.append(res.last_seq)
-            dev.kill()                         # power cut in the middle of the sync
+        def progress(res):
+            if not killed:
+                killed.append(res.last_seq)
+                dev.kill()                         # power cut in the middle of the sync
 
-    with pytest.raises((SyncError, BleakError, ConnectionError, asyncio.TimeoutError)):
-        run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3))
-    assert (flash / "bonds.bin").stat().st_size > 0     # bond keys persisted on the flash
-    line = dev.start()                                   # next boot on the same flash
-    assert "boot=2" in line
-    r = run(sync_device(DEVICE_ADDR, st, KEY))          # re-encrypts with the stored bond
-    assert r.by_type.get(R.TYPE_BOOT) == 1
-    dev.kill()
+        # a device that is gone: one reconnect attempt fails, then a clear error
+        with pytest.raises(SyncError):
+            run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3,
+                            reconnects=1, timeout_s=3))
+        assert (flash / "bonds.bin").stat().st_size > 0     # bond keys persisted on the flash
+        line = dev.start()                                   # next boot on the same flash
+        assert "boot=2" in line
+        r = run(sync_device(DEVICE_ADDR, st, KEY))          # re-encrypts with the stored bond
+        assert r.by_type.get(R.TYPE_BOOT) == 1
+    finally:
+        dev.kill()
     assert_db_equals_device(env / "db.sqlite", flash) == 805
 
 
@@ -329,14 +359,16 @@ def test_fuzz_random_writes_to_every_writable_characteristic(env, radio):
 def test_device_that_forgot_the_bond_is_paired_again(env, radio):
     flash = env / "flash"
     dev = SimBleDevice(flash, radio, events=10)
-    dev.start()
-    st = store(env)
-    run(sync_device(DEVICE_ADDR, st, KEY))
-    dev.kill()
-    (flash / "bonds.bin").unlink()            # e.g. a factory reset of the bond table
-    dev.start()
-    r = run(sync_device(DEVICE_ADDR, st, KEY))
-    dev.kill()
+    try:
+        dev.start()
+        st = store(env)
+        run(sync_device(DEVICE_ADDR, st, KEY))
+        dev.kill()
+        (flash / "bonds.bin").unlink()            # e.g. a factory reset of the bond table
+        dev.start()
+        r = run(sync_device(DEVICE_ADDR, st, KEY))
+    finally:
+        dev.kill()
     assert r.records == 2                     # the new BOOT and this sync's TIME_ANCHOR
     assert (flash / "bonds.bin").stat().st_size > 0
     assert_db_equals_device(env / "db.sqlite", flash) == 14

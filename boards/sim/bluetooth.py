@@ -20,6 +20,11 @@
 # - notifications are truncated to MTU-3; config(mtu=) is the MTU offered in exchanges.
 # - security flags (_FLAG_READ_ENCRYPTED ...) are enforced by the stack (ATT errors),
 #   bonding keys are fetched and stored through _IRQ_GET_SECRET / _IRQ_SET_SECRET.
+# Events are dispatched from scheduled callbacks, i.e. between ANY two bytecodes of the
+# main program (as on the ESP32). The C stack's calls are atomic there; here each frame
+# goes out in ONE socket write (a reply sent from a callback never lands inside another
+# frame) and the transmit slots are two counters with one writer each (sent by
+# gatts_notify, done by the TXDONE event), so no update is lost.
 import os
 import socket
 import struct
@@ -154,7 +159,8 @@ class BLE:
         self._addr = bytes(6)
         self._attrs = {}
         self._slots = _env_int("SPASMTRACK_SIM_TXBUF", 12)
-        self._inflight = {}
+        self._inflight = {}     # conn -> notifications sent (written by gatts_notify)
+        self._txdone = {}       # conn -> completions (written by the TXDONE event)
         self._indicating = {}
         self._events = []
         self._busy = False
@@ -202,9 +208,7 @@ class BLE:
         s = self._sock
         if s is None:
             raise OSError(_ENOTCONN)
-        s.write(struct.pack("<HB", len(payload) + 1, op))
-        if payload:
-            s.write(payload)
+        s.write(struct.pack("<HB", len(payload) + 1, op) + payload)  # one write: atomic
 
     def _read_exact(self, n):
         buf = bytearray(n)
@@ -276,10 +280,12 @@ class BLE:
             conn, at = struct.unpack_from("<HB", p)
             addr = memoryview(p[3:9])
             if ev == _EV_CONNECT:
+                self._txdone[conn] = 0
                 self._inflight[conn] = 0
                 self._irq(_IRQ_CENTRAL_CONNECT, (conn, at, addr))
             else:
                 self._inflight.pop(conn, None)
+                self._txdone.pop(conn, None)
                 self._indicating.pop(conn, None)
                 self._irq(_IRQ_CENTRAL_DISCONNECT, (conn, at, addr))
         elif ev == _EV_WRITE:
@@ -315,8 +321,8 @@ class BLE:
             self._irq(_IRQ_GATTS_INDICATE_DONE, (conn, handle, status))
         elif ev == _EV_TXDONE:
             conn, n = struct.unpack_from("<HH", p)
-            if conn in self._inflight:
-                self._inflight[conn] = max(0, self._inflight[conn] - n)
+            if conn in self._txdone:
+                self._txdone[conn] += n
 
     # -- public API -------------------------------------------------------------------
     def active(self, *args):
@@ -334,6 +340,7 @@ class BLE:
             self._call(_OP_ACTIVE, b"\x00", _EV_OK)
             self._active = False
             self._inflight.clear()
+            self._txdone.clear()
         return self._active
 
     def _send_config(self):
@@ -451,9 +458,10 @@ class BLE:
     def gatts_notify(self, conn_handle, value_handle, data=None):
         self._need_active()
         n = self._inflight.get(conn_handle)
-        if n is None:
+        done = self._txdone.get(conn_handle)
+        if n is None or done is None:
             raise OSError(_ENOTCONN)
-        if n >= self._slots:
+        if n - done >= self._slots:
             raise OSError(_ENOMEM)
         v = self._attr(value_handle).value if data is None else data
         self._inflight[conn_handle] = n + 1

@@ -3,7 +3,9 @@
 # folder (cwd) with:  micropython -c "import ble_devmain; ble_devmain.main()"
 # Environment: SPASMTRACK_BLE_BRIDGE (radio bridge), BLEDEV_EVENTS / BLEDEV_SUMMARIES:
 # records to append at first boot (a backlog), BLEDEV_TRICKLE_MS: append one EVENT that
-# often while running; BLEDEV_RUN_S: stop after that many seconds (default: forever).
+# often while running; BLEDEV_RUN_S: stop after that many seconds (default: forever);
+# BLEDEV_EXIT_WITH_STDIN=1: stop when stdin reaches EOF (the parent, a test or bench
+# holding the other end of the pipe, died: no orphan sim devices).
 import os
 import time
 
@@ -72,7 +74,19 @@ def main():
     env = array("i", [2500 + 300 * (i % 5) for i in range(10)])  # 25..37 uV, 0.01 uV units
     n = 0
     was_reporting = False
+    parent = None
+    if _env("BLEDEV_EXIT_WITH_STDIN", 0):
+        import select
+        import sys
+        parent = select.poll()
+        parent.register(sys.stdin, select.POLLIN)
+    t_parent = time.ticks_ms()
     while True:
+        if parent is not None and time.ticks_diff(time.ticks_ms(), t_parent) >= 200:
+            t_parent = time.ticks_ms()
+            for _ in parent.ipoll(0):
+                if not sys.stdin.buffer.read(1):
+                    return      # EOF: the parent is gone
         if was_reporting and not per.reporting:
             print("BLEDEV STATS records=%d notifications=%d full_retries=%d acked=%d" % (
                 per.sent_records, per.sent_notifications, per.full_retries, log.acked_seq))

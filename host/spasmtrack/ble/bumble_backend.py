@@ -226,9 +226,13 @@ class BumbleClient(BaseBleakClient):
         except ATT_Error as exc:
             raise _gatt_error(exc) from exc
         except asyncio.CancelledError:
-            if self._conn is None:
-                raise BleakError("disconnected during a GATT operation") from None
-            raise
+            # Bumble cancels the pending request when the link drops; the disconnection
+            # event may reach this client only later. Only a cancellation of the calling
+            # task itself is passed on: any other is the stack giving up on the link.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise BleakError("disconnected during a GATT operation") from None
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
         return bytearray(await self._op(self._need_peer().read_value(characteristic.obj)))

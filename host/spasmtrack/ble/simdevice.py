@@ -56,20 +56,24 @@ class SimBleDevice:
         path = os.pathsep.join(dirs) + os.pathsep + ".frozen"
         env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
-                   BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms))
+                   BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms),
+                   BLEDEV_EXIT_WITH_STDIN="1")
         if self.txbuf:
             env["SPASMTRACK_SIM_TXBUF"] = str(self.txbuf)
         cmd = [micropython()]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
         cmd += ["-c", "import ble_devmain; ble_devmain.main()"]
+        # stdin is a pipe that only this process holds: if it dies (a test killed by the
+        # timeout, a crashed worker) the device sees EOF and exits instead of lingering
         self.proc = subprocess.Popen(cmd, cwd=self.flash_dir, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         lines = []
         while True:
             line = self.proc.stdout.readline()
             if not line:
+                self.kill()
                 raise RuntimeError("sim device exited before it was ready:\n" + "".join(lines))
             lines.append(line)
             if line.startswith("BLEDEV READY"):
@@ -97,6 +101,8 @@ class SimBleDevice:
             if self.proc.stdout is not None:
                 self.output += self.proc.stdout.read()
                 self.proc.stdout.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         self.proc = None
 
     def stats(self) -> list[dict[str, int]]:

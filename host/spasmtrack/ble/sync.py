@@ -11,6 +11,15 @@ last stored seq. Each batch is stored in ONE transaction, and only after the com
 the device told it may reclaim those records (DELETE <= last stored seq). A link that
 drops mid-sync loses nothing: the next sync resumes after the last committed record, and
 a duplicate frame is recognised by the store (same seq, same bytes).
+
+Stalls are normal on a radio link (a phone backgrounds the app, the device is busy, the
+host is starved): when the device has been silent for ``idle_timeout_s`` the sync commits
+what it has, probes the link with a read of the status characteristic and, if the link is
+alive, aborts the report and asks again from the last stored seq (``SyncResult.silences``).
+Only ``max_silences`` silences in a row without progress end the sync. :func:`sync_device`
+reconnects (``reconnects`` times, fresh connection each) when the link is lost or stays
+silent; a device that is truly gone ends with :class:`SyncError` after at most
+``(reconnects + 1)`` connect timeouts.
 """
 from __future__ import annotations
 
@@ -20,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 from bleak import BleakClient
+from bleak.exc import BleakError
+from bumble.core import BaseBumbleError
 
 from .. import records as rec
 from . import protocol as P
@@ -50,6 +61,8 @@ class SyncResult:
     notifications: int = 0
     bytes_rx: int = 0              # record payload bytes received (ATT values)
     restarts: int = 0              # reports re-asked after a gap, reorder or bad frame
+    silences: int = 0              # idle timeouts survived (link probed, report re-asked)
+    reconnects: int = 0            # new connections after a lost or silent link
     rejected_frames: int = 0
     dup_notifications: int = 0     # identical notifications received twice (dropped)
     time_set_unix: int | None = None
@@ -118,12 +131,34 @@ async def _read_clock_and_set(client: BleakClient, tz_quarter_h: int) -> int:
     return int(now)
 
 
+class _Silent(Exception):
+    """The device sent nothing for the idle timeout (internal to :func:`sync_client`)."""
+
+
+async def _probe(client: BleakClient, timeout_s: float) -> bool:
+    """True when a GATT round trip (read of the status characteristic) still completes."""
+    if not client.is_connected:
+        return False
+    try:
+        await asyncio.wait_for(client.read_gatt_char(P.STATUS_UUID), timeout_s)
+    except Exception:  # noqa: BLE001 - any failure here means: no usable link
+        return False
+    return client.is_connected
+
+
 async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                       batch: int = 256, set_clock: bool = True, tz_quarter_h: int = 0,
                       idle_timeout_s: float = 5.0, max_restarts: int = 8,
-                      progress: Callable[[SyncResult], None] | None = None) -> SyncResult:
-    """Run one sync on a connected (and paired) client; see the module docstring."""
-    res = SyncResult(device_key=device_key, mtu=client.mtu_size)
+                      max_silences: int = 3,
+                      progress: Callable[[SyncResult], None] | None = None,
+                      result: SyncResult | None = None) -> SyncResult:
+    """Run one sync on a connected (and paired) client; see the module docstring.
+
+    ``idle_timeout_s`` (s): device silence before the link is probed and the report asked
+    again; ``max_silences``: silences in a row without a new stored record before
+    :class:`SyncError`. ``result``: accumulate into this result (reconnects)."""
+    res = result if result is not None else SyncResult(device_key=device_key)
+    res.mtu = client.mtu_size
     t0 = time.perf_counter()
     # ONE queue for notifications and control-point responses keeps their order on the link
     q: asyncio.Queue = asyncio.Queue()
@@ -142,11 +177,13 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
     pending: list[bytes] = []
     outstanding = [0]          # DELETE responses not yet received
     last_accepted = sink.last_seq(device_key)
-    res.start_seq = last_accepted + 1
-    res.last_seq = last_accepted
+    if result is None or not res.start_seq:
+        res.start_seq = last_accepted + 1
+    res.last_seq = max(res.last_seq, last_accepted)
+    silent_in_a_row = 0
 
     async def commit() -> None:
-        nonlocal pending
+        nonlocal pending, silent_in_a_row
         if not pending:
             return
         r = sink.insert_records(device_key, pending)        # one transaction
@@ -156,6 +193,8 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         for t, n in getattr(r, "by_type", {}).items():
             res.by_type[t] = res.by_type.get(t, 0) + n
         pending = []
+        if int(r.last_seq) > res.last_seq:
+            silent_in_a_row = 0                              # progress: the link works
         res.last_seq = max(res.last_seq, int(r.last_seq))
         # only now may the device reclaim what is committed
         await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
@@ -164,12 +203,42 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         if progress is not None:
             progress(res)
 
-    async def get(timeout: float) -> tuple[bool, bytes]:
+    async def get() -> tuple[bool, bytes]:
         try:
-            return await asyncio.wait_for(q.get(), timeout)
+            return await asyncio.wait_for(q.get(), idle_timeout_s)
         except asyncio.TimeoutError:
-            await commit() if client.is_connected else None
-            raise SyncError(f"device silent for {timeout:.0f} s (link lost?)") from None
+            raise _Silent() from None
+
+    async def silence() -> None:
+        """Bounded handling of a silent device: commit, probe the link, count it."""
+        nonlocal silent_in_a_row
+        if client.is_connected:
+            await commit()
+        res.silences += 1
+        silent_in_a_row += 1
+        if not await _probe(client, idle_timeout_s):
+            raise SyncError(f"device silent for {idle_timeout_s:g} s and the link does not "
+                            "answer (link lost?)")
+        if silent_in_a_row > max_silences:
+            raise SyncError(f"device silent {silent_in_a_row} times for {idle_timeout_s:g} s "
+                            "without progress; giving up")
+
+    async def skip_to_abort_response() -> None:
+        # skip the rest of that report: the device answers ABORT once it has stopped
+        # (a REPORT response of a report that had just finished may come before it)
+        while True:
+            try:
+                is_note, value = await get()
+            except _Silent:
+                await silence()
+                await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
+                continue
+            if is_note or len(value) < 4 or value[0] != P.OP_RSP:
+                continue
+            if value[2] == P.OP_DELETE:
+                outstanding[0] -= 1
+            elif value[2] == P.OP_ABORT:
+                return
 
     done = False
     while not done:
@@ -177,9 +246,14 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
             raise SyncError("link lost")
         asm = _Reassembler()
         await client.write_gatt_char(P.RACP_UUID, P.report_from(res.last_seq + 1), response=True)
-        broken = False
+        broken = silent = False
         while True:
-            is_note, value = await get(idle_timeout_s)
+            try:
+                is_note, value = await get()
+            except _Silent:
+                await silence()
+                broken = silent = True
+                break
             if not is_note:
                 if len(value) < 4 or value[0] != P.OP_RSP:
                     continue
@@ -212,33 +286,33 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                 await commit()
         res.dup_notifications += asm.dup_notifications
         if broken:
-            res.restarts += 1
+            if not silent:
+                res.restarts += 1
             await commit()
             last_accepted = res.last_seq
             if res.restarts > max_restarts:
                 raise SyncError(f"gave up after {res.restarts} re-asks")
             if not done:
                 await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
-                # skip the rest of that report up to its end (abort or report response)
-                while True:
-                    is_note, value = await get(idle_timeout_s)
-                    if is_note or len(value) < 4 or value[0] != P.OP_RSP:
-                        continue
-                    if value[2] == P.OP_DELETE:
-                        outstanding[0] -= 1
-                    elif value[2] in (P.OP_ABORT, P.OP_REPORT):
-                        break
+                await skip_to_abort_response()
             done = False
     await commit()
     # the device confirms each acknowledgement (it handles it after the write returns)
     while outstanding[0] > 0:
-        is_note, value = await get(idle_timeout_s)
+        try:
+            is_note, value = await get()
+        except _Silent:
+            await silence()
+            # acknowledgements are idempotent: ask again for the confirmation
+            await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
+            outstanding[0] = 1
+            continue
         if not is_note and len(value) >= 4 and value[0] == P.OP_RSP and value[2] == P.OP_DELETE:
             outstanding[0] -= 1
             if value[3] != P.RSP_SUCCESS:
                 raise SyncError("device refused acknowledgement: "
                                 f"{P.RSP_NAMES.get(value[3], value[3])}")
-    res.elapsed_s = time.perf_counter() - t0
+    res.elapsed_s += time.perf_counter() - t0
     return res
 
 
@@ -262,16 +336,32 @@ def _accept(frames: list[bytes], pending: list[bytes], res: SyncResult, last: in
 
 
 async def sync_device(address: str, sink: RecordSink, device_key: str | None = None,
-                      *, timeout_s: float = 20.0, **kwargs: Any) -> SyncResult:
-    """Connect to ``address`` (pairing if needed) and :func:`sync_client`."""
+                      *, timeout_s: float = 20.0, reconnects: int = 2,
+                      **kwargs: Any) -> SyncResult:
+    """Connect to ``address`` (pairing if needed) and :func:`sync_client`.
+
+    ``timeout_s`` (s): connect timeout per attempt. A link lost or silent mid-sync is
+    reconnected up to ``reconnects`` times (the sync resumes after the last stored record);
+    then, or when the device cannot be reached, :class:`SyncError` (chained to the cause)."""
     be = backends()
-    client = BleakClient(address, timeout=timeout_s, pair=True,
-                         **({"backend": be["client"]} if be else {}))
-    await client.connect()
-    try:
-        return await sync_client(client, sink, device_key or address.upper(), **kwargs)
-    finally:
+    key = device_key or address.upper()
+    res = SyncResult(device_key=key)
+    attempt = 0
+    while True:
+        client = BleakClient(address, timeout=timeout_s, pair=True,
+                             **({"backend": be["client"]} if be else {}))
         try:
-            await client.disconnect()
-        except Exception:  # noqa: BLE001 - the link may already be gone
-            pass
+            await client.connect()
+            return await sync_client(client, sink, key, result=res, **kwargs)
+        except (SyncError, BleakError, BaseBumbleError, OSError, asyncio.TimeoutError) as exc:
+            if attempt >= reconnects:
+                if isinstance(exc, SyncError):
+                    raise
+                raise SyncError(f"{address}: {exc or type(exc).__name__}") from exc
+            attempt += 1
+            res.reconnects += 1
+        finally:
+            try:
+                await client.disconnect()
+            except Exception:  # noqa: BLE001 - the link may already be gone
+                pass
