@@ -55,51 +55,52 @@ device_assignments = Table(
     Index("ix_assign_device", "device_id", "from_utc_ms"),
 )
 
+def _device_seq_table(name: str, uq_prefix: str, *items: Column | Index) -> Table:
+    """A table of rows each derived from one device record: id, device_id, seq (unique per
+    device, so a re-synced frame is never stored twice), then ``items``."""
+    cols = [i for i in items if isinstance(i, Column)]
+    rest = [i for i in items if not isinstance(i, Column)]
+    return Table(
+        name, metadata,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        *cols,
+        UniqueConstraint("device_id", "seq", name=f"uq_{uq_prefix}_device_seq"),
+        *rest,
+    )
+
+
 # Every frame received from a device, verbatim, one row per (device, seq): the exact
 # accounting of what was synced. Typed tables below are derived from these frames.
-records = Table(
-    "records", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+records = _device_seq_table(
+    "records", "records",
     Column("rtype", SmallInteger, nullable=False),
     Column("frame", LargeBinary, nullable=False),
     Column("received_utc_ms", BigInteger, nullable=False),
-    UniqueConstraint("device_id", "seq", name="uq_records_device_seq"),
 )
 
-boots = Table(
-    "boots", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+boots = _device_seq_table(
+    "boots", "boots",
     Column("boot", Integer, nullable=False),
     Column("reset_cause", SmallInteger),
     Column("fw_version", Integer),
     Column("config_version", Integer),
     Column("board_hash", Integer),
-    UniqueConstraint("device_id", "seq", name="uq_boots_device_seq"),
 )
 
-time_anchors = Table(
-    "time_anchors", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+time_anchors = _device_seq_table(
+    "time_anchors", "anchors",
     Column("boot", Integer, nullable=False),
     Column("ms", BigInteger, nullable=False),          # device ms since boot
     Column("unix_s", BigInteger, nullable=False),      # UTC seconds written by the host
     Column("tz_quarter_h", SmallInteger),               # informational offset, quarter hours
     Column("source", SmallInteger),                     # 1 host CTS, 2 manual
     Column("used", SmallInteger, nullable=False, default=1),   # 0: rejected as a clock jump
-    UniqueConstraint("device_id", "seq", name="uq_anchors_device_seq"),
 )
 
-events = Table(
-    "events", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+events = _device_seq_table(
+    "events", "events",
     Column("boot", Integer, nullable=False),
     Column("onset_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
@@ -116,15 +117,11 @@ events = Table(
     Column("config_version", Integer),
     Column("onset_utc_ms", BigInteger),
     Column("fields_json", Text),                        # every decoded field, by record name
-    UniqueConstraint("device_id", "seq", name="uq_events_device_seq"),
     Index("ix_events_device_utc", "device_id", "onset_utc_ms"),
 )
 
-summaries = Table(
-    "summaries", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+summaries = _device_seq_table(
+    "summaries", "summaries",
     Column("boot", Integer, nullable=False),
     Column("start_ms", BigInteger, nullable=False),
     Column("window_s", Integer, nullable=False),
@@ -142,30 +139,21 @@ summaries = Table(
     Column("config_version", Integer),
     Column("start_utc_ms", BigInteger),
     Column("fields_json", Text),
-    UniqueConstraint("device_id", "seq", name="uq_summaries_device_seq"),
     Index("ix_summaries_device_utc", "device_id", "start_utc_ms"),
 )
 
-markers = Table(
-    "markers", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+markers = _device_seq_table(
+    "markers", "markers",
     Column("boot", Integer, nullable=False),
     Column("ms", BigInteger, nullable=False),
     Column("kind", SmallInteger, nullable=False),       # 1 dose taken, 2 felt spasm
     Column("utc_ms", BigInteger),
-    UniqueConstraint("device_id", "seq", name="uq_markers_device_seq"),
 )
 
-losses = Table(
-    "losses", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("seq", BigInteger, nullable=False),
+losses = _device_seq_table(
+    "losses", "losses",
     Column("first_seq", BigInteger, nullable=False),
     Column("last_seq", BigInteger, nullable=False),
-    UniqueConstraint("device_id", "seq", name="uq_losses_device_seq"),
 )
 
 doses = Table(
