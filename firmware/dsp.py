@@ -21,8 +21,7 @@ import micropython
 SX = 32 if sys.maxsize > 0x7FFFFFFF else 0
 
 # Parameter array layouts (array('i')); the chain allocates them once.
-# prep:   [n, decim, frac, sx]
-# minmax: [n, decim, sx]
+# prep:   [n, decim, frac, sx, M]  (stats = [sums | mins | maxs], M words each)
 # biquad state: [nsec, sx, (x1, x2, y1, y2, r1, r2) * nsec]  (r: fed-back rounding remainders)
 # rect:   [n, decim, shift, sx]
 # tkeo state: [n, shift, sum_shift, sx, u1, u2]
@@ -31,55 +30,38 @@ SX = 32 if sys.maxsize > 0x7FFFFFFF else 0
 
 
 @micropython.viper
-def prep(raw, work, rsum, p):
-    """work[i] = raw[i] << frac; rsum[j] = sum of raw over envelope period j."""
+def prep(raw, work, stats, p):
+    """One pass over the raw block: work[i] = raw[i] << frac, and per envelope period j
+    stats[j] = sum, stats[M + j] = min, stats[2M + j] = max of raw (p = [n, d, frac, sx, M])."""
     r = ptr32(raw)
     w = ptr32(work)
-    s = ptr32(rsum)
+    s = ptr32(stats)
     pp = ptr32(p)
     n = pp[0]
     d = pp[1]
     frac = pp[2]
     sx = pp[3]
+    m2 = pp[4]
+    m3 = m2 + m2
     i = 0
     j = 0
     while i < n:
         acc = 0
-        e = i + d
-        while i < e:
-            v = (r[i] << sx) >> sx
-            w[i] = v << frac
-            acc += v
-            i += 1
-        s[j] = acc
-        j += 1
-
-
-@micropython.viper
-def minmax(raw, rmin, rmax, p):
-    """rmin[j], rmax[j] = min and max raw count over envelope period j."""
-    r = ptr32(raw)
-    lo = ptr32(rmin)
-    hi = ptr32(rmax)
-    pp = ptr32(p)
-    n = pp[0]
-    d = pp[1]
-    sx = pp[2]
-    i = 0
-    j = 0
-    while i < n:
         mn = (r[i] << sx) >> sx
         mx = mn
         e = i + d
         while i < e:
             v = (r[i] << sx) >> sx
+            w[i] = v << frac
+            acc += v
             if v < mn:
                 mn = v
             if v > mx:
                 mx = v
             i += 1
-        lo[j] = mn
-        hi[j] = mx
+        s[j] = acc
+        s[m2 + j] = mn
+        s[m3 + j] = mx
         j += 1
 
 

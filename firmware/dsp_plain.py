@@ -9,23 +9,15 @@ SX = 0  # plain ints are already signed
 SOS_LEN = 8
 
 
-def prep(raw, work, rsum, p):
-    n, d, frac = p[0], p[1], p[2]
-    for j in range(n // d):
-        acc = 0
-        for i in range(j * d, j * d + d):
-            v = raw[i]
-            work[i] = v << frac
-            acc += v
-        rsum[j] = acc
-
-
-def minmax(raw, rmin, rmax, p):
-    n, d = p[0], p[1]
+def prep(raw, work, stats, p):
+    n, d, frac, big_m = p[0], p[1], p[2], p[4]
     for j in range(n // d):
         seg = raw[j * d:j * d + d]
-        rmin[j] = min(seg)
-        rmax[j] = max(seg)
+        for i in range(j * d, j * d + d):
+            work[i] = raw[i] << frac
+        stats[j] = sum(seg)
+        stats[big_m + j] = min(seg)
+        stats[2 * big_m + j] = max(seg)
 
 
 def biquad(buf, n, sos, state):

@@ -138,8 +138,12 @@ class EmgChain:
         self.sos = sos
         self.bp_state = _state(sos, sx)
         self.work = _i32(block_len)
-        self.p_prep = array("i", [0, d, coeffs.SIG_FRAC, sx])
-        self.p_minmax = array("i", [0, d, sx])
+        big_m = self.out_len
+        self.p_prep = array("i", [0, d, coeffs.SIG_FRAC, sx, big_m])
+        # per-period raw sum, min and max from one pass (prep), handed out by copies
+        self.stats = _i32(3 * big_m)
+        self.stats_min = memoryview(self.stats)[big_m:2 * big_m]
+        self.stats_max = memoryview(self.stats)[2 * big_m:]
         if env_mode == ENV_TKEO:
             self.p_tkeo = array("i", [0, coeffs.TKEO_SHIFT, coeffs.TKEO_SUM_SHIFT, sx, 0, 0])
             self.p_rect = array("i", [0, d, 0, sx])
@@ -201,9 +205,10 @@ class EmgChain:
             self.bp_state[3] = x0
             self.primed = True
         self.p_prep[0] = n
-        k.prep(raw, self.work, lf, self.p_prep)
-        self.p_minmax[0] = n
-        k.minmax(raw, rmin, rmax, self.p_minmax)
+        k.prep(raw, self.work, self.stats, self.p_prep)
+        k.copy(self.stats, lf, m)
+        k.copy(self.stats_min, rmin, m)
+        k.copy(self.stats_max, rmax, m)
         k.biquad(self.work, n, self.sos, self.bp_state)
         if self.env_mode == ENV_TKEO:
             self.p_tkeo[0] = n
