@@ -33,8 +33,10 @@ Units (the field names are the contract; the host store uses them as column name
   detconfig.py), ``value`` (signed int32, in the unit detconfig.py states for that key).
 - LOSS: written by the flash log when rotation erases records the host has not acknowledged:
   every seq in ``first_seq``..``last_seq`` (inclusive) that the host has not already received
-  is gone for good. first_seq is (acked seq + 1), so successive LOSS records overlap; the union
-  is what counts. ``reason``: LOSS_ROTATION=1. A host must ack only up to the end of the
+  is gone for good. For LOSS_ROTATION=1 (``reason``) first_seq is (acked seq + 1), so successive
+  LOSS records overlap; the union is what counts. LOSS_CORRUPT_SECTOR=2: a flash sector whose
+  header became unreadable was dropped; first_seq..last_seq are exactly the unacknowledged seqs
+  it held. A host must ack only up to the end of the
   contiguous run of seqs it holds (gaps explained by LOSS records count as held).
 
 API (stable; changes will be announced here):
@@ -110,6 +112,7 @@ FAULT_MEMORY = const(3)
 FAULT_BROWNOUT = const(4)
 # LOSS reason
 LOSS_ROTATION = const(1)
+LOSS_CORRUPT_SECTOR = const(2)
 # MVC not calibrated
 MVC_UNCALIBRATED = const(0xFFFF)
 
