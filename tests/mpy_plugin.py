@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from spasmtrack import firmware
 
 ROOT = Path(__file__).resolve().parents[1]
 MPY_PATH = os.pathsep.join(
@@ -26,13 +27,22 @@ TIMEOUT_S = 600
 
 
 def micropython_binary() -> str:
-    exe = shutil.which("micropython")
-    if exe is None:
-        venv = ROOT / ".venv" / "bin" / "micropython"
-        if venv.exists():
-            return str(venv)
-        raise pytest.UsageError("micropython unix port not found: run `make test` to install it")
-    return exe
+    """The unix port to test on: ``SPASMTRACK_MICROPYTHON`` (e.g. a 32-bit build), else the
+    pinned one (spasmtrack.firmware.micropython)."""
+    try:
+        return firmware.micropython()
+    except firmware.FirmwareMissing as e:
+        raise pytest.UsageError(f"{e} (or `make test` installs it)") from None
+
+
+_host_arch: list[str] = []
+
+
+def host_arch() -> str:
+    """``mpy-cross -march`` of that binary (x64, or x86 for a 32-bit build), asked once."""
+    if not _host_arch:
+        _host_arch.append(firmware.host_arch(micropython_binary()))
+    return _host_arch[0]
 
 
 def run_micropython(code: str, heapsize: str | None = None, timeout: float = TIMEOUT_S,

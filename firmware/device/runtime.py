@@ -186,6 +186,9 @@ class Device:
             if blocks != last:  # the pipeline is alive: feed
                 wdt.feed()
                 last = blocks
+            if self.app.epoch_over:  # device ms near 2**30 (12.4 days): a new boot
+                self.say("12.4 days of device time: restarting into a new boot")
+                self.reboot()
             n += 1
             if n % STATUS_EVERY_S == 0:
                 import gc

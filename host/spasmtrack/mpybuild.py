@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import firmware
 from .boards import Board, BoardError, load_board
 from .errors import UserError
 
@@ -41,6 +42,7 @@ class BuildResult:
     board: Board
     out: Path
     files: list[Path]  # relative to out
+    arch: str = ""     # the mpy-cross -march used
 
     @property
     def total_bytes(self) -> int:
@@ -66,6 +68,8 @@ def build(board_name: str, out_root: Path | None = None, arch: str | None = None
     """Compile the firmware for ``board_name`` into build/mpy/<board>/ (``arch``: another
     mpy-cross -march than the board's, e.g. x86 for a 32-bit unix port in bench/memory)."""
     board = load_board(board_name)
+    if arch is None and board.data.get("mcu") == "unix":
+        arch = _unix_arch(board.arch)
     arch = arch or board.arch
     coeffs = BOARDS_DIR / board_name / "coeffs.py"
     if not coeffs.is_file():
@@ -94,7 +98,16 @@ def build(board_name: str, out_root: Path | None = None, arch: str | None = None
     files.append(Path("flash_storage.mpy"))
     (out / "board.json").write_text(json.dumps(board.data, indent=1) + "\n")
     files.append(Path("board.json"))
-    return BuildResult(board, out, files)
+    return BuildResult(board, out, files, arch)
+
+
+def _unix_arch(default: str) -> str:
+    """The virtual board runs on this machine's unix port: its architecture (x86 for a 32-bit
+    build chosen with SPASMTRACK_MICROPYTHON), or the board's when no port is installed."""
+    try:
+        return firmware.host_arch()
+    except (firmware.FirmwareMissing, OSError, subprocess.SubprocessError):
+        return default
 
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
@@ -269,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             res = build(args.board)
             print(f"built {len(res.files)} files, {res.total_bytes} bytes for {args.board} "
-                  f"(-march={res.board.arch}) in {res.out.relative_to(REPO_ROOT)}")
+                  f"(-march={res.arch}) in {res.out.relative_to(REPO_ROOT)}")
     except UserError as exc:
         print(f"mpybuild: {exc}", file=sys.stderr)
         return 2
