@@ -17,11 +17,24 @@ def ticks_diff(a, b):
 
 
 class Clock:
+    """Virtual ms: ``now`` counts on (test bookkeeping); ``ticks_ms`` wraps at 2**30 as on the
+    ESP32, kept wrapped so the IRQ reads a small int there too (heap locked, 31-bit ints)."""
+
     def __init__(self, start=0):
-        self.now = start
+        self._now = start
+        self._ticks = start & 0x3FFFFFFF
+
+    @property
+    def now(self):
+        return self._now
+
+    @now.setter
+    def now(self, v):
+        self._ticks = (self._ticks + (v - self._now)) & 0x3FFFFFFF
+        self._now = v
 
     def ticks_ms(self):
-        return self.now & 0x3FFFFFFF
+        return self._ticks
 
 
 class BouncingPin:
