@@ -64,9 +64,12 @@ mpy: setup
 
 # Compile for BOARD, copy with mpremote to PORT (a serial port or the sim board's pty),
 # write board.json, report the files and free flash, reset. The board is validated first.
+# ESP32 boards run the firmware frozen into the image (boards/README.md): only main.py and
+# board.json are copied; FROZEN=0 copies .mpy files instead (too big for a stock ESP32 with
+# BLE), FROZEN=1 forces frozen (e.g. on the sim board with a frozen unix-port build).
 deploy: setup
 	@test -n "$(PORT)" || { echo "make deploy: set PORT=<serial port or sim-board pty>, e.g. PORT=$(SIM_PTY)"; exit 2; }
-	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT) $(if $(FROZEN),--frozen)
+	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT) $(if $(filter 1,$(FROZEN)),--frozen)$(if $(filter 0,$(FROZEN)),--mpy)
 
 # The virtual board (unix-port MicroPython + boards/sim hardware layer) on the pty
 # $(SIM_PTY): `mpremote connect $(SIM_PTY) resume ...`, `make deploy PORT=$(SIM_PTY)`.

@@ -27,7 +27,7 @@ Guarantees (tested in tests/firmware/mpt_flashlog.py):
   skipped alone and counted in ``skipped``; scanning resyncs on the next valid frame.
 - A sector with an unreadable header over records: open writes a LOSS (LOSS_CORRUPT_SECTOR)
   naming exactly its unacknowledged seqs (from its frames), then erases it; the next seq is
-  above every seq found. See docs/firmware-memory.md#flash-log.
+  above every seq found. See docs/firmware-integrity.md.
 - Rotation: when the head is full the oldest sector is erased. If it holds records the host has
   not acknowledged, a LOSS record (first_seq = acked_seq + 1, last_seq = newest seq erased) is
   written into the reserve of the current head BEFORE the erase, so no unacknowledged record

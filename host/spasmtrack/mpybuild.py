@@ -13,6 +13,11 @@ board): create folders, remove stale .py twins of compiled modules (a .py shadow
 and reset the board. ``--frozen`` (``make deploy ... FROZEN=1``): the board runs an image
 with the firmware frozen in (boards/<board>/manifest.py); only main.py and board.json are
 copied and compiled modules that would shadow the frozen ones are removed.
+
+Frozen is the default for ESP32 boards: loaded from ``.mpy`` files the firmware needs about
+125 KB of heap on a 32-bit port, a stock ESP32 leaves about 96 KB with BLE active
+(docs/firmware-integrity.md, "Memory"). ``--mpy`` (``FROZEN=0``) deploys the compiled modules
+anyway (boards with PSRAM, bench work); the virtual board defaults to ``.mpy``.
 """
 from __future__ import annotations
 
@@ -47,6 +52,11 @@ class BuildResult:
     @property
     def total_bytes(self) -> int:
         return sum((self.out / f).stat().st_size for f in self.files)
+
+
+#: Heap the firmware needs loaded from .mpy on a 32-bit port, measured (KB; bench key
+#: esp32_firmware_heap_mpy_kb, docs/firmware-integrity.md): the reason ESP32 deploys are frozen.
+MPY_HEAP_KB = 125
 
 
 def tool(name: str) -> str:
@@ -270,13 +280,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", required=True)
     ap.add_argument("--deploy", metavar="PORT", help="serial port or sim-board pty")
     ap.add_argument("--no-reset", action="store_true")
-    ap.add_argument("--frozen", action="store_true",
-                    help="the board's image has the firmware frozen in (boards/<board>/manifest.py): "
-                    "copy only main.py and board.json, remove compiled modules that would shadow it")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--frozen", action="store_true",
+                      help="the board's image has the firmware frozen in (boards/<board>/manifest.py): "
+                      "copy only main.py and board.json, remove compiled modules that would shadow it "
+                      "(the default for ESP32 boards)")
+    mode.add_argument("--mpy", action="store_true",
+                      help="copy the firmware as .mpy files (the default for the sim board; on a stock "
+                      "ESP32 it needs more heap than BLE leaves)")
     args = ap.parse_args(argv)
     try:
         if args.deploy:
-            rep = deploy(args.board, args.deploy, reset=not args.no_reset, frozen=args.frozen)
+            frozen = args.frozen or (not args.mpy and load_board(args.board).data.get("mcu") != "unix")
+            if not frozen and load_board(args.board).data.get("mcu") != "unix":
+                print(f"note: .mpy firmware needs ~{MPY_HEAP_KB} KB of heap, a stock ESP32 has ~96 KB "
+                      "free with BLE: use a frozen image (boards/README.md) unless this board has PSRAM")
+            rep = deploy(args.board, args.deploy, reset=not args.no_reset, frozen=frozen)
             print(rep.text())
             print("reset" if not args.no_reset else "not reset (--no-reset)")
         else:
