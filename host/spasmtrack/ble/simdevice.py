@@ -78,6 +78,7 @@ class SimBleDevice:
         out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
         out.mkdir(parents=True, exist_ok=True)
         cross = firmware.mpy_cross()
+        march = f"-march={firmware.host_arch()}"  # records.py has viper code: native arch needed
         srcs = [(FIRMWARE_DIR / f"{m}.py", f"{m}.mpy") for m in
                 ("core/__init__", "core/records", "core/flashlog", "core/racp", "core/fwinfo",
                  "device/__init__", "device/ble_peripheral")]
@@ -87,7 +88,7 @@ class SimBleDevice:
         for src, rel in srcs:
             dst = out / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([cross, "-o", str(dst), str(src)], check=True)
+            subprocess.run([cross, march, "-o", str(dst), str(src)], check=True)
         return out
 
     def kill(self) -> None:
