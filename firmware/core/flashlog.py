@@ -326,21 +326,25 @@ class FlashLog:
         return gen, boot
 
     def _seq_range(self, i):
-        """(lowest, highest) seq of the CRC-valid frames in ring sector i, (0, 0) if none."""
+        """(lowest seq, highest seq, seq and boot number of the newest BOOT) of the CRC-valid
+        frames in ring sector i; zeros where there are none."""
         blk = _FIRST_LOG_BLOCK + i
         buf = self._sb
         pos = _HDR
-        lo = hi = 0
+        lo = hi = bseq = boot = 0
         while True:
             n = self._next(blk, pos, self._bs, buf)
             if n == 0:
-                return lo, hi
+                return lo, hi, bseq, boot
             pos = self._p + n
             s = struct.unpack_from("<I", buf, 4)[0]
             if lo == 0 or s < lo:
                 lo = s
             if s > hi:
                 hi = s
+            if buf[1] == R.TYPE_BOOT and s > bseq:
+                bseq = s
+                boot = struct.unpack_from("<H", buf, R.HEADER_LEN)[0]
 
     def _scan_sector(self, i, track):
         """Scan ring sector i fully: return (last seq, end of data); with track, note BOOT,
@@ -404,25 +408,31 @@ class FlashLog:
         hboot = 0
         corrupt = []        # (sector, lowest seq, highest seq): unreadable header over records
         top = self._acked   # highest seq seen anywhere
+        cbseq = cboot = 0   # the newest BOOT record in those sectors: seq, boot number
         for i in range(self._n):
             gen, boot = self._read_header(i)
             self._gen[i] = gen
             if gen > hgen:
                 head, hgen, hboot = i, gen, boot
             elif gen == 0 and self._hb != _BLANK_HDR:     # else blank: nothing to scan
-                lo, hi = self._seq_range(i)
+                lo, hi, bseq, boot = self._seq_range(i)
                 if hi:
                     corrupt.append((i, lo, hi))
                     if hi > top:
                         top = hi
+                    if bseq > cbseq:
+                        cbseq, cboot = bseq, boot
         if head < 0:                        # nothing readable: start where nothing is lost
             head = 0
             while head < self._n - 1 and [c for c in corrupt if c[0] == head]:
                 head += 1
             self._head = head
+            self._boot = cboot
             self._start_sector(head, 1)
         else:
             self._open_head(head, hboot)
+            if cbseq > self._last:          # a newer boot than any readable sector knows
+                self._boot = cboot
         if self._last < top:
             self._last = top
         for i, lo, hi in corrupt:

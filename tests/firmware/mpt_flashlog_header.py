@@ -119,3 +119,15 @@ def test_blank_sector_with_torn_header_loses_nothing():
     log2 = FlashLog(RamFlash(BS, NBLK, img))
     assert_equal((log2.corrupt_sectors, log2.last_seq), (0, log.last_seq))
     assert_equal(dump(log2), orig)
+
+
+def test_corrupt_newest_sector_keeps_the_boot_number_of_its_boot_record():
+    fl, log = build(9, 0)                           # sector 2 holds seq 9
+    log.append(R.TYPE_BOOT, (7, R.RESET_SOFT, 0x0100, 2, 0x1234))
+    log.append(R.TYPE_EVENT, ev(11, 7))
+    assert_equal((log._head, log.last_boot), (2, 7))
+    fl.image[(2 + 2) * BS + 6] ^= 0x04              # the newest sector's generation
+    log2 = FlashLog(fl)
+    assert_equal((log2.corrupt_sectors, log2.last_boot, log2.last_seq), (1, 7, 12))
+    # the device's next boot is number 8, not a second boot 7 (or 4 from an older header)
+    assert_equal(log2.append(R.TYPE_BOOT, (8, R.RESET_POWER_ON, 0x0100, 2, 0x1234)), 13)
