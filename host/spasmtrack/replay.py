@@ -175,7 +175,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
     mains = conv.mains_hz if mains_hz is None else mains_hz
-    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim")])
+    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs")])
     env = dict(os.environ, MICROPYPATH=path)
     cfg_code = ""
     if config:

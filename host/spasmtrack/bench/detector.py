@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
-from ..corpus import build_corpus, generate
+from ..synth.corpus import build_corpus, generate
 from ..replay import micropython_exe, replay_file
 from . import BenchFigure
 
@@ -72,7 +72,7 @@ print('{"det_us": %d, "chain_us": %d, "samples": %d, "events": %d}' % (t_det, t_
 
 
 def _detector_cost(seconds: int = 60) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")]))
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs")]))
     best = None
     for _ in range(3):
         proc = subprocess.run([micropython_exe(), "-X", "heapsize=256K", "-c",

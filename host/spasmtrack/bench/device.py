@@ -107,7 +107,7 @@ def _isr() -> dict:
     import os
 
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")])
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs")])
     proc = subprocess.run([micropython(), "-c", _SCRIPT], capture_output=True, text=True,
                           env=env, timeout=300, cwd=str(REPO_ROOT))
     if proc.returncode != 0:

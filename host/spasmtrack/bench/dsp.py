@@ -45,7 +45,7 @@ def _micropython() -> str:
 
 
 def _run_firmware(raw_path: Path, out_path: Path, n: int) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(HERE / "mpy")]))
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim" / "programs")]))
     code = (f"import dsp_bench; dsp_bench.main({str(BOARDS_DIR / BOARD)!r}, {str(raw_path)!r}, "
             f"{str(out_path)!r}, {BLOCK}, {n})")
     proc = subprocess.run([_micropython(), "-X", "heapsize=96K", "-c", code], env=env,
@@ -167,7 +167,7 @@ def run() -> list[BenchFigure]:
                     note="gc.mem_alloc() growth over all blocks / blocks, gc disabled, -X heapsize=96K",
                     extra={"other_modes": {k: v2 for k, v2 in fw.items() if k.startswith("alloc_")}}),
         BenchFigure("dsp_speedup_vs_float_twin", round(fw["float_ns"] / v, 1), "x", ">= 30",
-                    note="float MicroPython twin (bench/mpy/float_chain.py) ns/sample / viper ns/sample",
+                    note="float MicroPython twin (boards/sim/programs/float_chain.py) ns/sample / viper ns/sample",
                     extra={"float_ns_per_sample": fw["float_ns"],
                            "float_alloc_bytes_per_block": fw["float_alloc_per_block"]}),
         BenchFigure("dsp_ratio_vs_c", round(v / c_ns, 2), "x", "<= 8",

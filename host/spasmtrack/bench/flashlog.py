@@ -33,7 +33,7 @@ def _micropython() -> str:
 def measure(days: int = DAYS) -> dict:
     """Run flashlog_bench.py in MicroPython and return its JSON result."""
     env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), str(HERE / "mpy")]))
+        [str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs")]))
     proc = subprocess.run([_micropython(), "-X", "heapsize=4M", "-c",
                            f"import flashlog_bench; flashlog_bench.main({days})"],
                           env=env, capture_output=True, text=True, timeout=600)

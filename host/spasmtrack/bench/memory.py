@@ -1,6 +1,6 @@
 """Heap budget of the firmware on the sim board, and what it maps to on a 32-bit ESP32.
 
-Measured on the MicroPython unix port (64-bit) by bench/mpy/memory_probe.py: every
+Measured on the MicroPython unix port (64-bit) by boards/sim/programs/memory_probe.py: every
 firmware module imported from ``.mpy`` (``mpy-cross -march=x64``, as ``make deploy BOARD=sim``
 builds it), leaves first so each row is that module alone, as ``gc.mem_alloc()`` after
 ``gc.collect()`` around the import; then the objects the device allocates at start
@@ -42,7 +42,7 @@ from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
 from ..mpybuild import build
 from ..simboard import micropython
 
-PROBE = Path(__file__).parent / "mpy" / "memory_probe.py"
+PROBE = BOARDS_DIR / "sim" / "programs" / "memory_probe.py"
 #: What a plain ESP32 leaves free with BLE active (ARCHITECTURE.md "Memory").
 ESP32_BUDGET_KB = 96
 RUN_MS = 3000

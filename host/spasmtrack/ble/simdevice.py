@@ -1,7 +1,7 @@
 """Run the real firmware's flash log and BLE peripheral on the sim board (for tests, bench, demo).
 
 :class:`SimBleDevice` starts ``micropython`` with the sim board's hardware layer and
-``tests/firmware/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
+``boards/sim/programs/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
 through its bridge. ``kill()`` is a power cut (SIGKILL: the radio's watchdog ends the link
 like a supervision timeout); ``start()`` again is the next boot on the same flash.
 :func:`device_frames` reads the device's flash log from CPython (the firmware's own
@@ -44,7 +44,7 @@ class SimBleDevice:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        dirs = [str(REPO_ROOT / p) for p in ("firmware", "boards/sim", "tests/firmware")]
+        dirs = [str(REPO_ROOT / p) for p in ("firmware", "boards/sim", "boards/sim/programs")]
         if self.compiled:
             dirs.insert(0, str(self._compile()))
         path = os.pathsep.join(dirs) + os.pathsep + ".frozen"
@@ -83,7 +83,7 @@ class SimBleDevice:
                  "device/__init__", "device/ble_peripheral")]
         srcs += [(SIM_BOARD_DIR / "bluetooth.py", "bluetooth.mpy"),
                  (SIM_BOARD_DIR / "flash_storage.py", "flash_storage.mpy"),
-                 (REPO_ROOT / "tests" / "firmware" / "ble_devmain.py", "ble_devmain.mpy")]
+                 (SIM_BOARD_DIR / "programs" / "ble_devmain.py", "ble_devmain.mpy")]
         for src, rel in srcs:
             dst = out / rel
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 from scipy import signal as sps
 
-from ..recording import Chunk, Recording, RecordingInfo
+from ...recording import Chunk, Recording, RecordingInfo
 
 FS = 1000
 IMU_FS = 100

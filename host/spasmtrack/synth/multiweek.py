@@ -24,8 +24,8 @@ import numpy as np
 from .. import records as rec
 from ..doses import DoseInput, DoseLog, PumpStep
 from ..store import Store
-from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
-from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms, utc_offset_ms
+from ..analysis.pk import ItbPK, OralPK, itb_concentration, oral_concentration
+from ..analysis.tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms, utc_offset_ms
 
 WINDOW_S = 300
 
@@ -129,7 +129,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
             bolus_ug.append(50.0)
             dose_ms.append(t)
             dose_ug.append(50.0)
-        from .data import pump_rate_fn
+        from ..analysis.data import pump_rate_fn
         rate_fn = pump_rate_fn(log.pump_programs(patient))
         ipk = ItbPK()
         conc = lambda ts: itb_concentration(ts, rate_fn, np.array(bolus_ms), np.array(bolus_ug), ipk)  # noqa: E731

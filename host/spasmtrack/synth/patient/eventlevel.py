@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import records as rec
+from ... import records as rec
 from .scenario import Timeline
 
 _KIND = {"spasm": 1, "clonus": 2, "spasm_with_clonus": 3}
