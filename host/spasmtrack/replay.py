@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
+from . import BOARDS_DIR, firmware
 from .errors import UserError
 from .records import fw as R
 from .recording import Chunk, Recording, RecordingError, open_recording
@@ -100,13 +99,6 @@ def param_names() -> set[str]:
     return {p[1] for p in detconfig_module().PARAMS}
 
 
-def micropython_exe() -> str:
-    try:
-        return firmware.micropython()
-    except firmware.FirmwareMissing as exc:
-        raise UserError(str(exc)) from None
-
-
 @dataclass
 class ReplayResult:
     events: list[dict[str, Any]]
@@ -175,8 +167,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
     mains = conv.mains_hz if mains_hz is None else mains_hz
-    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim"), str(BOARDS_DIR / "sim" / "programs")])
-    env = dict(os.environ, MICROPYPATH=path)
+    env = firmware.unix_env(firmware.micropypath(board=board))
     cfg_code = ""
     if config:
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
@@ -184,7 +175,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
             f"{', cfg' if config else ''})")
     t_start = time.perf_counter()
-    proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=2M", "-c", code], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
     out_reader = _Reader(proc.stdout)
     err_reader = _Reader(proc.stderr)

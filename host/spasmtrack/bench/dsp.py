@@ -3,10 +3,7 @@ float MicroPython twin, the same integer algorithm in C (gcc -O2) and scipy in C
 all on the same 60 s recording; plus what the optional mains notch removes from EMG."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +12,7 @@ from types import ModuleType
 import numpy as np
 from scipy import signal
 
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, REPO_ROOT, firmware
 from ..dsp import golden
 from ..dsp.testsignals import emg_like, recording_uv
 from . import BenchFigure
@@ -32,23 +29,13 @@ CHANNELS = 2
 
 
 def _coeffs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("coeffs_sim", BOARDS_DIR / BOARD / "coeffs.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _micropython() -> str:
-    exe = shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
-    return exe
+    return firmware.board_module(BOARD)
 
 
 def _run_firmware(raw_path: Path, out_path: Path, n: int) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim" / "programs")]))
     code = (f"import dsp_bench; dsp_bench.main({str(BOARDS_DIR / BOARD)!r}, {str(raw_path)!r}, "
             f"{str(out_path)!r}, {BLOCK}, {n})")
-    proc = subprocess.run([_micropython(), "-X", "heapsize=96K", "-c", code], env=env,
+    proc = subprocess.run(firmware.unix_command("-c", code, heap="96K"), env=firmware.unix_env(),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode:
         raise RuntimeError(f"micropython bench failed:\n{proc.stdout}{proc.stderr}")

@@ -38,11 +38,11 @@ import subprocess
 from pathlib import Path
 
 from . import BenchFigure
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from ..mpybuild import build
-from ..simboard import micropython
+from ..firmware import micropython
 
-PROBE = BOARDS_DIR / "sim" / "programs" / "memory_probe.py"
+PROBE = firmware.PROGRAMS_DIR / "memory_probe.py"
 #: What a plain ESP32 leaves free with BLE active (ARCHITECTURE.md "Memory").
 ESP32_BUDGET_KB = 96
 RUN_MS = 3000
@@ -62,9 +62,11 @@ def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | 
     if flash.exists():
         shutil.rmtree(flash)
     flash.mkdir(parents=True)
-    env = dict(os.environ)
-    path = [str(mpy_dir), str(BOARDS_DIR / "sim"), ".frozen"] if mpy_dir else [".frozen", str(BOARDS_DIR / "sim")]
-    env["MICROPYPATH"] = os.pathsep.join(path)
+    if mpy_dir:
+        path = firmware.micropypath(mpy_dir, firmware=False, programs=False)
+    else:                                   # the firmware frozen into exe comes first
+        path = firmware.micropypath(".frozen", firmware=False, programs=False, frozen=False)
+    env = firmware.unix_env(path)
     cmd = [exe] + ([f"-X", f"heapsize={heap_kb}K"] if heap_kb else []) + [str(PROBE), str(RUN_MS)]
     cmd += ["ble" if ble else "-"] + (["lean"] if lean else [])
     if ble:
