@@ -24,10 +24,11 @@ import numpy as np
 
 from . import BOARDS_DIR, firmware
 from .errors import UserError
+from . import records
 from .records import fw as R
 from .recording import Chunk, Recording, RecordingError, open_recording
 
-KIND_NAMES = {R.KIND_SPASM: "spasm", R.KIND_CLONUS: "clonus", R.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+KIND_NAMES = records.KIND_NAMES
 FLAG_NAMES = ((R.FLAG_CLIPPED, "clipped"), (R.FLAG_MOTION, "motion_nearby"),
               (R.FLAG_PARTIAL_LEADOFF, "partial_lead_off"), (R.FLAG_TRUNCATED, "truncated"),
               (R.FLAG_NEAR_THRESHOLD, "near_threshold"))

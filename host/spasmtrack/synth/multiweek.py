@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import firmware
 from .. import records as rec
 from ..doses import DoseInput, DoseLog, PumpStep
 from ..store import Store
@@ -31,13 +32,9 @@ WINDOW_S = 300
 
 
 def _detector_config() -> tuple[int, list[tuple[int, int]]]:
-    """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults, if present."""
-    try:
-        from ..report.html import _detconfig
-        dc = _detconfig()
-        return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
-    except Exception:  # noqa: BLE001 - generator still works without detconfig.py
-        return 3, []
+    """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults."""
+    dc = firmware.core("detconfig")
+    return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
 
 
 CONFIG_VERSION, CONFIG_VALUES = _detector_config()
