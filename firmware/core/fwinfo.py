@@ -1,5 +1,9 @@
 """Firmware identity, reported in boot records and the BLE status characteristic."""
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython (the host loads this file through spasmtrack.firmware)
+    def const(x):
+        return x
 
 FW_VERSION_MAJOR = const(0)
 FW_VERSION_MINOR = const(1)
