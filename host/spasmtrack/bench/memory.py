@@ -67,7 +67,7 @@ def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | 
     else:                                   # the firmware frozen into exe comes first
         path = firmware.micropypath(".frozen", firmware=False, programs=False, frozen=False)
     env = firmware.unix_env(path)
-    cmd = [exe] + ([f"-X", f"heapsize={heap_kb}K"] if heap_kb else []) + [str(PROBE), str(RUN_MS)]
+    cmd = [exe] + (["-X", f"heapsize={heap_kb}K"] if heap_kb else []) + [str(PROBE), str(RUN_MS)]
     cmd += ["ble" if ble else "-"] + (["lean"] if lean else [])
     if ble:
         from ..ble.radio import VirtualRadio

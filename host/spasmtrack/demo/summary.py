@@ -51,7 +51,7 @@ def print_summary(run: DemoRun, s: dict[str, Any], json_path: Path | None) -> No
         say("")
         say("concentration-response, the simulated patient's truth vs the analysis of the synced events")
         say("(intervals: 95 % cluster bootstrap, as the analysis reports them)")
-        say(f"  {'quantity':18} {'unit':9} {'truth':>8} {'measured':>9}  95 % interval")
+        say(f"  {'quantity':18} {'unit':13} {'truth':>8} {'measured':>9}  95 % interval")
         for row in tvm:
             say("  " + _tvm_line(row))
     say("")
@@ -75,4 +75,4 @@ def _tvm_line(row: dict[str, Any]) -> str:
         ci = f"[{row['ci_lo']:g}, {row['ci_hi']:g}]"
         if row["within_ci"] is not None:
             ci += "  truth inside" if row["within_ci"] else "  truth outside"
-    return f"{row['quantity']:18} {row['unit']:9} {row['truth']:>8g} {measured:>9}  {ci}"
+    return f"{row['quantity']:18} {row['unit']:13} {row['truth']:>8g} {measured:>9}  {ci}"
