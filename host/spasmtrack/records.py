@@ -38,6 +38,11 @@ TYPE_BY_NAME: dict[str, int] = {v: k for k, v in fw.TYPE_NAMES.items()}
 KIND_NAMES: dict[int, str] = {fw.KIND_SPASM: "spasm", fw.KIND_CLONUS: "clonus",
                               fw.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
 
+def __getattr__(name: str) -> Any:
+    """Only reached for a name the firmware module does not define (its public names are
+    copied in above); declared so type checkers know this module re-exports them."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 class StreamError(ValueError):
     """A byte stream that does not decode cleanly; names the offset, frame index and reason."""

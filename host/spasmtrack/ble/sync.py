@@ -350,9 +350,10 @@ async def sync_device(address: str, sink: RecordSink, device_key: str | None = N
     res = SyncResult(device_key=key)
     attempt = 0
     while True:
-        client = BleakClient(address, timeout=timeout_s, pair=True,
-                             **({"backend": be["client"]} if be else {}),
-                             **({"radio": backend} if backend else {}))
+        options: dict[str, Any] = {"backend": be["client"]} if be else {}
+        if backend is not None:
+            options["radio"] = backend          # passed through bleak to BumbleClient
+        client = BleakClient(address, timeout=timeout_s, pair=True, **options)
         try:
             await client.connect()
             return await sync_client(client, sink, key, result=res, **kwargs)

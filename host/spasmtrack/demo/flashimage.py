@@ -52,4 +52,4 @@ def flash_used(storage: Any) -> int:
     """Bytes of the blocks that hold anything (first 16 bytes not erased)."""
     img, bs = storage.image, storage.block_size
     blank = b"\xff" * 16
-    return sum(1 for i in range(0, len(img), bs) if img[i:i + 16] != blank) * bs
+    return int(sum(1 for i in range(0, len(img), bs) if img[i:i + 16] != blank) * bs)
