@@ -66,7 +66,7 @@ class BoardConv:
 
 
 def load_board_conv(name: str) -> BoardConv:
-    """Read boards/<name>/board.json (H-dev's spasmtrack.boards supersedes this when present)."""
+    """Read boards/<name>/board.json."""
     path = BOARDS_DIR / name / "board.json"
     if not path.exists():
         known = sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))

@@ -6,7 +6,7 @@ builds it), leaves first so each row is that module alone, as ``gc.mem_alloc()``
 ``gc.collect()`` around the import; then the objects the device allocates at start
 (``Device``: flash log; ``start_hardware``: drivers, sampler rings, DSP chains, detector,
 button) and the growth while the whole firmware runs for a few seconds (with the BLE
-peripheral on the virtual radio when H-ble's parts are there). The sim board's own
+peripheral on the virtual radio when the BLE parts are there). The sim board's own
 hardware layer (boards/sim: simulators, machine, file storage, the ``bluetooth`` bridge)
 is measured apart and is not firmware.
 
@@ -192,7 +192,7 @@ def measure() -> dict:
 def run() -> list[BenchFigure]:
     m = measure()
     u = m["unix64_mpy"]
-    ble = "with the BLE peripheral on the virtual radio" if m["ble"] else "without BLE (H-ble parts missing)"
+    ble = "with the BLE peripheral on the virtual radio" if m["ble"] else "without BLE (its parts are missing)"
     table = {x["module"]: {k: v for k, v in x.items() if k != "module"} for x in m["modules"]}
     for label in ("unix32_mpy", "unix32_frozen", "unix64_frozen"):
         if label in m:

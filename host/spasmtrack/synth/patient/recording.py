@@ -1,4 +1,4 @@
-"""Write the simulated signal as a replay recording (CSV, H-det's replay format).
+"""Write the simulated signal as a replay recording (CSV, the format of `spasmtrack replay`).
 
 Header ``t_s,emg_uV[,emg2_uV...],ax_g,ay_g,az_g,gx_dps,gy_dps,gz_dps``; one row per EMG
 sample; IMU values repeated between IMU updates. Meant for short excerpts (a 24 h CSV is
