@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("spasmtrack.analysis")
 
 from spasmtrack.analysis import Params, analyse, load  # noqa: E402
-from spasmtrack.demo import PATIENT_CODE, write_dose_log  # noqa: E402
+from spasmtrack.demo import PATIENT_CODE  # noqa: E402
+from spasmtrack.synth.patient.doselog import write_dose_log  # noqa: E402
 from spasmtrack.doses import DoseLog  # noqa: E402
 from spasmtrack.synth.patient import Scenario, build_timeline  # noqa: E402
 from spasmtrack.synth.patient.eventlevel import peridose_truth, truth_frames  # noqa: E402

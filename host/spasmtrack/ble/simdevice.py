@@ -9,7 +9,6 @@ like a supervision timeout); ``start()`` again is the next boot on the same flas
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -43,7 +42,7 @@ class SimBleDevice:
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         path = firmware.micropypath(*([self._compile()] if self.compiled else []))
-        env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
+        env = firmware.unix_env(path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
                    BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms),
                    BLEDEV_EXIT_WITH_STDIN="1")

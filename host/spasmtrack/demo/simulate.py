@@ -1,12 +1,10 @@
 """Stage ``simulate``: the patient's scenario, truth files and own dose log."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from ..synth.patient import Scenario, Timeline, build_timeline, write_truth
+from ..synth.patient import Scenario, build_timeline, write_truth
+from ..synth.patient.doselog import write_dose_log
 from .boardscale import board_scale
 from .run import DemoRun, StageResult
 
@@ -33,21 +31,3 @@ def stage_simulate(run: DemoRun) -> StageResult:
                        detail=(f"{run.days * 24:g} h from {start.isoformat()} ({scn.tz}), regimen {run.regimen}: "
                                f"{len(tl.events)} events ({n_obs} while worn with leads on), {taken} doses taken, "
                                f"{missed} missed; truth in {run.out / 'truth'}"))
-
-
-def write_dose_log(tl: Timeline, path: Path) -> Path:
-    """The patient's own dose log (taken doses only, local times with offset) in the CSV
-    format of ``spasmtrack dose import``."""
-    scn = tl.scenario
-    tz = ZoneInfo(scn.tz)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["time", "drug", "amount", "unit", "route", "note"])
-        for d in tl.plan.doses:
-            if d.status == "missed" or d.t_s < 0:
-                continue
-            t = (scn.start() + dt.timedelta(seconds=d.t_s)).astimezone(tz)
-            w.writerow([t.isoformat(timespec="seconds"), d.drug, f"{d.amount:g}", d.unit, d.route,
-                        "late" if d.status == "late" else ""])
-    return path

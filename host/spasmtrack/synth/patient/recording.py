@@ -7,7 +7,7 @@ about 5 GB): the demo streams chunks instead.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import IO, Iterable, TextIO
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def header(n_channels: int) -> str:
 def write_chunks_csv(chunks: Iterable[Chunk], out: Path | TextIO) -> int:
     """Write ``chunks`` as CSV to a path or open text file; returns the rows written."""
     own = isinstance(out, (str, Path))
-    f = open(out, "w") if own else out
+    f: IO[str] = open(out, "w") if isinstance(out, (str, Path)) else out
     rows = 0
     try:
         first = True
