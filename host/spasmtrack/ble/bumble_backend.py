@@ -229,7 +229,7 @@ class BumbleClient(BaseBleakClient):
         await self._conn.pair()
 
     async def unpair(self) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         if dev.keystore is not None:
             try:
                 await dev.keystore.delete(self.address)
@@ -291,6 +291,7 @@ class BumbleScanner(BaseBleakScanner):
 
     def __init__(self, detection_callback: Any = None, service_uuids: list[str] | None = None,
                  scanning_mode: str = "active", **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(detection_callback, service_uuids)
         self._active = scanning_mode != "passive"
         self._dev: Device | None = None
@@ -321,7 +322,7 @@ class BumbleScanner(BaseBleakScanner):
 
     async def start(self) -> None:
         self.seen_devices = {}
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         self._dev = dev
         dev.on("advertisement", self._on_adv)
         await dev.start_scanning(active=self._active, filter_duplicates=False)
