@@ -164,7 +164,7 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     t_loc = fmt_local(d.to_ms, d.tz)
     cov = a.coverage
     n_sp = int(np.isin(d.ev_kind, (1, 3)).sum())
-    n_cl = int((d.ev_kind == 2).sum())
+    n_cl = int((d.ev_kind == rec.KIND_CLONUS).sum())
     cr = a.cr
     summary_rows = [
         ("events recorded", f"{d.ev_t.size} ({n_sp} spasm or spasm with clonus, {n_cl} clonus)"
