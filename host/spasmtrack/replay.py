@@ -3,7 +3,7 @@
 The host reads the recording in chunks (:mod:`spasmtrack.recording`), converts microvolts
 to ADC counts with the board's gain and full scale (clipping exactly where the board's ADC
 clips) and g / dps to IMU counts with the board's ranges, and streams int32 blocks to
-``boards/sim/replay_main.py`` running in the MicroPython unix port, which runs
+``boards/sim/programs/replay_main.py`` running in the MicroPython unix port, which runs
 ``dspchain.EmgChain`` / ``ImuChain`` and ``detector.Detector`` unchanged and writes the
 EVENT and SUMMARY records back. Nothing holds more than one chunk of signal.
 """
