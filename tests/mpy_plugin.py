@@ -10,7 +10,6 @@ A module may ask for a smaller heap with a first-lines comment ``# mpy-heapsize:
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -20,9 +19,8 @@ import pytest
 from spasmtrack import firmware
 
 ROOT = Path(__file__).resolve().parents[1]
-MPY_PATH = os.pathsep.join(
-    [str(ROOT / "firmware"), str(ROOT / "boards" / "sim"), str(ROOT / "tests" / "firmware"), ".frozen"]
-)
+#: the firmware, the virtual board's hardware layer and its programs, then the firmware tests
+MPY_PATH = firmware.micropypath(extra=[ROOT / "tests" / "firmware"])
 TIMEOUT_S = 600
 
 
@@ -31,8 +29,8 @@ def micropython_binary() -> str:
     pinned one (spasmtrack.firmware.micropython)."""
     try:
         return firmware.micropython()
-    except firmware.FirmwareMissing as e:
-        raise pytest.UsageError(f"{e} (or `make test` installs it)") from None
+    except firmware.FirmwareMissing as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 _host_arch: list[str] = []
@@ -48,7 +46,7 @@ def host_arch() -> str:
 def run_micropython(code: str, heapsize: str | None = None, timeout: float = TIMEOUT_S,
                     cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in the MicroPython unix port with the firmware on its path."""
-    env = dict(os.environ, MICROPYPATH=MPY_PATH)
+    env = firmware.unix_env(MPY_PATH)
     cmd = [micropython_binary()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]

