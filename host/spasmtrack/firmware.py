@@ -11,7 +11,8 @@ detector configuration, flash-log format): it loads the firmware's own files. Tw
   bound to the same package, so its ``from core import records`` sees the host's objects.
 - :func:`micropython` / :func:`micropypath` / :func:`unix_command` / :func:`run_unix` run
   programs on the real MicroPython unix port with the firmware, the virtual board's hardware
-  layer and the unix-port programs (:data:`PROGRAMS_DIR`, :func:`program`) on its module path.
+  layer and the unix-port programs (:data:`PROGRAMS_DIR`, :func:`program`) on its module path;
+  :func:`host_arch` is the ``mpy-cross -march`` of that binary.
 """
 from __future__ import annotations
 

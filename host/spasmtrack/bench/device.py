@@ -128,5 +128,5 @@ def run() -> list[BenchFigure]:
     for name in sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json")):
         res = build(name, REPO_ROOT / "build" / "bench-mpy")
         figs.append(BenchFigure(f"deployed_bytes_{name}", res.total_bytes, "bytes",
-                                note=f"{len(res.files)} files, mpy-cross -march={res.board.arch}"))
+                                note=f"{len(res.files)} files, mpy-cross -march={res.arch}"))
     return figs
