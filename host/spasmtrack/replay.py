@@ -17,8 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from typing import Iterable
+from typing import IO, Any, Iterable
 
 import numpy as np
 
@@ -143,10 +142,11 @@ def summary_dict(v: Iterable[int]) -> dict[str, Any]:
 
 
 class _Reader(threading.Thread):
-    def __init__(self, stream):
+    def __init__(self, stream: IO[bytes] | None) -> None:
         super().__init__(daemon=True)
+        assert stream is not None
         self.stream = stream
-        self.lines: list[str] = []
+        self.lines: list[bytes] = []
 
     def run(self) -> None:
         for line in self.stream:
@@ -178,6 +178,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     t_start = time.perf_counter()
     proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
+    assert proc.stdin is not None
     out_reader = _Reader(proc.stdout)
     err_reader = _Reader(proc.stderr)
     out_reader.start()
@@ -255,6 +256,7 @@ class _Resampler:
         emg = chunk.emg_uv
         if self.sos is not None:
             emg = np.empty_like(chunk.emg_uv)
+            assert self.zi is not None
             for c in range(emg.shape[0]):
                 emg[c], self.zi[c] = sps.sosfilt(self.sos, chunk.emg_uv[c], zi=self.zi[c])
         imu = chunk.imu
@@ -290,6 +292,7 @@ def _send(proc: subprocess.Popen, conv: BoardConv, emg: np.ndarray, imu: np.ndar
         parts.append(np.array([n], "<i4").tobytes())
         parts.append(np.ascontiguousarray(counts[:, s:e]).tobytes())
         parts.append(np.ascontiguousarray(imu_c[:, s // EMG_DECIM:e // EMG_DECIM]).tobytes())
+    assert proc.stdin is not None
     proc.stdin.write(b"".join(parts))
 
 

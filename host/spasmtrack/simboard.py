@@ -80,6 +80,7 @@ def serve(pty: Path, flash: Path, heapsize: str | None) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT / "host") + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
     t0 = time.monotonic()
     while not pty.exists():
         if proc.poll() is not None:

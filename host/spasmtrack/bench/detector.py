@@ -6,6 +6,7 @@ import json
 import resource
 import subprocess
 import time
+from typing import Any
 
 from .. import REPO_ROOT, firmware
 from ..synth.corpus import build_corpus, generate
@@ -20,7 +21,8 @@ REPLAY_S = 600.0      # length of the CSV replayed for the speed figure
 _MP_BENCH = r"""
 import time
 from array import array
-import coeffs, dspchain, detconfig, detector
+import coeffs
+from core import detconfig, detector, dspchain
 N = 100
 M = N // 10
 raw = array('i', bytes(4 * N))
@@ -69,9 +71,9 @@ print('{"det_us": %d, "chain_us": %d, "samples": %d, "events": %d}' % (t_det, t_
 """
 
 
-def _detector_cost(seconds: int = 60) -> dict:
+def _detector_cost(seconds: int = 60) -> dict[str, Any]:
     env = firmware.unix_env()
-    best = None
+    best: dict[str, Any] | None = None
     for _ in range(3):
         proc = subprocess.run(firmware.unix_command("-c", _MP_BENCH.replace("SECONDS", str(seconds)),
                                                     heap="256K"), env=env, capture_output=True,
@@ -81,6 +83,7 @@ def _detector_cost(seconds: int = 60) -> dict:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         if best is None or r["det_us"] < best["det_us"]:
             best = r
+    assert best is not None
     return best
 
 

@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from . import BenchFigure
 from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
@@ -80,16 +81,18 @@ def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | 
     if proc.returncode != 0 or "MEM " not in proc.stdout:
         raise RuntimeError(f"memory probe failed ({exe}): {(proc.stdout + proc.stderr)[-1500:]}")
     lines = proc.stdout.splitlines()
-    steps = []
+    steps: list[dict[str, Any]] = []
     for i, ln in enumerate(lines):
         if ln.startswith("ROW "):
             kind, name, nbytes = ln[4:].split("|")
             m = _QI.search(lines[i + 1])
+            if m is None:
+                raise RuntimeError(f"memory probe: no qstr line after {ln!r}")
             steps.append({"kind": kind, "name": name, "bytes": int(nbytes),
                           "n_qstr": int(m.group(1)), "qstr_text": int(m.group(2)),
                           "qstr_pool": int(m.group(3))})
     out = json.loads(next(ln for ln in lines if ln.startswith("MEM "))[4:])
-    prev = None
+    prev: dict[str, Any] | None = None
     for s in steps:
         # The qstr pool grows in doubling chunks, charged to whichever step triggers it:
         # replace that lump by the step's own qstrs (text + a pool slot of 8+2 bytes each).
