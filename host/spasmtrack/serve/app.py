@@ -60,7 +60,6 @@ def create_app(store: Store, config: ServeConfig = ServeConfig(), *,
         MAX_CONTENT_LENGTH=64 * 1024,      # forms only; nothing is uploaded
     )
     app.extensions["spasmtrack"] = {"store": store, "users": Users(store), "config": config}
-    CSRFProtect(app)
     if config.behind_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
@@ -78,6 +77,9 @@ def create_app(store: Store, config: ServeConfig = ServeConfig(), *,
                                    message="You are not signed in (or your session ended). "
                                            "Sign in and try again; nothing was changed."), 401
         return None
+
+    # after the gate, so a refused form is audited with the signed-in user's name
+    CSRFProtect(app)
 
     @app.after_request
     def _headers(resp):
