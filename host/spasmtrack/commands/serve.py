@@ -31,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args) -> int:
     from ..serve import ServeConfig, Thresholds
-    from ..serve.server import serve
+    from ..serve.server import is_loopback, serve
     from ..serve.users import Users
+    if not is_loopback(args.host) and not args.behind_proxy:
+        raise UserError(f"refusing to listen on {args.host}: spasmtrack serve speaks plain HTTP. Put it "
+                        "behind a reverse proxy that terminates TLS, bind it to 127.0.0.1, and pass "
+                        "--behind-proxy (see README)")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a TCP port (0-65535)")
     if not 0 <= args.min_coverage <= 100 or not 0 <= args.max_lost <= 100:

@@ -42,10 +42,12 @@ def recent(store: Store, limit: int = 200, patient: str | None = None) -> list[d
 
 
 def recent_failures(store: Store, user: str, now: int | None = None) -> int:
-    """Failed sign-ins for ``user`` within the throttle window."""
+    """Failed sign-ins for ``user`` within the throttle window since their last success."""
     a = ws.web_audit
     now = now if now is not None else now_ms()
     with store.engine.connect() as c:
+        last_ok = c.execute(select(func.max(a.c.at_utc_ms)).where(
+            a.c.user_name == user, a.c.action == "sign_in")).scalar() or 0
         return int(c.execute(select(func.count()).select_from(a).where(
             a.c.user_name == user, a.c.action == "sign_in_failed",
-            a.c.at_utc_ms > now - THROTTLE_WINDOW_MS)).scalar() or 0)
+            a.c.at_utc_ms > max(now - THROTTLE_WINDOW_MS, last_ok))).scalar() or 0)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-ROUTE_CHOICES = [("oral", "oral"), ("intrathecal_bolus", "intrathecal bolus")]
+ROUTE_CHOICES = [SelectChoice("oral", "oral"), SelectChoice("intrathecal_bolus", "intrathecal bolus")]
 
 
 class SignInForm(FlaskForm):
@@ -37,7 +38,7 @@ class DoseForm(FlaskForm):
 class CorrectForm(FlaskForm):
     amount = StringField("Amount with unit", validators=[Optional(), Length(max=32)])
     time = StringField("Taken at (local time)", validators=[Optional(), Length(max=64)])
-    route = SelectField("Route", choices=[("", "unchanged")] + ROUTE_CHOICES, default="")
+    route = SelectField("Route", choices=[SelectChoice("", "unchanged"), *ROUTE_CHOICES], default="")
     drug = StringField("Drug", validators=[Optional(), Length(max=64)])
     note = StringField("Note", validators=[Optional(), Length(max=500)])
     reason = StringField("Reason for the correction", validators=[DataRequired(), Length(max=500)])

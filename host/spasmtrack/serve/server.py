@@ -22,9 +22,7 @@ def serve(store: Store, host: str, port: int, config: ServeConfig, threads: int 
     """Serve until interrupted; prints the URL (with the real port when ``port`` is 0)."""
     from waitress.server import create_server
     if not is_loopback(host) and not config.behind_proxy:
-        raise UserError(f"refusing to listen on {host}: spasmtrack serve speaks plain HTTP. Put it "
-                        "behind a reverse proxy that terminates TLS, bind it to 127.0.0.1, and pass "
-                        "--behind-proxy (see README)")
+        raise UserError(f"refusing to listen on {host} without --behind-proxy")
     app = create_app(store, config)
     try:
         server = create_server(app, host=host, port=port, threads=threads,
