@@ -72,13 +72,13 @@ def overview(store: Store, patient: dict, now_ms: int, th: Thresholds = Threshol
     cov_h = np.bincount(wi.clip(0, WEEKS - 1), weights=cov_ds, minlength=WEEKS) / 36_000.0
     ei = np.searchsorted(edges, d.ev_t, side="right") - 1
     n_ev = np.bincount(ei.clip(0, WEEKS - 1), minlength=WEEKS)
-    rates = [float(n / h) if h >= MIN_WEEK_COVERAGE_H else None for n, h in zip(n_ev, cov_h)]
+    rates = [float(n / h) if h >= MIN_WEEK_COVERAGE_H else None for n, h in zip(n_ev, cov_h, strict=True)]
 
     last7 = d.sm_t >= now_ms - 7 * DAY_MS
     covered_h = float(cov_ds[last7].sum()) / 36_000.0
     lost_h = float(lost_ds[last7].sum()) / 36_000.0
     recent_rec = d.rec_t >= now_ms - 7 * DAY_MS
-    leadoff_ev = int(np.count_nonzero(d.rec_flags[recent_rec] & rec.FLAG_PARTIAL_LEADOFF))
+    leadoff_ev = int(np.count_nonzero(d.rec_flags[recent_rec] & rec.fw.FLAG_PARTIAL_LEADOFF))
     ov = Overview(code=code, tz=patient["tz"], display_name=patient.get("display_name"),
                   devices=d.devices, last_sync_ms=last_sync_ms(store, code),
                   covered_h_7d=covered_h, lost_h_7d=lost_h, coverage_7d=covered_h / (7 * 24),

@@ -80,9 +80,11 @@ class Users:
         with self.store.engine.begin() as c:
             if c.execute(select(u.c.id).where(u.c.name == name)).first():
                 raise UserError(f"user {name!r} already exists")
-            return int(c.execute(u.insert().values(
+            key = c.execute(u.insert().values(
                 name=name, role=role, password_hash=_hasher.hash(password), disabled=0,
-                created_by=created_by, created_utc_ms=t, changed_utc_ms=t)).inserted_primary_key[0])
+                created_by=created_by, created_utc_ms=t, changed_utc_ms=t)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def list(self) -> list[dict]:
         u = ws.web_users

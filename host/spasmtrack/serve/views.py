@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
@@ -58,6 +59,14 @@ def _inject() -> dict:
 @bp.app_template_filter("local")
 def _local(ms: int | None, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     return "never" if ms is None else fmt_local(int(ms), tz, fmt)
+
+
+@bp.app_template_filter("ago")
+def _ago(ms: int, now: int) -> str:
+    h = (now - ms) / 3_600_000
+    if h < 1:
+        return "less than 1 h ago"
+    return f"{h:.0f} h ago" if h < 48 else f"{h / 24:.1f} days ago"
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -226,11 +235,12 @@ def export(code: str, fmt: str):
                 for f in sorted((Path(tmp) / "csv").iterdir()):
                     z.write(f, f"{stem}/{f.name}")
             payload, mime, name = buf.getvalue(), "application/zip", f"{stem}-csv.zip"
-            detail = {"rows": counts}
+            detail: dict[str, object] = {"rows": counts}
         else:
             n = write_fhir(d, Path(tmp) / "bundle.json")
             payload = (Path(tmp) / "bundle.json").read_bytes()
-            mime, name, detail = "application/fhir+json", f"{stem}-fhir.json", {"resources": n}
+            mime, name = "application/fhir+json", f"{stem}-fhir.json"
+            detail = {"resources": n}
     _log("export", patient=code, format=fmt, period=[period.first, period.last], **detail)
     return send_file(io.BytesIO(payload), mimetype=mime, as_attachment=True, download_name=name)
 
@@ -255,7 +265,7 @@ def _dose_of_patient(code: str, dose_id: int) -> dict:
 
 
 def _back(code: str):
-    args = {k: request.args[k] for k in ("from", "to") if request.args.get(k)}
+    args: dict[str, Any] = {k: request.args[k] for k in ("from", "to") if request.args.get(k)}
     return redirect(url_for("web.patient", code=code, **args) + "#doses")
 
 
