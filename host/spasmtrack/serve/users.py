@@ -93,6 +93,11 @@ class Users:
                 u.c.id, u.c.name, u.c.role, u.c.disabled, u.c.created_by, u.c.created_utc_ms,
                 u.c.changed_utc_ms).order_by(u.c.name)).mappings()]
 
+    def exists(self, name: str) -> bool:
+        u = ws.web_users
+        with self.store.engine.connect() as c:
+            return c.execute(select(u.c.id).where(u.c.name == name)).first() is not None
+
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         """Disable (or re-enable) a user; disabling ends the user's open sessions."""
         u, se = ws.web_users, ws.web_sessions

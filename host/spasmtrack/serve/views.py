@@ -87,7 +87,10 @@ def sign_in():
         else:
             user = users.authenticate(name, form.password.data)
             if user is None:
-                audit.record(_store(), "sign_in_failed", name, remote_addr=request.remote_addr)
+                # a name that is no user is not logged: it may be a password typed in the wrong field
+                known = users.exists(name)
+                audit.record(_store(), "sign_in_failed", name if known else None,
+                             remote_addr=request.remote_addr, unknown_user=not known)
                 error = "Wrong user name or password (or the user is disabled)."
             else:
                 users.end_session(session.get("sid"))
