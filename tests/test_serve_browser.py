@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.doses import DoseInput, DoseLog
 from spasmtrack.store import open_store
 from spasmtrack.store import schema as s

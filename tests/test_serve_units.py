@@ -10,7 +10,7 @@ import sys
 import pytest
 from sqlalchemy import func, inspect, select, update
 
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.serve import ServeConfig, Thresholds, create_app
 from spasmtrack.serve.app import safe_next
 from spasmtrack.serve.overview import WEEKS, Overview, flags, overview

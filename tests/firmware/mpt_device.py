@@ -5,13 +5,12 @@ import json
 import asyncio
 
 import flash_storage
-import flashlog
 import machine
-import records as R
+from core import records as R
 import simhw
 import sources
-from device import Device
-from hardware import Hardware
+from device.runtime import Device
+from device.hardware import Hardware
 from mpunit import assert_raises
 
 

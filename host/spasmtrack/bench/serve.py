@@ -35,7 +35,7 @@ def _timed(fn, n: int = 5) -> list[float]:
 
 
 def run() -> list[BenchFigure]:
-    from ..analysis.synth import generate
+    from ..synth.multiweek import generate
     from ..serve import create_app
     from ..serve.users import Users
     from ..store import open_store
@@ -55,8 +55,9 @@ def run() -> list[BenchFigure]:
         def sign_in() -> None:            # a new browser each time
             nonlocal client
             client = app.test_client()
-            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                              client.get("/signin").text).group(1)
+            m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text)
+            assert m is not None, "no CSRF token on the sign-in page"
+            token = m.group(1)
             r = client.post("/signin", data={"csrf_token": token, "name": "bench", "password": PASSWORD})
             assert r.status_code == 302, r.status_code
 

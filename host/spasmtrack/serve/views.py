@@ -202,14 +202,17 @@ def patient(code: str):
 
 @bp.route("/patients/<code>/report")
 def report(code: str):
-    from ..analysis import Params
-    from ..commands.report import build
+    # the path of `spasmtrack report` (commands.report.build), taken here directly: serve does
+    # not import the commands package, which imports serve (no cycle among host packages)
+    from ..analysis import Params, analyse, load
+    from ..report.html import render
     p = _patient_or_404(code)
     period, error = _period(p["tz"])
     if error:
         abort(400, description=error)
     cfg = current_app.extensions["spasmtrack"]["config"]
-    html = build(_store(), code, period.from_ms, period.to_ms, Params(n_boot=cfg.report_bootstrap))
+    st = _store()
+    html = render(analyse(load(st, code, period.from_ms, period.to_ms), Params(n_boot=cfg.report_bootstrap)), st)
     _log("view_report", patient=code, period=[period.first, period.last])
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = REPORT_CSP
