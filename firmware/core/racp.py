@@ -82,9 +82,10 @@ HDR_CONT = const(0x80)
 HDR_COUNTER_MASK = const(0x7F)
 
 CTS_LEN = const(10)
-STATUS_FMT = "<BIIIIHHHI"
+STATUS_FMT = "<BIIIIHHHIH"
+# peer_id: the id the device knows the reading host's bond by (the one ACK records name)
 STATUS_FIELDS = ("battery_pct", "last_seq", "acked_seq", "first_seq", "dropped_samples",
-                 "coverage_pm", "fw_version", "config_version", "boot_ms")
+                 "coverage_pm", "fw_version", "config_version", "boot_ms", "peer_id")
 
 
 def parse(cmd):

@@ -117,3 +117,20 @@ def run_unix(script: Path | str, *args: str, path: str | None = None, heap: str 
     cmd += [str(script), *args]
     return subprocess.run(cmd, env=unix_env(path), capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, **popen)
+
+
+def sim_board(name: str) -> ModuleType:
+    """``boards/sim/<name>.py`` loaded into CPython (once), for files the virtual board and
+    the host share (``simwire``: the sim BLE wire)."""
+    key = f"spasmtrack._simboard_{name}"
+    mod = sys.modules.get(key)
+    if mod is not None:
+        return mod
+    path = SIM_BOARD_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(key, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FirmwareMissing(f"boards/sim/{name}.py not found")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[key] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -5,7 +5,9 @@ use one Bumble device per process (:func:`adapter`) attached over HCI to the tra
 ``SPASMTRACK_BLE_RADIO`` (e.g. ``unix:/tmp/x/hci.sock``, the virtual radio). Bond keys are
 kept in a JSON key store (``SPASMTRACK_BLE_KEYS``, default next to the database) and the
 host uses a fixed static random address (``SPASMTRACK_BLE_HOST_ADDR``) so bonds survive
-restarts, as with a real adapter.
+restarts, as with a real adapter. Pairing is LE Secure Connections with passkey entry:
+the device shows a passkey (its LED code), the host's user types it; :data:`passkey_source`
+is the coroutine that asks for it (default: a terminal prompt; tests read the sim device).
 
 It subclasses bleak's backend base classes (``BaseBleakClient``/``BaseBleakScanner``) and
 builds ``BleakGATTService``/``Characteristic``/``Descriptor`` objects, which bleak marks as
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -26,7 +28,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble import hci
+from bumble import hci, pairing
 from bumble.att import ATT_Error
 from bumble.core import AdvertisingData
 from bumble.device import Connection, Device, Peer
@@ -38,6 +40,32 @@ KEYS_ENV = "SPASMTRACK_BLE_KEYS"
 ADDR_ENV = "SPASMTRACK_BLE_HOST_ADDR"
 DEFAULT_HOST_ADDR = "C2:5A:00:00:00:01"
 REQUESTED_MTU = 247
+
+
+async def _prompt_passkey() -> int | None:
+    """Ask the user for the passkey the device shows (None when there is no terminal)."""
+    import sys
+    if not sys.stdin.isatty():
+        return None
+    text = await asyncio.get_running_loop().run_in_executor(
+        None, input, "passkey shown by the device (6 digits): ")
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= 6 else None
+
+
+#: Coroutine function returning the passkey the device shows, or None to give up.
+passkey_source: Callable[[], Awaitable[int | None]] = _prompt_passkey
+
+
+class _HostPairingDelegate(pairing.PairingDelegate):
+    """The host types the device's passkey (keyboard only: passkey entry, MITM)."""
+
+    def __init__(self) -> None:
+        super().__init__(io_capability=pairing.PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY)
+
+    async def get_number(self) -> int | None:
+        return await passkey_source()
+
 
 _PROPS = (("broadcast", 0x01), ("read", 0x02), ("write-without-response", 0x04),
           ("write", 0x08), ("notify", 0x10), ("indicate", 0x20))
@@ -76,6 +104,8 @@ class _Adapter:
                 / "spasmtrack" / "bumble-keys.json")
             Path(keys).parent.mkdir(parents=True, exist_ok=True)
             dev.keystore = JsonKeyStore(namespace=str(addr), filename=keys)
+            dev.pairing_config_factory = lambda _c: pairing.PairingConfig(
+                sc=True, mitm=True, bonding=True, delegate=_HostPairingDelegate())
             await dev.power_on()
             self.device = dev
             self.loop = asyncio.get_running_loop()
@@ -168,10 +198,18 @@ class BumbleClient(BaseBleakClient):
                 if not pair or self._conn is None:
                     raise BleakError(f"encryption with the stored bond failed: {exc}") from exc
                 await dev.keystore.delete(str(conn.peer_address))
-                await conn.pair()
+                await self._pair(conn)
         elif pair:
-            await conn.pair()
+            await self._pair(conn)
         await self._discover(peer)
+
+    async def _pair(self, conn: Connection) -> None:
+        try:
+            await conn.pair()
+        except Exception as exc:  # noqa: BLE001 - bumble raises several kinds here
+            raise BleakError(
+                f"pairing refused ({exc or type(exc).__name__}): open the device's pairing "
+                "window (long press of its button) and type the passkey it shows") from exc
 
     async def _discover(self, peer: Peer) -> None:
         coll = BleakGATTServiceCollection()
@@ -202,7 +240,7 @@ class BumbleClient(BaseBleakClient):
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         if self._conn is None:
             raise BleakError("not connected")
-        await self._conn.pair()
+        await self._pair(self._conn)
 
     async def unpair(self) -> None:
         dev = await adapter().get()

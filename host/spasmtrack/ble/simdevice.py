@@ -2,7 +2,10 @@
 
 :class:`SimBleDevice` starts ``micropython`` with the sim board's hardware layer and
 ``tests/firmware/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
-through its bridge. ``kill()`` is a power cut (SIGKILL: the radio's watchdog ends the link
+through its bridge. The device's console is read by a thread: :meth:`passkey` returns the
+passkey the device shows while a host pairs (its LED code) and :meth:`press_pair_button`
+is the patient's long press that opens the pairing window (``pair_window_s``: a window
+already open at boot). ``kill()`` is a power cut (SIGKILL: the radio's watchdog ends the link
 like a supervision timeout); ``start()`` again is the next boot on the same flash.
 :func:`device_frames` reads the device's flash log from CPython (the firmware's own
 ``flashlog.py``) so a test can compare the database with what the device holds.
@@ -12,7 +15,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import queue
 import subprocess
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -26,7 +31,8 @@ DEVICE_ADDR = "F0:5A:5A:00:00:01"
 class SimBleDevice:
     def __init__(self, flash_dir: Path, radio: VirtualRadio, *, events: int = 0,
                  summaries: int = 0, trickle_ms: int = 0, heapsize: str | None = None,
-                 txbuf: int | None = None, mac: str = DEVICE_ADDR, compiled: bool = False) -> None:
+                 txbuf: int | None = None, mac: str = DEVICE_ADDR, compiled: bool = False,
+                 pair_window_s: int = 600) -> None:
         """``compiled``: run the firmware as .mpy (as deployed; mpy-cross) so that
         ``heapsize="96K"`` measures what the device has left, not the compiler's needs."""
         self.flash_dir = Path(flash_dir)
@@ -38,6 +44,10 @@ class SimBleDevice:
         self.txbuf = txbuf
         self.mac = mac
         self.compiled = compiled
+        self.pair_window_s = pair_window_s
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader: threading.Thread | None = None
+        self._out: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
         self.ready_line = ""
         self.output = ""
@@ -51,7 +61,7 @@ class SimBleDevice:
         env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
                    BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms),
-                   BLEDEV_EXIT_WITH_STDIN="1")
+                   BLEDEV_EXIT_WITH_STDIN="1", BLEDEV_PAIR_WINDOW_S=str(self.pair_window_s))
         if self.txbuf:
             env["SPASMTRACK_SIM_TXBUF"] = str(self.txbuf)
         cmd = [micropython()]
@@ -72,7 +82,34 @@ class SimBleDevice:
             lines.append(line)
             if line.startswith("BLEDEV READY"):
                 self.ready_line = line.strip()
+                self._lines = queue.Queue()
+                self._reader = threading.Thread(target=self._read_console, args=(self.proc,),
+                                                daemon=True)
+                self._reader.start()
                 return self.ready_line
+
+    def _read_console(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._out.append(line)
+            if line.startswith("BLEDEV PASSKEY") or line.startswith("BLEDEV PAIRING"):
+                self._lines.put(line.strip())
+
+    def passkey(self, timeout_s: float = 10.0) -> int:
+        """The next passkey the device shows (what the patient reads off its LED)."""
+        deadline = timeout_s
+        while True:
+            line = self._lines.get(timeout=deadline)
+            if line.startswith("BLEDEV PASSKEY"):
+                return int(line.split()[2])
+
+    def press_pair_button(self, timeout_s: float = 10.0) -> None:
+        """The patient's long press: the pairing window opens."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write("PAIR\n")
+        self.proc.stdin.flush()
+        while self._lines.get(timeout=timeout_s) != "BLEDEV PAIRING OPEN":
+            pass
 
     def _compile(self) -> Path:
         out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
@@ -82,6 +119,7 @@ class SimBleDevice:
                 ("core/__init__", "core/records", "core/flashlog", "core/racp", "core/fwinfo",
                  "device/__init__", "device/ble_peripheral")]
         srcs += [(SIM_BOARD_DIR / "bluetooth.py", "bluetooth.mpy"),
+                 (SIM_BOARD_DIR / "simwire.py", "simwire.mpy"),
                  (SIM_BOARD_DIR / "flash_storage.py", "flash_storage.mpy"),
                  (REPO_ROOT / "tests" / "firmware" / "ble_devmain.py", "ble_devmain.mpy")]
         for src, rel in srcs:
@@ -96,9 +134,15 @@ class SimBleDevice:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGKILL)
                 self.proc.wait()
+            if self._reader is not None:
+                self._reader.join(5)
+                self._reader = None
+            elif self.proc.stdout is not None:
+                self._out.append(self.proc.stdout.read())
             if self.proc.stdout is not None:
-                self.output += self.proc.stdout.read()
                 self.proc.stdout.close()
+            self.output += "".join(self._out)
+            self._out = []
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
         self.proc = None

@@ -1,4 +1,9 @@
-"""``spasmtrack pair``: pair and bond with a device (LE Secure Connections)."""
+"""``spasmtrack pair``: pair and bond with a device (LE Secure Connections, passkey entry).
+
+The patient opens the device's pairing window (long press of its button); the device shows
+a 6-digit passkey, which the user types when asked (or gives with ``--passkey``). With the
+computer's own Bluetooth (no ``--radio``) the operating system's pairing agent asks.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pair", help="pair/bond with a device so it will share its records")
     add_address(p)
     add_radio_option(p)
+    p.add_argument("--passkey", metavar="NNNNNN", default=None,
+                   help="the 6-digit passkey the device shows (asked for when omitted)")
     p.set_defaults(func=_pair)
 
 
@@ -21,6 +28,14 @@ def _pair(args: argparse.Namespace) -> int:
     from ..errors import UserError
 
     apply_radio(args)
+    if args.passkey is not None:
+        if not (args.passkey.isdigit() and len(args.passkey) == 6):
+            raise UserError(f"--passkey must be the 6 digits the device shows, not {args.passkey!r}")
+        from ..ble import bumble_backend
+
+        async def given() -> int:
+            return int(args.passkey)
+        bumble_backend.passkey_source = given
 
     async def go() -> dict:
         c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs())
