@@ -340,7 +340,7 @@ class BlePeripheral:
         ble.active(True)
         ble.config(gap_name=self.name, mtu=_MAX_MTU, bond=True, le_secure=True, mitm=True,
                    io=_IO_DISPLAY_ONLY)
-        # ble.config(addr_mode=_ADDR_MODE_RPA)
+        ble.config(addr_mode=_ADDR_MODE_RPA)
         auth_r = _F_READ | _F_READ_AUTHN
         auth_w = _F_WRITE | _F_WRITE_AUTHN
         dis = (U(P.DIS_UUID16), ((U(P.MANUFACTURER_UUID16), _F_READ),

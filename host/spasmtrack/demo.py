@@ -608,7 +608,7 @@ def _sync_ble(run: DemoRun) -> StageResult:
                                    f"{dev.stderr.read().decode()[-600:]}")
             os.environ[bb.RADIO_ENV] = radio.hci_spec
             os.environ[bb.KEYS_ENV] = str(run.out / "host_bonds.json")
-            res = asyncio.run(_sync_once(sync_device, mac, st, run.device_key))
+            res = asyncio.run(_sync_once(sync_device, mac, st, run.device_key, dev))
             out, err = dev.communicate(input=b"STOP\n", timeout=60)
         finally:
             if dev.poll() is None:
@@ -643,8 +643,16 @@ def _sync_ble(run: DemoRun) -> StageResult:
                                f"{len(acc['missing_seqs'])}); {el:.1f} s"))
 
 
-async def _sync_once(sync_device, mac: str, st, key: str):
+async def _sync_once(sync_device, mac: str, st, key: str, dev):
+    from .ble.simdevice import pair_by_name
+
+    def shown() -> int:    # the passkey the device shows (its LED code), typed by the patient
+        line = dev.stdout.readline().decode()
+        if not line.startswith("PASSKEY"):
+            raise RuntimeError(f"sim board showed no passkey: {line.strip()}")
+        return int(line.split()[1])
     try:
+        await pair_by_name("ST-demo", shown)
         return await sync_device(mac, st, key)
     finally:
         from .ble.bumble_backend import close_adapter

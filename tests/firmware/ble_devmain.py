@@ -69,7 +69,7 @@ def main():
     def show(pk):
         print("BLEDEV PASSKEY %06d" % pk)
 
-    per = BP.BlePeripheral(ble, log, clock, name="sensor-sim", bonds=bonds,
+    per = BP.BlePeripheral(ble, log, clock, name="ST-sim", bonds=bonds,
                            status=lambda: (87, 0, 950, 1), show_passkey=show)
     window = _env("BLEDEV_PAIR_WINDOW_S", 0)
     if window:

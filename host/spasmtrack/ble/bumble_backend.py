@@ -155,6 +155,14 @@ class BumbleClient(BaseBleakClient):
         return self.address
 
     @property
+    def identity_address(self) -> str:
+        """The peer's identity address (after pairing: what its private addresses resolve
+        to, and what the bond is stored under)."""
+        if self._conn is not None:
+            return str(self._conn.peer_address).split("/")[0]
+        return self.address
+
+    @property
     def mtu_size(self) -> int:
         return self._conn.att_mtu if self._conn is not None else 23
 

@@ -582,6 +582,8 @@ class BoardSession:
             await self.device.stop_advertising()
         if interval_us == 0:
             return
+        if self.addr_mode == ADDR_MODE_RPA:
+            await self.set_address_mode(ADDR_MODE_RPA)   # a new private address each time
         from bumble.device import AdvertisingType
         kind = (AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE if connectable
                 else AdvertisingType.UNDIRECTED_SCANNABLE)

@@ -20,6 +20,7 @@ import subprocess
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 from .. import FIRMWARE_DIR, REPO_ROOT, firmware
 from ..firmware import SIM_BOARD_DIR, micropython
@@ -34,7 +35,9 @@ class SimBleDevice:
                  txbuf: int | None = None, mac: str = DEVICE_ADDR, compiled: bool = False,
                  pair_window_s: int = 600) -> None:
         """``compiled``: run the firmware as .mpy (as deployed; mpy-cross) so that
-        ``heapsize="96K"`` measures what the device has left, not the compiler's needs."""
+        ``heapsize="96K"`` measures what the device has left, not the compiler's needs.
+        The sim board's ``bluetooth`` stand-in (Python here, C in NimBLE on the ESP32) gets
+        its own measured heap on top of ``heapsize`` (:meth:`sim_stack_heap`)."""
         self.flash_dir = Path(flash_dir)
         self.radio = radio
         self.events = events
@@ -66,7 +69,10 @@ class SimBleDevice:
             env["SPASMTRACK_SIM_TXBUF"] = str(self.txbuf)
         cmd = [micropython()]
         if self.heapsize:
-            cmd += ["-X", f"heapsize={self.heapsize}"]
+            kib = int(self.heapsize.rstrip("Kk"))
+            if self.compiled:
+                kib += self.sim_stack_heap(dirs[0], env) // 1024 + 1
+            cmd += ["-X", f"heapsize={kib}K"]
         cmd += ["-c", "import ble_devmain; ble_devmain.main()"]
         # stdin is a pipe that only this process holds: if it dies (a test killed by the
         # timeout, a crashed worker) the device sees EOF and exits instead of lingering
@@ -110,6 +116,16 @@ class SimBleDevice:
         self.proc.stdin.flush()
         while self._lines.get(timeout=timeout_s) != "BLEDEV PAIRING OPEN":
             pass
+
+    @staticmethod
+    def sim_stack_heap(path0: str, env: dict[str, str]) -> int:
+        """Bytes of heap the sim board's Python BLE stack (``bluetooth`` + ``simwire``)
+        takes once imported: on the ESP32 this is NimBLE's C, outside the MicroPython heap."""
+        code = ("import gc\ngc.collect()\na=gc.mem_alloc()\nimport bluetooth\n"
+                "gc.collect()\nprint(gc.mem_alloc()-a)")
+        out = subprocess.run([micropython(), "-c", code], env=env, capture_output=True,
+                             text=True, check=True, cwd=path0)
+        return int(out.stdout.strip())
 
     def _compile(self) -> Path:
         out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
@@ -163,6 +179,42 @@ class SimBleDevice:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+async def pair_sim(device: "SimBleDevice", name: str = "ST-sim",
+                   timeout_s: float = 10.0) -> str:
+    """What the patient does once: find the device in its pairing window (it advertises a
+    private address and, in the window, a neutral name), pair with the passkey it shows.
+    Returns the identity address the bond is stored under (what sync connects to)."""
+    return await pair_by_name(name, device.passkey, timeout_s)  # noqa
+
+
+async def pair_by_name(name: str, passkey: Callable[[], int], timeout_s: float = 10.0) -> str:
+    """Scan for ``name``, connect to the private address it advertises from and pair,
+    typing ``passkey()`` (blocking: called in a thread) when asked; the identity address."""
+    import asyncio
+
+    from bleak import BleakClient, BleakScanner
+
+    from . import bumble_backend as bb
+
+    async def shown() -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, passkey)
+
+    found = await BleakScanner.find_device_by_name(name, timeout=timeout_s, backend=bb.BumbleScanner)
+    if found is None:
+        raise RuntimeError(f"no device named {name!r} advertises (pairing window closed?)")
+    previous = bb.passkey_source
+    bb.passkey_source = shown
+    try:
+        c = BleakClient(found.address, backend=bb.BumbleClient, pair=True, timeout=timeout_s)
+        await c.connect()
+        try:
+            return c._backend.identity_address   # type: ignore[attr-defined]
+        finally:
+            await c.disconnect()
+    finally:
+        bb.passkey_source = previous
 
 
 def _load(name: str, path: Path) -> ModuleType:

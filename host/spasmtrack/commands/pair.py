@@ -44,7 +44,8 @@ def _pair(args: argparse.Namespace) -> int:
             model = bytes(await c.read_gatt_char(P.uuid16(P.MODEL_UUID16))).decode(errors="replace")
             fw = bytes(await c.read_gatt_char(P.uuid16(P.FIRMWARE_REV_UUID16))).decode(errors="replace")
             status = P.decode_status(bytes(await c.read_gatt_char(P.STATUS_UUID)))
-            return {"model": model, "fw": fw, **status}
+            identity = getattr(c._backend, "identity_address", args.address)
+            return {"model": model, "fw": fw, "identity": identity, **status}
         finally:
             await c.disconnect()
 
@@ -52,7 +53,7 @@ def _pair(args: argparse.Namespace) -> int:
         info = run(go())
     except BleakError as exc:
         raise UserError(f"pairing with {args.address} failed: {exc}") from None
-    print(f"paired with {args.address}: {info['model']} firmware {info['fw']}, "
+    print(f"paired with {info['identity']}: {info['model']} firmware {info['fw']}, "
           f"{info['last_seq'] - info['acked_seq']} records not yet synced, battery "
-          f"{info['battery_pct']} %")
+          f"{info['battery_pct']} %; use {info['identity']} for sync and live")
     return 0
