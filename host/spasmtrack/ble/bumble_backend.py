@@ -218,6 +218,14 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(
                 f"pairing refused ({exc or type(exc).__name__}): open the device's pairing "
                 "window (long press of its button) and type the passkey it shows") from exc
+        # pair() returns when the keys are exchanged; the key store is written by a task
+        # of its own: the bond must be on disk before the link (and the adapter) may go
+        dev = await adapter().get()
+        for _ in range(250):
+            if dev.keystore is None or await dev.keystore.get(str(conn.peer_address)):
+                return
+            await asyncio.sleep(0.02)
+        raise BleakError("pairing completed but the bond was not stored")
 
     async def _discover(self, peer: Peer) -> None:
         coll = BleakGATTServiceCollection()
