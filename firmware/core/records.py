@@ -195,6 +195,11 @@ FT_CAUSE = const(2)
 FT_CODE = const(3)
 FT_LINE = const(4)
 
+AK_BOOT = const(0)
+AK_MS = const(1)
+AK_FROM_SEQ = const(2)
+AK_PEER_ID = const(3)
+
 # RecordError codes
 ERR_TRUNCATED = const(1)
 ERR_BAD_MAGIC = const(2)

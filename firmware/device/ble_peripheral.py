@@ -88,10 +88,10 @@ PAIR_WINDOW_MS = const(120000)  # how long a long press lets a host pair
 _SEC_OUR = const(1)
 _SEC_PEER = const(2)
 _SEC_OUR_IRK = const(10)
-_KEY_LEN = const(7)
-_VALUE_LEN = const(80)
-_VALUE_FLAGS = const(74)
-_VALUE_AUTHENTICATED = const(0x02)
+KEY_LEN = const(7)
+VALUE_LEN = const(80)
+VALUE_FLAGS = const(74)
+VALUE_AUTHENTICATED = const(0x02)
 _IRK_LEN = const(16)
 MAX_BONDS = const(4)
 _FILE_MAGIC = b"STB1"
@@ -105,18 +105,18 @@ class BondStore:
     def __init__(self, path, n=MAX_BONDS):
         self.path = path
         self.n = n
-        self._keys = bytearray(n * _KEY_LEN)
-        self._our = bytearray(n * _VALUE_LEN)
-        self._peer = bytearray(n * _VALUE_LEN)
+        self._keys = bytearray(n * KEY_LEN)
+        self._our = bytearray(n * VALUE_LEN)
+        self._peer = bytearray(n * VALUE_LEN)
         self._have = bytearray(n)                # bit 0: our keys, bit 1: the peer's
         self._age = array("i", [0] * n)          # bond order (for eviction)
         self._clock = 0
         self._irk = bytearray(_IRK_LEN)
         self._irk_have = False
         ko, vo, po = memoryview(self._keys), memoryview(self._our), memoryview(self._peer)
-        self._key_mv = [ko[i * _KEY_LEN:(i + 1) * _KEY_LEN] for i in range(n)]
-        self._our_mv = [vo[i * _VALUE_LEN:(i + 1) * _VALUE_LEN] for i in range(n)]
-        self._peer_mv = [po[i * _VALUE_LEN:(i + 1) * _VALUE_LEN] for i in range(n)]
+        self._key_mv = [ko[i * KEY_LEN:(i + 1) * KEY_LEN] for i in range(n)]
+        self._our_mv = [vo[i * VALUE_LEN:(i + 1) * VALUE_LEN] for i in range(n)]
+        self._peer_mv = [po[i * VALUE_LEN:(i + 1) * VALUE_LEN] for i in range(n)]
         self._irk_mv = memoryview(self._irk)
         self.dirty = False
         self.evicted = 0
@@ -137,17 +137,17 @@ class BondStore:
         self.last_acker = data[21] | (data[22] << 8)
         p = 24
         for i in range(min(data[23], n)):
-            if p + 5 + _KEY_LEN + 2 * _VALUE_LEN > len(data):
+            if p + 5 + KEY_LEN + 2 * VALUE_LEN > len(data):
                 break
             self._have[i] = data[p]
             self._age[i] = struct.unpack_from("<i", data, p + 1)[0]
             p += 5
-            self._key_mv[i][:] = data[p:p + _KEY_LEN]
-            p += _KEY_LEN
-            self._our_mv[i][:] = data[p:p + _VALUE_LEN]
-            p += _VALUE_LEN
-            self._peer_mv[i][:] = data[p:p + _VALUE_LEN]
-            p += _VALUE_LEN
+            self._key_mv[i][:] = data[p:p + KEY_LEN]
+            p += KEY_LEN
+            self._our_mv[i][:] = data[p:p + VALUE_LEN]
+            p += VALUE_LEN
+            self._peer_mv[i][:] = data[p:p + VALUE_LEN]
+            p += VALUE_LEN
             if self._age[i] > self._clock:
                 self._clock = self._age[i]
 
@@ -179,11 +179,11 @@ class BondStore:
         keys = self._keys
         for i in range(self.n):
             if self._have[i]:
-                o = i * _KEY_LEN
+                o = i * KEY_LEN
                 j = 0
-                while j < _KEY_LEN and keys[o + j] == key[j]:
+                while j < KEY_LEN and keys[o + j] == key[j]:
                     j += 1
-                if j == _KEY_LEN:
+                if j == KEY_LEN:
                     return i
         return -1
 
@@ -213,7 +213,7 @@ class BondStore:
                         return self._our_mv[i] if bit == 1 else self._peer_mv[i]
                     k += 1
             return None
-        if len(key) != _KEY_LEN:
+        if len(key) != KEY_LEN:
             return None
         i = self._find(key)
         if i < 0 or not self._have[i] & bit:
@@ -228,7 +228,7 @@ class BondStore:
             self._irk_have = True
             self.dirty = True
             return True
-        if sec_type != _SEC_OUR and sec_type != _SEC_PEER or len(key) != _KEY_LEN:
+        if sec_type != _SEC_OUR and sec_type != _SEC_PEER or len(key) != KEY_LEN:
             return False
         bit = 1 if sec_type == _SEC_OUR else 2
         i = self._find(key)
@@ -238,7 +238,7 @@ class BondStore:
             self._have[i] &= ~bit
             self.dirty = True
             return True
-        if len(value) != _VALUE_LEN:
+        if len(value) != VALUE_LEN:
             return False
         if i < 0:
             i = self._slot_for_new()
@@ -253,7 +253,7 @@ class BondStore:
 
 def authenticated_value(value):
     """True when a NimBLE bond value records a MITM-protected (authenticated) pairing."""
-    return len(value) == _VALUE_LEN and bool(value[_VALUE_FLAGS] & _VALUE_AUTHENTICATED)
+    return len(value) == VALUE_LEN and bool(value[VALUE_FLAGS] & VALUE_AUTHENTICATED)
 
 
 class BlePeripheral:
@@ -503,6 +503,7 @@ class BlePeripheral:
             self._stop_report()
             self._rsp_len = 0
             self._ind_busy = False
+            self._holding = False
         self._security()
         if self._cts_len >= 0:
             self._set_time()   # before commands: a report asked right after sees the anchor
@@ -528,10 +529,12 @@ class BlePeripheral:
                 break
             try:
                 self.ble.gatts_notify(self.conn, self.h_rec, self._nmv[:self._nlen])
-            except (OSError, TypeError):   # TypeError: the link went (conn None) just now
+            except OSError:
                 self.full_retries += 1  # stack pool empty: keep it, retry after a pause
                 self._hold_until = time.ticks_add(time.ticks_ms(), BACKOFF_MS)
                 self._holding = True
+                break
+            except TypeError:           # the link went (conn None) just now
                 break
             self._nlen = 0
             sent += 1
