@@ -177,6 +177,10 @@ class BLE:
         host, port = addr.rsplit(":", 1)
         s = socket.socket()
         s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        try:   # no Nagle delay: a buffer taken here is taken at the bridge at once
+            s.setsockopt(6, 1, 1)   # IPPROTO_TCP, TCP_NODELAY
+        except (OSError, AttributeError):
+            pass
         self._sock = s
         self._poller = select.poll()
         self._poller.register(s, select.POLLIN)

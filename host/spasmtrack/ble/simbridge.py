@@ -239,6 +239,7 @@ class BoardSession:
     stored: dict[str, bool] = field(default_factory=dict)  # bond accepted by the firmware
     passkeys: dict[int, asyncio.Future] = field(default_factory=dict)
     refused_writes: int = 0     # ATT 0x11 answers (pool empty)
+    held_buffers: int = 0       # notifications the board sent whose buffers are not back
     auth: dict[int, bool] = field(default_factory=dict)     # link authenticated (MITM)
 
     # -- board I/O ---------------------------------------------------------------
@@ -274,8 +275,13 @@ class BoardSession:
             self.passkeys.pop(conn.handle, None)
 
     def pool_empty(self) -> bool:
-        """NimBLE's buffer pool has nothing left: every slot holds a notification."""
-        return sum(n for marks in self.tx_marks.values() for _, n in marks) >= self.tx_slots
+        """NimBLE's buffer pool has nothing left: every slot holds a notification (counted
+        from the moment the board sent it until its buffer is given back)."""
+        return self.held_buffers >= self.tx_slots
+
+    def give_back(self, conn_h: int, n: int) -> None:
+        self.held_buffers = max(0, self.held_buffers - n)
+        self.send(W.EV_TXDONE, conn_h, n)
 
     # -- Bumble device -------------------------------------------------------------
     async def load_irk(self) -> bytes:
@@ -327,7 +333,8 @@ class BoardSession:
 
         def on_disc(reason: int) -> None:
             self.conns.pop(conn.handle, None)
-            self.tx_marks.pop(conn.handle, None)
+            marks = self.tx_marks.pop(conn.handle, None) or []
+            self.held_buffers = max(0, self.held_buffers - sum(n for _, n in marks))
             self.auth.pop(conn.handle, None)
             self.pairing.discard(conn.handle)
             fut = self.passkeys.pop(conn.handle, None)
@@ -401,7 +408,7 @@ class BoardSession:
         while marks and marks[0][0] <= queue.completed:
             done += marks.pop(0)[1]
         if done:
-            self.send(W.EV_TXDONE, conn.handle, done)
+            self.give_back(conn.handle, done)
 
     # -- GATT database -------------------------------------------------------------
     def register(self, blob: bytes) -> bytes:
@@ -598,7 +605,7 @@ class BoardSession:
         attr = self.attrs.get(handle)
         if conn is None or attr is None or self.device is None:
             # The link is gone: the slot is released at once, like NimBLE freeing the mbuf.
-            self.send(W.EV_TXDONE, conn_h, 1)
+            self.give_back(conn_h, 1)
             return
         f = self.faults
         sends = [value]
@@ -626,7 +633,7 @@ class BoardSession:
             await self.device.gatt_server.notify_subscriber(conn, attr.bumble, v, True)
         queue = conn.data_packet_queue
         if queue is None:
-            self.send(W.EV_TXDONE, conn_h, 1)
+            self.give_back(conn_h, 1)
             return
         self.tx_marks.setdefault(conn_h, []).append((queue.queued, 1))
         self._credit(conn)
@@ -694,6 +701,8 @@ class BoardSession:
                 (n,) = struct.unpack("<H", hdr)
                 body = await self.reader.readexactly(n)
                 op = body[0]
+                if op == W.OP_NOTIFY:
+                    self.held_buffers += 1       # the board's buffer is taken from now on
                 if op == W.OP_CONTROL:
                     self.server.control(*W.unpack(op, body[1:])[0])
                 elif op == W.OP_REPLY or op == W.OP_PASSKEY:
