@@ -130,7 +130,7 @@ class _Reassembler:
 
 #: A write the device's stack refused for want of a buffer (ATT 0x11 Insufficient
 #: Resources: its pool is busy with notifications) is tried again this often, this far apart.
-BUSY_RETRIES = 40
+BUSY_RETRIES = 100
 BUSY_PAUSE_S = 0.05
 
 
