@@ -38,8 +38,10 @@ poll only ``_q_head``), connection changes only bump ``_gen`` and poll resets it
 report/response state when it sees a new generation, and the indication-busy flag is set
 before the stack is asked to indicate. A report streams frames from ``log.read_from``
 packed into MTU-sized notifications; when the stack's buffer pool is empty (``OSError``
-from ``gatts_notify``) the notification is kept and the report pauses ``BACKOFF_MS``, so
-the pool drains and the host's writes (acks) find a buffer; nothing is dropped; records
+from ``gatts_notify``) the notification is kept and the report pauses ``BACKOFF_MS``; the
+number of buffers that burst got is remembered and later bursts stop ``POOL_RESERVE``
+short of it, so the pool never runs empty again and the host's writes (acks) find a
+buffer (NimBLE refuses them with ATT 0x11 otherwise); nothing is dropped; records
 stay in the log until the host's DELETE (ack) after it has committed them.
 """
 import struct
@@ -79,6 +81,9 @@ _ADV_INTERVAL_US = const(250000)
 _LIVE_MAX = const(60)
 _SEQ_MASK = const(0x3FFFFFFF)   # ring and generation counters (a multiple of _CMD_SLOTS)
 BACKOFF_MS = const(20)          # pause of a report after the stack's pool ran empty
+POOL_RESERVE = const(2)         # buffers a report leaves free for the host's writes
+_MAX_BURST_CAP = const(64)
+_GROW_AFTER = const(16)
 PAIR_WINDOW_MS = const(120000)  # how long a long press lets a host pair
 
 # NimBLE's bond secrets (modbluetooth_nimble.c ble_secret_store_*): sec_type 1 (our keys)
@@ -305,6 +310,9 @@ class BlePeripheral:
         self._foff = 0
         self._hold_until = 0
         self._holding = False
+        self._burst = 0                  # notifications since the last pause
+        self._burst_cap = 0              # buffers found free last time the pool ran empty
+        self._clean = 0                  # bursts ended by choice since then
         self.sent_notifications = 0
         self.sent_records = 0
         self.full_retries = 0
@@ -522,7 +530,11 @@ class BlePeripheral:
             if time.ticks_diff(time.ticks_ms(), self._hold_until) < 0:
                 return 0        # the pool drains; the host's writes find a buffer meanwhile
             self._holding = False
+            self._burst = 0
         while self.reporting and sent < budget and self.conn is not None and self.trusted:
+            if self._burst_cap and self._burst >= self._burst_cap - POOL_RESERVE:
+                self._pause()   # leave POOL_RESERVE buffers for the host's writes
+                break
             if self._nlen == 0 and not self._fill():
                 if self._rsp_len == 0:
                     self._finish_report()  # else: after the pending response is indicated
@@ -531,15 +543,30 @@ class BlePeripheral:
                 self.ble.gatts_notify(self.conn, self.h_rec, self._nmv[:self._nlen])
             except OSError:
                 self.full_retries += 1  # stack pool empty: keep it, retry after a pause
-                self._hold_until = time.ticks_add(time.ticks_ms(), BACKOFF_MS)
-                self._holding = True
+                self._pause(True)
                 break
             except TypeError:           # the link went (conn None) just now
                 break
             self._nlen = 0
+            self._burst += 1
             sent += 1
             self.sent_notifications += 1
         return sent
+
+    def _pause(self, full=False):
+        """Stop notifying for BACKOFF_MS. ``full``: the pool ran empty (ENOMEM): the
+        buffers this burst got are what was free, so later bursts stay POOL_RESERVE below
+        that; after _GROW_AFTER bursts that ended by choice the limit grows by one."""
+        if full:
+            self._burst_cap = self._burst if self._burst > POOL_RESERVE else POOL_RESERVE + 1
+            self._clean = 0
+        else:
+            self._clean += 1
+            if self._clean >= _GROW_AFTER and self._burst_cap < _MAX_BURST_CAP:
+                self._burst_cap += 1
+                self._clean = 0
+        self._hold_until = time.ticks_add(time.ticks_ms(), BACKOFF_MS)
+        self._holding = True
 
     def _security(self):
         """Pairing and bond work the IRQs handed over (main loop: may allocate, write flash)."""
