@@ -99,7 +99,7 @@ VALUE_FLAGS = const(74)
 VALUE_AUTHENTICATED = const(0x02)
 _IRK_LEN = const(16)
 MAX_BONDS = const(4)
-_FILE_MAGIC = b"STB1"
+_FILE_MAGIC = b"STB2"
 
 
 class BondStore:
@@ -117,59 +117,55 @@ class BondStore:
         self._age = array("i", [0] * n)          # bond order (for eviction)
         self._clock = 0
         self._irk = bytearray(_IRK_LEN)
-        self._irk_have = False
-        ko, vo, po = memoryview(self._keys), memoryview(self._our), memoryview(self._peer)
-        self._key_mv = [ko[i * KEY_LEN:(i + 1) * KEY_LEN] for i in range(n)]
+        self._head = bytearray(8)                # magic, n, irk present, last acker (LE)
+        vo, po = memoryview(self._our), memoryview(self._peer)
         self._our_mv = [vo[i * VALUE_LEN:(i + 1) * VALUE_LEN] for i in range(n)]
         self._peer_mv = [po[i * VALUE_LEN:(i + 1) * VALUE_LEN] for i in range(n)]
         self._irk_mv = memoryview(self._irk)
         self.dirty = False
         self.evicted = 0
-        self.last_acker = 0                      # peer id of the last acknowledgement
         self._load()
+
+    def _parts(self):
+        # the file is these buffers one after the other (fixed sizes for n slots)
+        return (self._head, self._have, self._age, self._keys, self._our, self._peer, self._irk)
 
     def _load(self):
         try:
             with open(self.path, "rb") as f:
-                data = f.read()
+                for part in self._parts():
+                    if f.readinto(part) != len(bytes(part)):
+                        raise OSError(5)
         except OSError:
-            return
-        n = self.n
-        if len(data) < 24 or data[:4] != _FILE_MAGIC:
-            return                               # unknown file: no bonds (pair again)
-        self._irk_have = data[4] == 1
-        self._irk[:] = data[5:5 + _IRK_LEN]
-        self.last_acker = data[21] | (data[22] << 8)
-        p = 24
-        for i in range(min(data[23], n)):
-            if p + 5 + KEY_LEN + 2 * VALUE_LEN > len(data):
-                break
-            self._have[i] = data[p]
-            self._age[i] = struct.unpack_from("<i", data, p + 1)[0]
-            p += 5
-            self._key_mv[i][:] = data[p:p + KEY_LEN]
-            p += KEY_LEN
-            self._our_mv[i][:] = data[p:p + VALUE_LEN]
-            p += VALUE_LEN
-            self._peer_mv[i][:] = data[p:p + VALUE_LEN]
-            p += VALUE_LEN
+            self._head[0] = 0                    # missing or short: no bonds (pair again)
+        h = self._head
+        if h[:4] != _FILE_MAGIC or h[4] != self.n:
+            for part in self._parts():
+                for k in range(len(part)):       # unknown file: start empty
+                    part[k] = 0
+            h[:4] = _FILE_MAGIC
+            h[4] = self.n
+        for i in range(self.n):
             if self._age[i] > self._clock:
                 self._clock = self._age[i]
+
+    @property
+    def last_acker(self):
+        """Peer id of the bond that sent the last acknowledgement (0: none yet)."""
+        return self._head[6] | (self._head[7] << 8)
+
+    @last_acker.setter
+    def last_acker(self, pid):
+        self._head[6] = pid & 0xFF
+        self._head[7] = (pid >> 8) & 0xFF
 
     def save(self):
         """Write the file (main loop only: never from an IRQ)."""
         self.dirty = False
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
-            f.write(_FILE_MAGIC)
-            f.write(bytes((1 if self._irk_have else 0,)))
-            f.write(self._irk)
-            f.write(struct.pack("<HB", self.last_acker & 0xFFFF, self.n))
-            for i in range(self.n):
-                f.write(struct.pack("<Bi", self._have[i], self._age[i]))
-                f.write(self._key_mv[i])
-                f.write(self._our_mv[i])
-                f.write(self._peer_mv[i])
+            for part in self._parts():
+                f.write(part)
         import os
         os.rename(tmp, self.path)
 
@@ -206,7 +202,7 @@ class BondStore:
 
     def get(self, sec_type, index, key):
         if sec_type == _SEC_OUR_IRK:
-            return self._irk_mv if self._irk_have else None
+            return self._irk_mv if self._head[5] == 1 else None
         if sec_type != _SEC_OUR and sec_type != _SEC_PEER:
             return None
         bit = 1 if sec_type == _SEC_OUR else 2
@@ -230,7 +226,7 @@ class BondStore:
             if value is None or len(value) != _IRK_LEN:
                 return False
             self._irk[:] = value
-            self._irk_have = True
+            self._head[5] = 1
             self.dirty = True
             return True
         if sec_type != _SEC_OUR and sec_type != _SEC_PEER or len(key) != KEY_LEN:
@@ -247,7 +243,9 @@ class BondStore:
             return False
         if i < 0:
             i = self._slot_for_new()
-            self._key_mv[i][:] = key
+            o = i * KEY_LEN
+            for j in range(KEY_LEN):
+                self._keys[o + j] = key[j]
             self._clock = (self._clock + 1) & _SEQ_MASK
             self._age[i] = self._clock
         (self._our_mv[i] if bit == 1 else self._peer_mv[i])[:] = value

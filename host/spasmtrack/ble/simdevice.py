@@ -119,13 +119,15 @@ class SimBleDevice:
 
     @staticmethod
     def sim_stack_heap(path0: str, env: dict[str, str]) -> int:
-        """Bytes of heap the sim board's Python BLE stack (``bluetooth`` + ``simwire``)
-        takes once imported: on the ESP32 this is NimBLE's C, outside the MicroPython heap."""
+        """Bytes of heap the sim board's Python BLE stack (``bluetooth`` + ``simwire``, its
+        ``BLE()`` object, activated: socket, poller and reader thread to the bridge) takes:
+        on the ESP32 this is NimBLE's C and the binding's state, outside the MicroPython
+        heap."""
         code = ("import gc\ngc.collect()\na=gc.mem_alloc()\nimport bluetooth\n"
-                "gc.collect()\nprint(gc.mem_alloc()-a)")
+                "b=bluetooth.BLE()\nb.active(True)\ngc.collect()\nprint(gc.mem_alloc()-a)")
         out = subprocess.run([micropython(), "-c", code], env=env, capture_output=True,
-                             text=True, check=True, cwd=path0)
-        return int(out.stdout.strip())
+                             text=True, check=True, cwd=path0, timeout=30)
+        return int(out.stdout.strip().splitlines()[-1])
 
     def _compile(self) -> Path:
         out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
