@@ -203,10 +203,13 @@ def test_device_rebooted_mid_sync_keeps_bond(env, radio):
             run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3,
                             reconnects=1, timeout_s=3))
         assert (flash / "bonds.bin").stat().st_size > 0     # bond keys persisted on the flash
+        irk = (flash / "bonds.bin").read_bytes()[-16:]       # the identity key (type 10)
         line = dev.start()                                   # next boot on the same flash
         assert "boot=2" in line
         r = run(sync_device(DEVICE_ADDR, st, KEY))          # re-encrypts with the stored bond
         assert r.by_type.get(R.TYPE_BOOT) == 1
+        # kept across the boot: the host still resolves the device's new private address
+        assert (flash / "bonds.bin").read_bytes()[-16:] == irk != bytes(16)
     finally:
         dev.kill()
     assert_db_equals_device(env / "db.sqlite", flash) == 805

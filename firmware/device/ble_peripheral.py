@@ -492,9 +492,13 @@ class BlePeripheral:
             if self.bonds is None:
                 return False
             st = data[0]
-            if (st == _SEC_OUR or st == _SEC_PEER) and data[2] is not None:
-                # a new bond: only inside the pairing window, only MITM-protected
-                if not self.pairing_open() or not authenticated_value(data[2]):
+            if st == _SEC_OUR or st == _SEC_PEER:
+                # a new bond: only inside the pairing window, only MITM-protected; a bond
+                # is deleted only inside it too (NimBLE deletes the old bond when a known
+                # address pairs again: a host spoofing the patient's address must not
+                # erase the patient's bond from outside the window)
+                v = data[2]
+                if not self.pairing_open() or (v is not None and not authenticated_value(v)):
                     self.refused_bonds += 1
                     return False
             return self.bonds.set(st, data[1], data[2])

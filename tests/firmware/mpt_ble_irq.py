@@ -274,6 +274,9 @@ def test_bonds_stored_only_inside_the_window_and_only_authenticated():
     assert_equal(ble.h(_IRQ_SET_SECRET, (2, key, jw)), False)       # Just Works
     assert_equal(ble.h(_IRQ_SET_SECRET, (2, key, auth)), True)
     assert_equal((per.bonds.count(), per.refused_bonds), (1, 2))
+    per._pair_open = False                                        # the window closes
+    assert_equal(ble.h(_IRQ_SET_SECRET, (2, key, None)), False)   # no delete from outside
+    assert_equal(per.bonds.count(), 1)
 
 
 def test_after_the_pool_ran_empty_once_reports_leave_buffers_for_the_host():
