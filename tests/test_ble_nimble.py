@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import os
 import queue
 import subprocess
 import threading
