@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from spasmtrack import cli
 from spasmtrack.ble import bumble_backend
 from spasmtrack.ble.radio import VirtualRadio

@@ -26,7 +26,7 @@ from spasmtrack import firmware
 from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simbridge import BridgeControl
 
-W = firmware.sim_board("simwire")
+W = firmware.board_module("sim", "simwire")
 PROBE = Path(__file__).parent / "firmware" / "nimble_probe.py"
 ENODEV, EINVAL, ENOMEM, ENOTCONN = 19, 22, 12, 107
 

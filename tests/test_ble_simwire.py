@@ -13,7 +13,7 @@ import subprocess
 from spasmtrack import REPO_ROOT, firmware
 from spasmtrack.ble import simbridge
 
-W = firmware.sim_board("simwire")
+W = firmware.board_module("sim", "simwire")
 BOARD = REPO_ROOT / "boards" / "sim" / "bluetooth.py"
 BRIDGE = REPO_ROOT / "host" / "spasmtrack" / "ble" / "simbridge.py"
 

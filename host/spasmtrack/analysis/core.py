@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import curve_fit
 
+from .. import records
 from .data import PatientData, pump_rate_fn
 from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
 from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms
 
-SPASM_KINDS = (1, 3)
-CLONUS_KINDS = (2, 3)
+SPASM_KINDS = (records.KIND_SPASM, records.KIND_SPASM_WITH_CLONUS)
+CLONUS_KINDS = (records.KIND_CLONUS, records.KIND_SPASM_WITH_CLONUS)
 
 
 @dataclass(frozen=True)
@@ -645,7 +646,7 @@ def _scats(a, d, p) -> None:
     c1, c2 = p.scats_cuts_s
     dur_s = d.ev_dur / 1000.0
     out = {}
-    for name, kinds in (("clonus", CLONUS_KINDS), ("spasm", (1,))):
+    for name, kinds in (("clonus", CLONUS_KINDS), ("spasm", (records.KIND_SPASM,))):
         s = np.isin(d.ev_kind, kinds)
         x = dur_s[s]
         out[name] = dict(n=int(s.sum()), lt=int((x < c1).sum()), mid=int(((x >= c1) & (x <= c2)).sum()),

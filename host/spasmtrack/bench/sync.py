@@ -19,17 +19,17 @@ fresh SQLite database with the same code as ``spasmtrack sync``.
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .. import records as R
-from ..ble.bumble_backend import close_adapter
+from ..ble.bumble_backend import BumbleRadio, close_adapter
 from ..ble.radio import VirtualRadio
 from ..ble.simdevice import DEVICE_ADDR, SimBleDevice, pair_sim
-from ..ble.sync import sync_device
-from ..store import open_store
+from ..ble.sync import SyncResult, sync_device
+from ..store import Store, open_store
 from . import BenchFigure
 
 EVENTS = 2100
@@ -44,25 +44,15 @@ REPEATS = 5
 def measure(events: int = EVENTS, summaries: int = SUMMARIES, repeats: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="spasmtrack-bench-sync-") as tmp:
         d = Path(tmp)
-        os.environ["SPASMTRACK_BLE_KEYS"] = str(d / "keys.json")
-        rounds = []
+        rounds: list[dict[str, Any]] = []
         with VirtualRadio(d / "radio") as radio:
-            os.environ["SPASMTRACK_BLE_RADIO"] = radio.hci_spec
+            bumble = BumbleRadio(radio.hci_spec, keys=d / "keys.json")
             for i in range(repeats):
                 with SimBleDevice(d / f"flash{i}", radio, events=events,
                                   summaries=summaries) as dev:
                     st = open_store(f"sqlite:///{d / f'db{i}.sqlite'}")
 
-                    async def go():
-                        try:
-                            t0 = time.perf_counter()
-                            await pair_sim(dev)
-                            res = await sync_device(DEVICE_ADDR, st, "bench")
-                            return res, time.perf_counter() - t0
-                        finally:
-                            await close_adapter()
-
-                    res, wall = asyncio.run(go())
+                    res, wall = asyncio.run(_pair_and_sync(dev, st, bumble))
                     acc = st.sync_accounting("bench")
                     dev.kill()
                 stats = dev.stats()
@@ -75,10 +65,20 @@ def measure(events: int = EVENTS, summaries: int = SUMMARIES, repeats: int = 1) 
             "rounds": rounds}
 
 
+async def _pair_and_sync(dev: SimBleDevice, st: Store, bumble: BumbleRadio) -> tuple[SyncResult, float]:
+    try:
+        t0 = time.perf_counter()
+        await pair_sim(dev, bumble)
+        res = await sync_device(DEVICE_ADDR, st, "bench", backend=bumble)
+        return res, time.perf_counter() - t0
+    finally:
+        await close_adapter()
+
+
 def run() -> list[BenchFigure]:
     m = measure(repeats=REPEATS)
     rounds = m["rounds"]
-    heavy = {"syncs": len(rounds),
+    heavy: dict[str, Any] = {"syncs": len(rounds),
              "reconnects": [r["res"].reconnects for r in rounds],
              "busy_writes": [r["res"].busy_writes for r in rounds],
              "full_retries": [r["full_retries"] for r in rounds],

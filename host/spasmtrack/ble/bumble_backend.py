@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -40,6 +41,27 @@ KEYS_ENV = "SPASMTRACK_BLE_KEYS"
 ADDR_ENV = "SPASMTRACK_BLE_HOST_ADDR"
 DEFAULT_HOST_ADDR = "C2:5A:00:00:00:01"
 REQUESTED_MTU = 247
+
+@dataclass(frozen=True)
+class BumbleRadio:
+    """The Bluetooth stack to use instead of the computer's: a Bumble HCI transport.
+
+    ``hci``: transport spec (``unix:DIR/hci.sock`` of a :class:`~spasmtrack.ble.radio.VirtualRadio`);
+    ``keys``: the host's bond store (JSON; default ``$SPASMTRACK_BLE_KEYS`` or
+    ``~/.local/share/spasmtrack/bumble-keys.json``); ``address``: the host's own address."""
+
+    hci: str
+    keys: Path | None = None
+    address: str = ""
+
+    @classmethod
+    def from_env(cls) -> "BumbleRadio | None":
+        """``$SPASMTRACK_BLE_RADIO`` (and the keys/address variables), or None when unset."""
+        spec = os.environ.get(RADIO_ENV)
+        if not spec:
+            return None
+        keys = os.environ.get(KEYS_ENV)
+        return cls(spec, Path(keys) if keys else None, os.environ.get(ADDR_ENV, ""))
 
 
 async def _prompt_passkey() -> int | None:
@@ -87,19 +109,19 @@ class _Adapter:
         self.lock = asyncio.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def get(self) -> Device:
+    async def get(self, radio: BumbleRadio | None = None) -> Device:
+        """The Bumble device on ``radio`` (default :meth:`BumbleRadio.from_env`)."""
         async with self.lock:
             if self.device is not None:
                 return self.device
-            spec = os.environ.get(RADIO_ENV)
-            if not spec:
+            radio = radio or BumbleRadio.from_env()
+            if radio is None:
                 raise BleakError(f"no Bumble radio: set {RADIO_ENV} (e.g. unix:/path/hci.sock)")
-            self.transport = await open_transport(spec)
-            addr = hci.Address(os.environ.get(ADDR_ENV, DEFAULT_HOST_ADDR),
-                               hci.Address.RANDOM_DEVICE_ADDRESS)
+            self.transport = await open_transport(radio.hci)
+            addr = hci.Address(radio.address or DEFAULT_HOST_ADDR, hci.Address.RANDOM_DEVICE_ADDRESS)
             dev = Device.with_hci("spasmtrack-host", addr, self.transport.source,
                                   self.transport.sink)
-            keys = os.environ.get(KEYS_ENV) or str(
+            keys = str(radio.keys) if radio.keys else str(
                 Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
                 / "spasmtrack" / "bumble-keys.json")
             Path(keys).parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +166,7 @@ class BumbleClient(BaseBleakClient):
     """bleak client backend over a Bumble device."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(address_or_ble_device, disconnected_callback=kwargs.pop(
             "disconnected_callback", None), timeout=kwargs.pop("timeout", 10.0))
         self._conn: Connection | None = None
@@ -171,7 +194,7 @@ class BumbleClient(BaseBleakClient):
         return self._conn is not None and self._conn.handle is not None and self._peer is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         # bumble's own timeout waits for the controller to confirm the cancel, which the
         # virtual controller never does; asyncio.wait_for would wait for that cancellation
         # too (and hang), so the attempt is bounded with asyncio.wait and then abandoned
@@ -220,7 +243,7 @@ class BumbleClient(BaseBleakClient):
                 "window (long press of its button) and type the passkey it shows") from exc
         # pair() returns when the keys are exchanged; the key store is written by a task
         # of its own: the bond must be on disk before the link (and the adapter) may go
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         for _ in range(250):
             if dev.keystore is None or await dev.keystore.get(str(conn.peer_address)):
                 return
@@ -259,7 +282,7 @@ class BumbleClient(BaseBleakClient):
         await self._pair(self._conn)
 
     async def unpair(self) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         if dev.keystore is not None:
             try:
                 await dev.keystore.delete(self.address)
@@ -321,6 +344,7 @@ class BumbleScanner(BaseBleakScanner):
 
     def __init__(self, detection_callback: Any = None, service_uuids: list[str] | None = None,
                  scanning_mode: str = "active", **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(detection_callback, service_uuids)
         self._active = scanning_mode != "passive"
         self._dev: Device | None = None
@@ -351,7 +375,7 @@ class BumbleScanner(BaseBleakScanner):
 
     async def start(self) -> None:
         self.seen_devices = {}
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         self._dev = dev
         dev.on("advertisement", self._on_adv)
         await dev.start_scanning(active=self._active, filter_duplicates=False)
@@ -366,9 +390,9 @@ class BumbleScanner(BaseBleakScanner):
             self._dev = None
 
 
-def backends() -> dict[str, Any]:
-    """``BleakClient``/``BleakScanner`` keyword arguments: the Bumble backend when
+def backends(radio: BumbleRadio | None = None) -> dict[str, Any]:
+    """``BleakClient``/``BleakScanner`` backends: Bumble when ``radio`` is given or
     ``SPASMTRACK_BLE_RADIO`` is set, else {} (the OS's Bluetooth through bleak)."""
-    if os.environ.get(RADIO_ENV):
+    if radio is not None or os.environ.get(RADIO_ENV):
         return {"client": BumbleClient, "scanner": BumbleScanner}
     return {}

@@ -41,7 +41,6 @@ from bumble import hci, pairing
 from bumble.att import ATT_Error, Attribute
 from bumble.device import Connection, Device
 from bumble.gatt import (
-    GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
     Characteristic,
     CharacteristicValue,
     Descriptor,
@@ -55,7 +54,7 @@ from .. import firmware
 log = logging.getLogger(__name__)
 
 #: The sim wire, defined once in boards/sim/simwire.py (loaded by the board too).
-W = firmware.sim_board("simwire")
+W = firmware.board_module("sim", "simwire")
 frame = W.pack
 
 # MicroPython characteristic flags (docs: bluetooth.BLE.gatts_register_services)

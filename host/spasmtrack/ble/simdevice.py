@@ -1,7 +1,7 @@
 """Run the real firmware's flash log and BLE peripheral on the sim board (for tests, bench, demo).
 
 :class:`SimBleDevice` starts ``micropython`` with the sim board's hardware layer and
-``tests/firmware/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
+``boards/sim/programs/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
 through its bridge. The device's console is read by a thread: :meth:`passkey` returns the
 passkey the device shows while a host pairs (its LED code) and :meth:`press_pair_button`
 is the patient's long press that opens the pairing window (``pair_window_s``: a window
@@ -12,19 +12,19 @@ like a supervision timeout); ``start()`` again is the next boot on the same flas
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import signal
 import queue
 import subprocess
 import threading
 from pathlib import Path
-from types import ModuleType
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .. import FIRMWARE_DIR, REPO_ROOT, firmware
+from .. import FIRMWARE_DIR, firmware
 from ..firmware import SIM_BOARD_DIR, micropython
 from .radio import VirtualRadio
+
+if TYPE_CHECKING:
+    from .bumble_backend import BumbleRadio
 
 DEVICE_ADDR = "F0:5A:5A:00:00:01"
 
@@ -57,11 +57,9 @@ class SimBleDevice:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        dirs = [str(REPO_ROOT / p) for p in ("firmware", "boards/sim", "tests/firmware")]
-        if self.compiled:
-            dirs.insert(0, str(self._compile()))
-        path = os.pathsep.join(dirs) + os.pathsep + ".frozen"
-        env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
+        compiled = self._compile() if self.compiled else None
+        path = firmware.micropypath(*([compiled] if compiled is not None else []))
+        env = firmware.unix_env(path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
                    BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms),
                    BLEDEV_EXIT_WITH_STDIN="1", BLEDEV_PAIR_WINDOW_S=str(self.pair_window_s))
@@ -70,8 +68,8 @@ class SimBleDevice:
         cmd = [micropython()]
         if self.heapsize:
             kib = int(self.heapsize.rstrip("Kk"))
-            if self.compiled:
-                kib += self.sim_stack_heap(dirs[0], env) // 1024 + 1
+            if compiled is not None:
+                kib += self.sim_stack_heap(str(compiled), env) // 1024 + 1
             cmd += ["-X", f"heapsize={kib}K"]
         cmd += ["-c", "import ble_devmain; ble_devmain.main()"]
         # stdin is a pipe that only this process holds: if it dies (a test killed by the
@@ -79,7 +77,7 @@ class SimBleDevice:
         self.proc = subprocess.Popen(cmd, cwd=self.flash_dir, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while True:
             line = self.proc.stdout.readline()
             if not line:
@@ -139,7 +137,7 @@ class SimBleDevice:
         srcs += [(SIM_BOARD_DIR / "bluetooth.py", "bluetooth.mpy"),
                  (SIM_BOARD_DIR / "simwire.py", "simwire.mpy"),
                  (SIM_BOARD_DIR / "flash_storage.py", "flash_storage.mpy"),
-                 (REPO_ROOT / "tests" / "firmware" / "ble_devmain.py", "ble_devmain.mpy")]
+                 (firmware.program("ble_devmain"), "ble_devmain.mpy")]
         for src, rel in srcs:
             dst = out / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -183,17 +181,19 @@ class SimBleDevice:
         self.kill()
 
 
-async def pair_sim(device: "SimBleDevice", name: str = "ST-sim",
+async def pair_sim(device: "SimBleDevice", radio: "BumbleRadio | None" = None, name: str = "ST-sim",
                    timeout_s: float = 10.0) -> str:
     """What the patient does once: find the device in its pairing window (it advertises a
-    private address and, in the window, a neutral name), pair with the passkey it shows.
-    Returns the identity address the bond is stored under (what sync connects to)."""
-    return await pair_by_name(name, device.passkey, timeout_s)  # noqa
+    private address and, in the window, a neutral name), pair over ``radio`` (the host's
+    Bumble stack and bond store; None: :meth:`BumbleRadio.from_env`) with the passkey it shows. Returns the identity address
+    the bond is stored under (what sync connects to)."""
+    return await pair_by_name(name, device.passkey, radio, timeout_s)
 
 
-async def pair_by_name(name: str, passkey: Callable[[], int], timeout_s: float = 10.0) -> str:
-    """Scan for ``name``, connect to the private address it advertises from and pair,
-    typing ``passkey()`` (blocking: called in a thread) when asked; the identity address."""
+async def pair_by_name(name: str, passkey: Callable[[], int], radio: "BumbleRadio | None" = None,
+                       timeout_s: float = 10.0) -> str:
+    """Scan ``radio`` for ``name``, connect to the private address it advertises from and
+    pair, typing ``passkey()`` (blocking: called in a thread) when asked; the identity address."""
     import asyncio
 
     from bleak import BleakClient, BleakScanner
@@ -203,35 +203,29 @@ async def pair_by_name(name: str, passkey: Callable[[], int], timeout_s: float =
     async def shown() -> int:
         return await asyncio.get_running_loop().run_in_executor(None, passkey)
 
-    found = await BleakScanner.find_device_by_name(name, timeout=timeout_s, backend=bb.BumbleScanner)
+    scanner: dict[str, Any] = {"backend": bb.BumbleScanner, "radio": radio}   # passed on to the backend
+    found = await BleakScanner.find_device_by_name(name, timeout=timeout_s, **scanner)
     if found is None:
         raise RuntimeError(f"no device named {name!r} advertises (pairing window closed?)")
     previous = bb.passkey_source
     bb.passkey_source = shown
     try:
-        c = BleakClient(found.address, backend=bb.BumbleClient, pair=True, timeout=timeout_s)
+        c = BleakClient(found.address, backend=bb.BumbleClient, pair=True, timeout=timeout_s,
+                        radio=radio)
         await c.connect()
         try:
-            return c._backend.identity_address   # type: ignore[attr-defined]
+            return str(c._backend.identity_address)   # type: ignore[attr-defined]
         finally:
             await c.disconnect()
     finally:
         bb.passkey_source = previous
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_spasmtrack_sim_{name}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def device_frames(flash_dir: Path, blocks: int = 256) -> tuple[list[bytes], int]:
     """Every record frame in the sim device's flash log (oldest first) and its acked seq."""
     from .. import records as R
     fl = firmware.core("flashlog")
-    fs = _load("flash_storage", SIM_BOARD_DIR / "flash_storage.py")
+    fs = firmware.board_module("sim", "flash_storage")
     st = fs.FileFlash(str(Path(flash_dir) / "spasmlog.bin"), 4096, blocks)
     try:
         log = fl.FlashLog(st)

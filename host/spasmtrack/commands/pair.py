@@ -24,10 +24,9 @@ def _pair(args: argparse.Namespace) -> int:
     from bleak.exc import BleakError
 
     from ..ble import protocol as P
-    from ..ble.cliopts import apply_radio, client_kwargs, run
+    from ..ble.cliopts import client_kwargs, run
     from ..errors import UserError
 
-    apply_radio(args)
     if args.passkey is not None:
         if not (args.passkey.isdigit() and len(args.passkey) == 6):
             raise UserError(f"--passkey must be the 6 digits the device shows, not {args.passkey!r}")
@@ -38,7 +37,7 @@ def _pair(args: argparse.Namespace) -> int:
         bumble_backend.passkey_source = given
 
     async def go() -> dict:
-        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs())
+        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs(args))
         await c.connect()
         try:
             model = bytes(await c.read_gatt_char(P.uuid16(P.MODEL_UUID16))).decode(errors="replace")
