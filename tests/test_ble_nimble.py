@@ -218,6 +218,9 @@ def test_nimble_write_refused_0x11_while_the_pool_is_empty_and_indicate_semantic
         t, conn, peer, char = await _central(radio, mac, "C2:5A:00:00:01:08", 123456)
         try:
             await conn.pair()
+            # the link is authenticated for the stack once it reports the encryption update
+            # (end of pairing, after the bond is stored); the central's pair() returns earlier
+            await asyncio.get_running_loop().run_in_executor(None, p.until, "enc")
             got: list[bytes] = []
             await peer.subscribe(char, got.append, prefer_notify=False)
             ctl.stall(1.0)                       # the controller completes nothing for 1 s
