@@ -1,8 +1,10 @@
 """``spasmtrack scan|pair|sync|live`` against the sim board over the virtual radio."""
 from __future__ import annotations
 
+import asyncio
 
 from spasmtrack import cli
+from spasmtrack.ble import bumble_backend
 from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames
 from spasmtrack.store import open_store
@@ -16,9 +18,17 @@ def test_scan_pair_sync_live(tmp_path, monkeypatch, capsys):
         r = ["--radio", radio.hci_spec]
         assert cli.main(["scan", "--seconds", "1", *r]) == 0
         out = capsys.readouterr().out
-        assert DEVICE_ADDR in out and "spasmtrack-sim" in out
-        assert cli.main(["pair", DEVICE_ADDR, *r]) == 0
-        assert "51 records not yet synced" in capsys.readouterr().out
+        (line,) = [ln for ln in out.splitlines() if "ST-sim" in ln]
+        rpa = line.split()[0]
+        assert rpa != DEVICE_ADDR and int(rpa[:2], 16) >> 6 == 0b01   # resolvable private
+        assert "spasm" not in out.lower()       # nothing on the air names the condition
+
+        async def typed() -> int:                   # the patient types what the device shows
+            return await asyncio.get_running_loop().run_in_executor(None, dev.passkey)
+        monkeypatch.setattr(bumble_backend, "passkey_source", typed)
+        assert cli.main(["pair", rpa, *r]) == 0
+        out = capsys.readouterr().out
+        assert "51 records not yet synced" in out and f"paired with {DEVICE_ADDR}" in out
         assert cli.main(["sync", DEVICE_ADDR, "--db", db, *r]) == 0
         out = capsys.readouterr()
         assert "52 new records" in out.out and "EVENT 40" in out.out

@@ -102,7 +102,7 @@ def test_cpython_packed_frames_decode_identically_on_micropython() -> None:
 
 def test_errors_are_identical_on_both_interpreters() -> None:
     good = R.encode("EVENT", 3, SAMPLES[3][2])
-    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x09" + good[2:],
+    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x7e" + good[2:],
            good[:2] + b"\x02" + good[3:], good[:3] + b"\x10" + good[4:],
            good[:40] + bytes([good[40] ^ 0x80]) + good[41:]]
     cpy = []

@@ -27,6 +27,10 @@ Units (the field names are the contract; the host store uses them as column name
 - ``jitter_us``: microseconds; ``battery_pct``: percent (0xFF unknown).
 - ``unix_s``: seconds since 1970-01-01 UTC; ``tz_quarter_h``: local offset in quarter hours
   (information only, signed).
+- ACK: the BLE peripheral acknowledged records (RACP DELETE) for another bonded host than
+  the previous acknowledgement came from: from ``from_seq`` on, acknowledgements came from
+  the host whose bond the device knows as ``peer_id`` (the status characteristic tells each
+  host its own id), so the patient's host learns that someone else acknowledged.
 - FAULT ``code``: ``name_code(exception class name)`` (crc32 & 0xFFFF) so the host can map
   known names; ``line``: source line of the fault or 0.
 - CONFIG: one record per parameter: ``config_version``, ``key`` (parameter id, defined by
@@ -76,11 +80,12 @@ TYPE_MARK = const(5)
 TYPE_CONFIG = const(6)
 TYPE_LOSS = const(7)
 TYPE_FAULT = const(8)
+TYPE_ACK = const(9)
 
 TYPE_NAMES = {
     TYPE_BOOT: "BOOT", TYPE_TIME_ANCHOR: "TIME_ANCHOR", TYPE_EVENT: "EVENT",
     TYPE_SUMMARY: "SUMMARY", TYPE_MARK: "MARK", TYPE_CONFIG: "CONFIG", TYPE_LOSS: "LOSS",
-    TYPE_FAULT: "FAULT",
+    TYPE_FAULT: "FAULT", TYPE_ACK: "ACK",
 }
 
 # EVENT kind
@@ -134,6 +139,7 @@ FIELDS = {
     TYPE_CONFIG: (("config_version", "H"), ("key", "H"), ("value", "i")),
     TYPE_LOSS: (("first_seq", "I"), ("last_seq", "I"), ("reason", "B")),
     TYPE_FAULT: (("boot", "H"), ("ms", "I"), ("cause", "B"), ("code", "H"), ("line", "H")),
+    TYPE_ACK: (("boot", "H"), ("ms", "I"), ("from_seq", "I"), ("peer_id", "H")),
 }
 
 # field indexes (FIELDS order) for preallocated value arrays
@@ -199,6 +205,11 @@ FT_MS = const(1)
 FT_CAUSE = const(2)
 FT_CODE = const(3)
 FT_LINE = const(4)
+
+AK_BOOT = const(0)
+AK_MS = const(1)
+AK_FROM_SEQ = const(2)
+AK_PEER_ID = const(3)
 
 # RecordError codes
 ERR_TRUNCATED = const(1)

@@ -33,6 +33,7 @@ WDT_TIMEOUT_MS = const(8000)
 HOUSEKEEP_MS = const(1000)
 STATUS_EVERY_S = const(10)
 RETRY_MS = const(30000)
+PAIR_HOLD_MS = const(8000)    # holding the button this long opens the BLE pairing window
 
 
 def fw_version_u16():
@@ -122,7 +123,8 @@ class Device:
         if hw.button is not None:
             from device import button
 
-            self.button = button.Button(hw.button, self._on_mark, time.ticks_ms, time.ticks_diff)
+            self.button = button.Button(hw.button, self._on_mark, time.ticks_ms, time.ticks_diff,
+                                        pair_ms=PAIR_HOLD_MS, on_pair=self._open_pairing)
 
     def _on_mark(self, kind, t_ticks):
         # device time of the press: sample-clock ms now minus how long ago it was
@@ -134,6 +136,18 @@ class Device:
         m[2] = kind
         self.log.append(R.TYPE_MARK, m)
         self.say("mark %d at %d ms" % (kind, m[1]))
+
+    def _open_pairing(self):
+        """The patient held the button: a host may pair for the next two minutes."""
+        if self.ble is not None:
+            self.ble.open_pairing_window()
+            self.ble.advertise()
+            self.say("pairing window open")
+
+    def _show_passkey(self, passkey):
+        # the board's only output a patient can read here is the console; a board with an
+        # LED would blink the six digits (docs/ble-security.md)
+        self.say("pairing passkey %06d" % passkey)
 
     def clock(self):
         """Device time (boot, ms from the sample count) for the BLE peripheral."""
@@ -152,9 +166,10 @@ class Device:
         except ImportError:  # a board without a radio
             return None
         try:
-            per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="spasmtrack",
+            per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="ST-sensor",
                                    bonds=BP.BondStore("bonds.bin"), status=self._ble_status,
-                                   model=self.board.get("name", "?"))
+                                   model=self.board.get("name", "?"),
+                                   show_passkey=self._show_passkey)
         except OSError as e:
             self.say("BLE unavailable (%r): measuring and logging without it" % (e,))
             return None

@@ -287,3 +287,23 @@ def test_run_task_wakes_on_flag_and_reports():
 
     asyncio.run(main())
     assert_equal(marks, [MARK_DOSE_TAKEN])
+
+
+def test_very_long_hold_opens_pairing_and_logs_no_mark():
+    opened = []
+    rig = Rig(pair_ms=8000, on_pair=lambda: opened.append(rig.clock.now))
+    rig.advance(50)
+    t0 = rig.clock.now
+    rig.bounce(0)
+    rig.advance(8100)                                    # held past pair_ms
+    assert_equal(len(opened), 1)
+    assert 8000 <= opened[0] - t0 <= 8000 + rig.poll_ms, opened
+    rig.bounce(1)
+    rig.advance(100)
+    assert_equal((rig.marks, rig.btn.pairs), ([], 1))   # no felt-spasm mark for it
+    t1 = rig.press(2000)                                 # a felt spasm: reported at release
+    rig.advance(100)
+    assert_equal(rig.marks, [(MARK_FELT_SPASM, t1)])
+    t2 = rig.press(300)
+    rig.advance(100)
+    assert_equal(rig.marks[-1], (MARK_DOSE_TAKEN, t2))

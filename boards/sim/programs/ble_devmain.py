@@ -5,7 +5,10 @@
 # records to append at first boot (a backlog), BLEDEV_TRICKLE_MS: append one EVENT that
 # often while running; BLEDEV_RUN_S: stop after that many seconds (default: forever);
 # BLEDEV_EXIT_WITH_STDIN=1: stop when stdin reaches EOF (the parent, a test or bench
-# holding the other end of the pipe, died: no orphan sim devices).
+# holding the other end of the pipe, died: no orphan sim devices); a line "PAIR" on stdin
+# is the patient's long press (opens the pairing window). BLEDEV_PAIR_WINDOW_S: a pairing
+# window open from boot (the patient pressed at power-on; 0 = closed). The passkey the
+# device shows (its LED code) is printed as "BLEDEV PASSKEY nnnnnn".
 import os
 import time
 
@@ -63,8 +66,15 @@ def main():
     import bluetooth
     ble = bluetooth.BLE()
     bonds = BP.BondStore("bonds.bin")
-    per = BP.BlePeripheral(ble, log, clock, name="spasmtrack-sim", bonds=bonds,
-                           status=lambda: (87, 0, 950, 1))
+    def show(pk):
+        print("BLEDEV PASSKEY %06d" % pk)
+
+    per = BP.BlePeripheral(ble, log, clock, name="ST-sim", bonds=bonds,
+                           status=lambda: (87, 0, 950, 1), show_passkey=show)
+    window = _env("BLEDEV_PAIR_WINDOW_S", 0)
+    if window:
+        per.open_pairing_window(window * 1000)
+        per.advertise()
     print("BLEDEV READY boot=%d last_seq=%d acked=%d" % (State.boot, log.last_seq, log.acked_seq))
     trickle = _env("BLEDEV_TRICKLE_MS", 0)
     run_s = _env("BLEDEV_RUN_S", 0)
@@ -85,8 +95,13 @@ def main():
         if parent is not None and time.ticks_diff(time.ticks_ms(), t_parent) >= 200:
             t_parent = time.ticks_ms()
             for _ in parent.ipoll(0):
-                if not sys.stdin.buffer.read(1):
+                line = sys.stdin.readline()
+                if not line:
                     return      # EOF: the parent is gone
+                if line.strip() == "PAIR":
+                    per.open_pairing_window()
+                    per.advertise()
+                    print("BLEDEV PAIRING OPEN")
         if was_reporting and not per.reporting:
             print("BLEDEV STATS records=%d notifications=%d full_retries=%d acked=%d" % (
                 per.sent_records, per.sent_notifications, per.full_retries, log.acked_seq))

@@ -10,6 +10,8 @@ the record-access control point and acknowledges them.
 Usage (cwd = flash folder): micropython ble_run.py BOOT MS_NOW RUN_S
 The device clock: (BOOT, MS_NOW + ms since this program started); MS_NOW is the device's
 ms since boot at launch (it kept counting after the simulated signal ended).
+The patient has opened the pairing window (long press): the passkey the device shows is
+printed as ``PASSKEY nnnnnn`` for the host to type.
 Prints ``READY ...`` once advertising and ``DONE last_seq acked_seq`` when it stops: when
 a line arrives on stdin (the demo has finished its sync) or after RUN_S seconds.
 """
@@ -31,8 +33,13 @@ def main(boot, ms_now, run_s):
 
     import bluetooth
     ble = bluetooth.BLE()
-    per = BP.BlePeripheral(ble, log, clock, name="spasmtrack-demo", bonds=BP.BondStore("bonds.bin"),
-                           status=lambda: (80, 0, 1000, 1))
+    def show(pk):
+        print("PASSKEY %06d" % pk)
+
+    per = BP.BlePeripheral(ble, log, clock, name="ST-demo", bonds=BP.BondStore("bonds.bin"),
+                           status=lambda: (80, 0, 1000, 1), show_passkey=show)
+    per.open_pairing_window()
+    per.advertise()
     import select
     stop = select.poll()
     stop.register(sys.stdin, select.POLLIN)

@@ -5,7 +5,9 @@ use one Bumble device per process (:func:`adapter`) attached over HCI to the tra
 ``SPASMTRACK_BLE_RADIO`` (e.g. ``unix:/tmp/x/hci.sock``, the virtual radio). Bond keys are
 kept in a JSON key store (``SPASMTRACK_BLE_KEYS``, default next to the database) and the
 host uses a fixed static random address (``SPASMTRACK_BLE_HOST_ADDR``) so bonds survive
-restarts, as with a real adapter.
+restarts, as with a real adapter. Pairing is LE Secure Connections with passkey entry:
+the device shows a passkey (its LED code), the host's user types it; :data:`passkey_source`
+is the coroutine that asks for it (default: a terminal prompt; tests read the sim device).
 
 It subclasses bleak's backend base classes (``BaseBleakClient``/``BaseBleakScanner``) and
 builds ``BleakGATTService``/``Characteristic``/``Descriptor`` objects, which bleak marks as
@@ -18,7 +20,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -27,7 +29,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble import hci
+from bumble import hci, pairing
 from bumble.att import ATT_Error
 from bumble.core import AdvertisingData
 from bumble.device import Connection, Device, Peer
@@ -60,6 +62,31 @@ class BumbleRadio:
             return None
         keys = os.environ.get(KEYS_ENV)
         return cls(spec, Path(keys) if keys else None, os.environ.get(ADDR_ENV, ""))
+
+
+async def _prompt_passkey() -> int | None:
+    """Ask the user for the passkey the device shows (None when there is no terminal)."""
+    import sys
+    if not sys.stdin.isatty():
+        return None
+    text = await asyncio.get_running_loop().run_in_executor(
+        None, input, "passkey shown by the device (6 digits): ")
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= 6 else None
+
+
+#: Coroutine function returning the passkey the device shows, or None to give up.
+passkey_source: Callable[[], Awaitable[int | None]] = _prompt_passkey
+
+
+class _HostPairingDelegate(pairing.PairingDelegate):
+    """The host types the device's passkey (keyboard only: passkey entry, MITM)."""
+
+    def __init__(self) -> None:
+        super().__init__(io_capability=pairing.PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY)
+
+    async def get_number(self) -> int | None:
+        return await passkey_source()
 
 
 _PROPS = (("broadcast", 0x01), ("read", 0x02), ("write-without-response", 0x04),
@@ -99,6 +126,8 @@ class _Adapter:
                 / "spasmtrack" / "bumble-keys.json")
             Path(keys).parent.mkdir(parents=True, exist_ok=True)
             dev.keystore = JsonKeyStore(namespace=str(addr), filename=keys)
+            dev.pairing_config_factory = lambda _c: pairing.PairingConfig(
+                sc=True, mitm=True, bonding=True, delegate=_HostPairingDelegate())
             await dev.power_on()
             self.device = dev
             self.loop = asyncio.get_running_loop()
@@ -149,6 +178,14 @@ class BumbleClient(BaseBleakClient):
         return self.address
 
     @property
+    def identity_address(self) -> str:
+        """The peer's identity address (after pairing: what its private addresses resolve
+        to, and what the bond is stored under)."""
+        if self._conn is not None:
+            return str(self._conn.peer_address).split("/")[0]
+        return self.address
+
+    @property
     def mtu_size(self) -> int:
         return self._conn.att_mtu if self._conn is not None else 23
 
@@ -192,10 +229,26 @@ class BumbleClient(BaseBleakClient):
                 if not pair or self._conn is None:
                     raise BleakError(f"encryption with the stored bond failed: {exc}") from exc
                 await dev.keystore.delete(str(conn.peer_address))
-                await conn.pair()
+                await self._pair(conn)
         elif pair:
-            await conn.pair()
+            await self._pair(conn)
         await self._discover(peer)
+
+    async def _pair(self, conn: Connection) -> None:
+        try:
+            await conn.pair()
+        except Exception as exc:  # noqa: BLE001 - bumble raises several kinds here
+            raise BleakError(
+                f"pairing refused ({exc or type(exc).__name__}): open the device's pairing "
+                "window (long press of its button) and type the passkey it shows") from exc
+        # pair() returns when the keys are exchanged; the key store is written by a task
+        # of its own: the bond must be on disk before the link (and the adapter) may go
+        dev = await adapter().get(self._radio)
+        for _ in range(250):
+            if dev.keystore is None or await dev.keystore.get(str(conn.peer_address)):
+                return
+            await asyncio.sleep(0.02)
+        raise BleakError("pairing completed but the bond was not stored")
 
     async def _discover(self, peer: Peer) -> None:
         coll = BleakGATTServiceCollection()
@@ -226,7 +279,7 @@ class BumbleClient(BaseBleakClient):
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         if self._conn is None:
             raise BleakError("not connected")
-        await self._conn.pair()
+        await self._pair(self._conn)
 
     async def unpair(self) -> None:
         dev = await adapter().get(self._radio)

@@ -10,6 +10,7 @@ import time
 from .. import firmware
 from ..ble.bumble_backend import BumbleRadio, close_adapter
 from ..ble.radio import VirtualRadio
+from ..ble.simdevice import pair_by_name
 from ..ble.sync import SyncResult, sync_device
 from ..store import Store, open_store
 from .run import DemoRun, StageResult, ensure_patient
@@ -46,7 +47,7 @@ def stage_sync(run: DemoRun) -> StageResult:
             if not line.startswith("READY"):
                 raise RuntimeError(f"sim board BLE program did not start: {line.strip()} "
                                    f"{dev.stderr.read().decode()[-600:]}")
-            res = asyncio.run(_sync_once(BumbleRadio(radio.hci_spec, keys=bonds), st, run.device_key))
+            res = asyncio.run(_sync_once(BumbleRadio(radio.hci_spec, keys=bonds), st, run.device_key, dev))
             out, err = dev.communicate(input=b"STOP\n", timeout=60)
         finally:
             if dev.poll() is None:
@@ -74,9 +75,20 @@ def stage_sync(run: DemoRun) -> StageResult:
                                f"{len(acc['missing_seqs'])}); {el:.1f} s"))
 
 
-async def _sync_once(radio: BumbleRadio, st: Store, key: str) -> SyncResult:
+async def _sync_once(radio: BumbleRadio, st: Store, key: str, dev: subprocess.Popen[bytes]) -> SyncResult:
+    """The patient pairs first (the device's pairing window is open: it advertises a neutral
+    name and shows a passkey), then the host syncs with the bond."""
+    assert dev.stdout is not None
+    stdout = dev.stdout
+
+    def shown() -> int:    # the passkey the device shows (its LED code), typed by the patient
+        line = stdout.readline().decode()
+        if not line.startswith("PASSKEY"):
+            raise RuntimeError(f"sim board showed no passkey: {line.strip()}")
+        return int(line.split()[1])
+
     try:
+        await pair_by_name("ST-demo", shown, radio)
         return await sync_device(DEVICE_MAC, st, key, backend=radio)
     finally:
         await close_adapter()
-
