@@ -86,8 +86,8 @@ def test_report_bad_input(db, tmp_path, capsys):
     assert "unknown patient 'NOPE'" in capsys.readouterr().err
     assert main(["report", "--patient", "P1", "--from", "2026-10-22", "--to", "2026-10-20", "--out", out, "--db", url]) == 2
     assert "--to must be after --from" in capsys.readouterr().err
-    assert main(["report", "--patient", "P1", "--from", "2026-10-20 08:00", "--to", "2026-10-21", "--out", out, "--db", url]) == 2
-    assert "has no time zone" in capsys.readouterr().err
+    assert main(["report", "--patient", "P1", "--from", "2026-13-01", "--to", "2026-10-21", "--out", out, "--db", url]) == 2
+    assert "--from '2026-13-01' is not a calendar date" in capsys.readouterr().err
     assert main(["report", "--patient", "P1", "--from", "2026-10-20", "--to", "2026-10-21", "--out", out,
                  "--tmax", "9", "--db", url]) == 2
     assert "not reachable" in capsys.readouterr().err
