@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spasmtrack {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - known failures become one line, others re-raise
-        from .commands.errors import message_for
+        from .cli_messages import message_for
         msg = message_for(exc, getattr(args, "db", None))
         if msg is None:
             raise

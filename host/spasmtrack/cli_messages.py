@@ -14,7 +14,7 @@ def message_for(exc: BaseException, db_url: str | None) -> str | None:
     """A one-line message for ``exc`` (None: not a known user-facing failure)."""
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-    from ..store.migrations import SchemaTooNew
+    from .store.migrations import SchemaTooNew
     where = f"database {db_url}" if db_url else "the database"
     if isinstance(exc, SchemaTooNew):
         return f"{where}: {exc}; nothing was changed"
