@@ -39,4 +39,6 @@ def test_sync_without_radio_or_device_is_a_user_error(tmp_path, monkeypatch, cap
         rc = cli.main(["sync", "F0:00:00:00:00:99", "--timeout", "1", "--db",
                        f"sqlite:///{tmp_path / 'db.sqlite'}", "--create", "--radio", radio.hci_spec])
     assert rc == 2
-    assert "sync with F0:00:00:00:00:99 stopped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "could not reach device F0:00:00:00:00:99" in err and "nothing was stored" in err
+    assert "run sync again" not in err and len(err.strip().splitlines()) == 1

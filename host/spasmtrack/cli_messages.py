@@ -12,7 +12,7 @@ def _db_text(exc: BaseException) -> str:
 
 def message_for(exc: BaseException, db_url: str | None) -> str | None:
     """A one-line message for ``exc`` (None: not a known user-facing failure)."""
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
     from .store.migrations import SchemaTooNew
     where = f"database {db_url}" if db_url else "the database"
@@ -21,7 +21,7 @@ def message_for(exc: BaseException, db_url: str | None) -> str | None:
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):
         return (f"{where}: not a database URL spasmtrack can use ({_db_text(exc)}); give "
                 "sqlite:///path or postgresql://user@host/db")
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DBAPIError):
         text = _db_text(exc)
         low = text.lower()
         if "locked" in low or "busy" in low:
@@ -36,8 +36,6 @@ def message_for(exc: BaseException, db_url: str | None) -> str | None:
         if "unable to open" in low:
             return f"{where} cannot be opened ({text}): check the path and its permissions"
         return f"{where}: {text}; nothing was written"
-    if isinstance(exc, DBAPIError):
-        return f"{where}: {_db_text(exc)}; nothing was written"
     if isinstance(exc, UnicodeDecodeError):
         return (f"input is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
                 "re-save the file as UTF-8 (CSV UTF-8 in Excel)")

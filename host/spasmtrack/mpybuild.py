@@ -99,14 +99,23 @@ def build(board_name: str, out_root: Path | None = None, arch: str | None = None
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
     cmd = [tool("mpremote"), "connect", port, "resume", *args]
+    # name the step, never echo a script passed to `exec`
+    step = " ".join(a for a in args[:2] if "\n" not in a and len(a) < 60)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote timed out on {port}: {' '.join(args[:3])} ...") from None
+        raise UserError(f"mpremote timed out on {port} ({step})") from None
     if proc.returncode != 0:
-        raise UserError(f"mpremote on {port} failed ({' '.join(args[:3])}): "
-                        f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+        last = (proc.stderr or proc.stdout).strip().splitlines()
+        raise UserError(f"mpremote on {port} failed ({step}): {last[-1][-300:] if last else 'no message'}")
     return proc.stdout
+
+
+def check_port(port: str) -> None:
+    """A serial port given as a path must exist (before compiling and copying anything)."""
+    if "/" in port and not Path(port).exists():
+        raise UserError(f"PORT={port}: no such serial port; plug the board in (ls /dev/ttyUSB* "
+                        "/dev/ttyACM*) or start the virtual board with `make sim-board`")
 
 
 _PREPARE = """
@@ -213,6 +222,7 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
     ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
+    check_port(port)
     res = build(board_name, out_root)
     files, stale = deploy_plan(res, frozen)
     if frozen:

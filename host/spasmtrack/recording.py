@@ -166,7 +166,7 @@ def _check_text(p: Path) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:      # not just a character cut at the end of the block
+        if len(head) < 65536 or exc.start < len(head) - 4:   # not a character cut by the block end
             line = head[:exc.start].count(b"\n") + 1
             raise RecordingError(f"{p}: line {line}: not UTF-8 text (byte 0x{head[exc.start]:02x}, "
                                  "Latin-1?); re-save it as UTF-8") from None
