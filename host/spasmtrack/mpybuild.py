@@ -31,7 +31,6 @@ from .errors import UserError
 #: Firmware files that stay on the host (test twins, replay entry points).
 HOST_ONLY = {"dsp_plain.py"}
 #: Sim-board flash size reported as "free flash" (the 2 MiB filesystem of a 4 MB ESP32).
-SIM_FLASH_BYTES = 2 * 1024 * 1024
 #: The flash log's file (fallback storage when the partition table has no 'spasmlog').
 LOG_FILE_BYTES = 256 * 4096
 
@@ -175,7 +174,8 @@ class DeployReport:
     def text(self) -> str:
         lines = [f"copied {len(self.files)} files, {sum(n for _, n in self.files)} bytes:"]
         lines += [f"  {name:<28} {n:>7}" for name, n in self.files]
-        sim = " (sim board: nominal 2 MiB filesystem)" if self.platform == "linux" else ""
+        sim = (" (sim board: a 2 MiB filesystem kept in a host folder, boards/sim/simflashfs.py)"
+               if self.platform == "linux" else "")
         lines.append(f"flash: {self.used_bytes} bytes used, {self.free_bytes} bytes free of "
                      f"{self.total_bytes}{sim}")
         if self.free_bytes < LOG_FILE_BYTES:
@@ -222,8 +222,8 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
     ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
+    res = build(board_name, out_root)      # an unknown board is refused before the port is looked at
     check_port(port)
-    res = build(board_name, out_root)
     files, stale = deploy_plan(res, frozen)
     if frozen:
         out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["records", "device", "app", "coeffs"]))
@@ -252,9 +252,6 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     if usage is None:
         raise UserError(f"could not read the flash usage from {port}: {out.strip()[-200:]}")
     used, total, free = (int(x) for x in usage)
-    if platform == "linux":  # the sim board's flash is a host folder: report a real budget
-        total = SIM_FLASH_BYTES
-        free = total - used
     rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in files], platform,
                        used, free, total)
     if reset:
