@@ -233,6 +233,24 @@ def test_report_impossible_date(db, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_out_unwritable_is_refused_before_the_analysis(db, tmp_path, capsys):
+    url, _ = db
+    capsys.readouterr()
+    assert main(["report", "--patient", "P1", "--from", "2026-11-01", "--to", "2026-11-02",
+                 "--out", str(tmp_path), "--db", url]) == 2
+    one_line_error(capsys, "--out", "is a folder")
+    assert main(["report", "--patient", "P1", "--from", "2026-11-01", "--to", "2026-11-02",
+                 "--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "no" / "r.pdf"),
+                 "--db", url]) == 2
+    one_line_error(capsys, "--pdf", "does not exist")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_unknown_os_errors_name_the_file():
+    msg = message_for(IsADirectoryError(21, "Is a directory", "/tmp/x"), None)
+    assert msg == "/tmp/x: Is a directory; nothing was written there"
+
+
 # ------------------------------------------------------------------------ replay
 @pytest.mark.parametrize("name,data,frag", [
     ("g.csv", gzip.compress(b"t_s,emg_uV\n0,1\n0.001,2\n"), "gzip-compressed"),

@@ -3,8 +3,6 @@ the one-line messages a user can act on. :func:`spasmtrack.cli.main` calls
 :func:`message_for`; anything it does not know is a bug and keeps its traceback."""
 from __future__ import annotations
 
-import os
-
 
 def _db_text(exc: BaseException) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -39,6 +37,6 @@ def message_for(exc: BaseException, db_url: str | None) -> str | None:
     if isinstance(exc, UnicodeDecodeError):
         return (f"input is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
                 "re-save the file as UTF-8 (CSV UTF-8 in Excel)")
-    if isinstance(exc, PermissionError):
-        return f"{exc.filename or 'a file'}: permission denied ({os.strerror(exc.errno or 13)})"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}; nothing was written there"
     return None

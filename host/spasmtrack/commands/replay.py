@@ -56,7 +56,7 @@ def _overrides(items: list[str]) -> dict[str, int]:
     return out
 
 
-def _check_writable(opt: str, path: str | None) -> None:
+def check_writable(opt: str, path: str | None) -> None:
     """Fail before a long replay, not after it, when an output file cannot be written."""
     import os
     from pathlib import Path
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return [x.strip() for x in s.split(",")] if s else None
 
     config = _overrides(args.set) or None
-    _check_writable("--out", args.out)
-    _check_writable("--summaries", args.summaries)
+    check_writable("--out", args.out)
+    check_writable("--summaries", args.summaries)
     store = start_ms = None
     if args.patient or args.start:
         if not (args.patient and args.start):

@@ -61,6 +61,10 @@ def _run(args) -> int:
     from ..analysis import Params
     from ..analysis.pk import OralPK
     from ..report import html_to_pdf, write_private
+    from .replay import check_writable
+    check_writable("--out", args.out)          # before the analysis, not after it
+    if args.pdf:
+        check_writable("--pdf", args.pdf)
     st = store_from(args)
     pat = st.patient(args.patient)
     f = parse_day_or_time(args.from_, pat["tz"])
