@@ -1,32 +1,19 @@
-"""firmware/flashlog.py and boards/sim/flash_storage.py also run on CPython (the demo and host
+"""firmware/core/flashlog.py and boards/sim/flash_storage.py also run on CPython (the demo and host
 tools use them there): same behaviour, and a byte-identical flash image to MicroPython's."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 from types import ModuleType
 
 from mpy_plugin import ROOT, run_micropython
+from spasmtrack import firmware
 from spasmtrack import records as R
 
 
-def _load(name: str, path) -> ModuleType:
-    saved = sys.modules.get("records")
-    sys.modules["records"] = R.fw
-    try:
-        spec = importlib.util.spec_from_file_location(f"_cpy_{name}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            del sys.modules["records"]
-        else:
-            sys.modules["records"] = saved
-    return mod
-
-
-FL = _load("flashlog", ROOT / "firmware" / "flashlog.py")
-FS = _load("flash_storage", ROOT / "boards" / "sim" / "flash_storage.py")
+FL = firmware.core("flashlog")
+_spec = importlib.util.spec_from_file_location("_cpy_flash_storage", ROOT / "boards" / "sim" / "flash_storage.py")
+FS: ModuleType = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(FS)
 
 # the same scenario as code for both interpreters: appends over a rotation, an ack, a torn write
 SCENARIO = """
@@ -74,8 +61,8 @@ def test_flashlog_on_cpython_recovers_and_rotates() -> None:
 
 def test_flash_image_is_byte_identical_on_micropython_and_cpython() -> None:
     fl, log, seq = _cpython_run()
-    code = ("import records as R, binascii\n"
-            "from flashlog import FlashLog\n"
+    code = ("from core import records as R\nimport binascii\n"
+            "from core.flashlog import FlashLog\n"
             "from flash_storage import RamFlash, PowerLoss\n"
             + SCENARIO +
             "fl, log, seq = scenario(R, FlashLog, RamFlash, PowerLoss)\n"

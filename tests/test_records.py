@@ -1,4 +1,4 @@
-"""spasmtrack.records (host loader of firmware/records.py): typed decode helpers, precise
+"""spasmtrack.records (host loader of firmware/core/records.py): typed decode helpers, precise
 errors, and a cross-check that frames packed by MicroPython decode identically on CPython and
 vice versa."""
 from __future__ import annotations
@@ -13,9 +13,10 @@ from spasmtrack import records as R
 
 
 def _samples() -> list[tuple[int, int, tuple[int, ...]]]:
-    """tests/firmware/record_samples.py, which does ``import records`` (the firmware module)."""
-    saved = sys.modules.get("records")
-    sys.modules["records"] = R.fw
+    """tests/firmware/record_samples.py, which does ``from core import records`` (the firmware
+    module): run on CPython with ``core`` bound to the host's copy of the firmware core."""
+    saved = sys.modules.get("core")
+    sys.modules["core"] = sys.modules[R.fw.__name__.rsplit(".", 1)[0]]
     try:
         spec = importlib.util.spec_from_file_location(
             "record_samples_cpy", ROOT / "tests" / "firmware" / "record_samples.py")
@@ -23,9 +24,9 @@ def _samples() -> list[tuple[int, int, tuple[int, ...]]]:
         spec.loader.exec_module(mod)
     finally:
         if saved is None:
-            del sys.modules["records"]
+            del sys.modules["core"]
         else:
-            sys.modules["records"] = saved
+            sys.modules["core"] = saved
     return mod.SAMPLES
 
 
@@ -33,7 +34,7 @@ SAMPLES = _samples()
 
 
 def test_host_module_is_the_firmware_file() -> None:
-    assert R.fw.__file__ == str(ROOT / "firmware" / "records.py")
+    assert R.fw.__file__ == str(ROOT / "firmware" / "core" / "records.py")
     assert R.TYPE_EVENT == 3 and R.EV_ONSET_MS == 1 and R.MAX_FRAME == R.fw.MAX_FRAME
     assert "0.01 uV" in R.fw.__doc__
 
@@ -83,7 +84,7 @@ def _mpy(code: str) -> str:
 
 def test_micropython_packed_frames_decode_identically_on_cpython() -> None:
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         "from record_samples import SAMPLES\n"
         "for t, s, v in SAMPLES:\n"
         "    b = bytearray(R.MAX_FRAME)\n"
@@ -100,7 +101,7 @@ def test_micropython_packed_frames_decode_identically_on_cpython() -> None:
 def test_cpython_packed_frames_decode_identically_on_micropython() -> None:
     data = b"".join(R.encode(t, s, v) for t, s, v in SAMPLES)
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         f"b = binascii.unhexlify({data.hex()!r})\n"
         "off = 0\n"
         "while off < len(b):\n"
@@ -122,7 +123,7 @@ def test_errors_are_identical_on_both_interpreters() -> None:
             R.fw.unpack_from(b, 0)
         cpy.append((ei.value.code, str(ei.value)))
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         f"for h in {[b.hex() for b in bad]!r}:\n"
         "    try:\n"
         "        R.unpack_from(binascii.unhexlify(h), 0)\n"

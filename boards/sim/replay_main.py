@@ -16,9 +16,9 @@ import sys
 from array import array
 
 import coeffs
-import detconfig
-import detector
-import dspchain
+from core import detconfig
+from core import detector
+from core import dspchain
 
 
 def _read_exact(stream, buf, nbytes):

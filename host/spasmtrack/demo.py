@@ -9,7 +9,7 @@ whose piece has not landed says so instead of being faked):
    than real time. Preferred: the sim board's app (sampler, drivers against the
    register-level simulators, detector, flash log). Available path: the detector replay
    entry ``boards/sim/replay_main.py`` (real DSP chains + detector) whose events and
-   summaries are appended by the real ``firmware/flashlog.py`` to a NOR-flash image.
+   summaries are appended by the real ``firmware/core/flashlog.py`` to a NOR-flash image.
 3. sync      -- preferred: the host's bleak code over the virtual radio (Bumble) against
    the firmware's BLE peripheral. Until that lands the frames are read from the flash
    image directly (said so in the output and in demo.json).
@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from .errors import UserError
 from .patient import PatientSignal, Scenario, build_timeline, write_truth
 from .patient.score import Detection, merge_channels, score
@@ -122,7 +122,7 @@ def board_scale(name: str) -> BoardScale:
 
 class RamFlash:
     """NOR-flash block device in RAM (erase -> 0xFF, program clears bits), MicroPython's
-    extended block protocol, for running ``firmware/flashlog.py`` on CPython."""
+    extended block protocol, for running ``firmware/core/flashlog.py`` on CPython."""
 
     def __init__(self, size: int = 1 << 20, block: int = 4096):
         self.block = block
@@ -151,16 +151,8 @@ class RamFlash:
 
 
 def load_flashlog_module():
-    """firmware/flashlog.py on CPython, bound to the firmware's records module."""
-    from . import records as host_records
-    path = FIRMWARE_DIR / "flashlog.py"
-    if not path.exists():
-        raise StageMissing("firmware/flashlog.py (H-log)")
-    sys.modules.setdefault("records", host_records.fw)
-    spec = importlib.util.spec_from_file_location("spasmtrack._firmware_flashlog", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+    """firmware/core/flashlog.py on CPython (bound to the same records module as the host)."""
+    return firmware.core("flashlog")
 
 
 @dataclass
@@ -393,7 +385,7 @@ def _device_replay(run: DemoRun) -> StageResult:
                        "flash_used_bytes": _flash_used(storage), "log": log, "storage": storage}
     r = StageResult("device", status="fallback",
                     provider="boards/sim/replay_main.py (real DSP chains + detector, H-det) on micropython; "
-                             "firmware/flashlog.py (H-log) on CPython over a RAM NOR image",
+                             "firmware/core/flashlog.py (H-log) on CPython over a RAM NOR image",
                     detail=(f"{n_ev} events, {n_sm} summaries from {done[0]} blocks of {run.block} samples x {nch} ch "
                             f"({heap_note}); {log.last_seq} records in the flash log "
                             f"({run.device_info['flash_used_bytes']} bytes); the BOOT record and the first "
@@ -417,14 +409,7 @@ def _tz_quarter(scn: Scenario) -> int:
 
 
 def _detconfig_version() -> int:
-    try:
-        sys.path.insert(0, str(FIRMWARE_DIR))
-        import detconfig  # type: ignore
-        return int(detconfig.CONFIG_VERSION)
-    except ImportError:
-        return 0
-    finally:
-        sys.path.remove(str(FIRMWARE_DIR))
+    return int(firmware.core("detconfig").CONFIG_VERSION)
 
 
 def _best_window(run: DemoRun, seconds: int) -> int:
@@ -440,12 +425,12 @@ def _best_window(run: DemoRun, seconds: int) -> int:
 
 
 def stage_simboard(run: DemoRun) -> StageResult:
-    """The whole device firmware (firmware/device.py: BOOT record, drivers, sampler, DSP,
+    """The whole device firmware (firmware/device/runtime.py: BOOT record, drivers, sampler, DSP,
     detector, flash log) on the sim board's register-level AFE/IMU simulators, over an
     excerpt of the same signal (the register-level simulation runs about 15x real time,
     too slow for the whole day), cross-checked against the device stage's events."""
     script = Path(__file__).parent / "demo_mpy" / "simboard_run.py"
-    needed = [FIRMWARE_DIR / "device.py", FIRMWARE_DIR / "app.py", BOARDS_DIR / "sim" / "simhw.py",
+    needed = [FIRMWARE_DIR / "device" / "runtime.py", FIRMWARE_DIR / "device" / "app.py", BOARDS_DIR / "sim" / "simhw.py",
               BOARDS_DIR / "sim" / "flash_storage.py"]
     gone = [str(p.relative_to(REPO_ROOT)) for p in needed if not p.exists()]
     if gone:
@@ -555,7 +540,7 @@ def stage_simboard(run: DemoRun) -> StageResult:
                                "dropped": status.get("dropped"), "jitter_us_max": status.get("jitter_us_max"),
                                "boot": status.get("boot")}
     return StageResult("simboard", status="ok",
-                       provider="firmware/device.py + app.py on boards/sim register-level ADS1292R/MPU-6050 "
+                       provider="firmware/device/runtime.py + app.py on boards/sim register-level ADS1292R/MPU-6050 "
                                 "simulators (H-dev), driven by spasmtrack/demo_mpy/simboard_run.py",
                        detail=(f"excerpt {w0 / 3600:.2f}-{(w0 + seconds) / 3600:.2f} h ({seconds} s, "
                                f"{seconds / el:.1f}x real time): {log.last_seq} records in its flash log, "
@@ -570,7 +555,7 @@ def stage_device(run: DemoRun) -> StageResult:
 def _sync_ble(run: DemoRun) -> StageResult:
     """The host's bleak sync (spasmtrack.ble.sync, Bumble backend) over the virtual radio
     against the real BLE peripheral on the sim board serving the device stage's flash log."""
-    need = [FIRMWARE_DIR / "ble_peripheral.py", BOARDS_DIR / "sim" / "bluetooth.py",
+    need = [FIRMWARE_DIR / "device" / "ble_peripheral.py", BOARDS_DIR / "sim" / "bluetooth.py",
             Path(__file__).parent / "ble" / "sync.py", Path(__file__).parent / "ble" / "radio.py",
             Path(__file__).parent / "ble" / "bumble_backend.py"]
     gone = [str(p.relative_to(REPO_ROOT)) for p in need if not p.exists()]
@@ -651,7 +636,7 @@ def _sync_ble(run: DemoRun) -> StageResult:
     el = time.perf_counter() - t0
     return StageResult("sync", status="ok",
                        provider="spasmtrack.ble.sync (bleak, Bumble backend) over the virtual radio; "
-                                "firmware/ble_peripheral.py on the sim board (H-ble)",
+                                "firmware/device/ble_peripheral.py on the sim board (H-ble)",
                        detail=(f"{res.records} records in {res.batches} batches, {res.notifications} notifications, "
                                f"MTU {res.mtu}, {res.bytes_rx} bytes; device log last seq {dev_last}, acked "
                                f"{dev_acked}; database holds {acc['records']} (missing seqs: "

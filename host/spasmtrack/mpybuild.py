@@ -226,7 +226,7 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     check_port(port)
     files, stale = deploy_plan(res, frozen)
     if frozen:
-        out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["records", "device", "app", "coeffs"]))
+        out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["core", "core.records", "device", "device.runtime", "device.app", "coeffs"]))
         if "FROZEN ok" not in out:
             raise UserError(f"the board on {port} has no frozen spasmtrack firmware "
                             f"({out.strip()[-200:]}): flash an image built with "

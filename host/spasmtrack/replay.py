@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from .errors import UserError
 from .records import fw as R
 from .recording import Chunk, Recording, RecordingError, open_recording
@@ -92,17 +92,8 @@ def load_board_conv(name: str) -> BoardConv:
 
 
 def detconfig_module():
-    """firmware/detconfig.py loaded on the host (the one versioned detector configuration)."""
-    import importlib.util
-
-    name = "spasmtrack._firmware_detconfig"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIRMWARE_DIR / "detconfig.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """firmware/core/detconfig.py loaded on the host (the one versioned detector configuration)."""
+    return firmware.core("detconfig")
 
 
 def param_names() -> set[str]:
@@ -110,13 +101,10 @@ def param_names() -> set[str]:
 
 
 def micropython_exe() -> str:
-    exe = REPO_ROOT / ".venv" / "bin" / "micropython"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("micropython")
-    if not found:
-        raise UserError("micropython unix port not found: run `make setup`")
-    return found
+    try:
+        return firmware.micropython()
+    except firmware.FirmwareMissing as exc:
+        raise UserError(str(exc)) from None
 
 
 @dataclass
@@ -194,7 +182,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     cfg_code = ""
     if config:
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
-        cfg_code = f"import detconfig; cfg = detconfig.make({items}); "
+        cfg_code = f"from core import detconfig; cfg = detconfig.make({items}); "
     code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
             f"{', cfg' if config else ''})")
     t_start = time.perf_counter()

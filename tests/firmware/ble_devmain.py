@@ -9,10 +9,10 @@
 import os
 import time
 
-import records as R
-from flashlog import FlashLog
+from core import records as R
+from core.flashlog import FlashLog
 from flash_storage import FileFlash
-import ble_peripheral as BP
+from device import ble_peripheral as BP
 
 _T0 = time.ticks_ms()
 

@@ -5,11 +5,11 @@
 # earliest points the real ones can reach.
 import os
 
-import ble_peripheral as BP
-import racp as P
-import records as R
+from device import ble_peripheral as BP
+from core import racp as P
+from core import records as R
 from flash_storage import FileFlash
-from flashlog import FlashLog
+from core.flashlog import FlashLog
 from mpunit import assert_equal
 
 _IRQ_CENTRAL_CONNECT = 1

@@ -1,11 +1,11 @@
 # mpy-heapsize: 96K
-# firmware/button.py on the MicroPython unix port with a simulated bouncing pin: interrupts are
+# firmware/device/button.py on the MicroPython unix port with a simulated bouncing pin: interrupts are
 # delivered with the heap locked (as on the device), time is a virtual millisecond clock.
 import time
 
 import micropython
-import records as R
-from button import EDGES, MARK_DOSE_TAKEN, MARK_FELT_SPASM, Button
+from core import records as R
+from device.button import EDGES, MARK_DOSE_TAKEN, MARK_FELT_SPASM, Button
 from mpunit import assert_equal, assert_raises
 
 assert MARK_DOSE_TAKEN == R.MARK_DOSE_TAKEN and MARK_FELT_SPASM == R.MARK_FELT_SPASM

@@ -5,13 +5,13 @@ import json
 import asyncio
 
 import flash_storage
-import flashlog
+from core import flashlog
 import machine
-import records as R
+from core import records as R
 import simhw
 import sources
-from device import Device
-from hardware import Hardware
+from device.runtime import Device
+from device.hardware import Hardware
 from mpunit import assert_raises
 
 

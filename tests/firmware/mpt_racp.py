@@ -1,7 +1,7 @@
-# The BLE wire protocol (firmware/racp.py) and the bond store on MicroPython itself.
+# The BLE wire protocol (firmware/core/racp.py) and the bond store on MicroPython itself.
 import struct
 
-import racp as P
+from core import racp as P
 from mpunit import assert_equal, assert_raises
 
 
@@ -46,7 +46,7 @@ def test_current_time_carries_the_fraction_of_a_second():
 
 def test_bond_store_persists():
     import os
-    import ble_peripheral as BP
+    from device import ble_peripheral as BP
     path = "/tmp/mpt_racp_bonds.bin"
     try:
         os.remove(path)

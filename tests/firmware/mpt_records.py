@@ -1,11 +1,11 @@
 # mpy-heapsize: 96K
-# firmware/records.py on the real MicroPython unix port: round trips, every decode error,
+# firmware/core/records.py on the real MicroPython unix port: round trips, every decode error,
 # range checks, index constants and the no-allocation pack path.
 import gc
 import struct
 from array import array
 
-import records as R
+from core import records as R
 from mpunit import assert_equal, assert_raises
 from record_samples import SAMPLES
 

@@ -20,7 +20,7 @@ from ..simboard import micropython
 _SCRIPT = r"""
 import gc, time, json
 import simhw, machine, sources
-from sampler import EmgSampler
+from device.sampler import EmgSampler
 from drivers import ads1292r
 N = 20000
 
@@ -70,7 +70,7 @@ ads_sim = simhw.clock.sim_us
 
 # per-block pipeline (chains, IMU FIFO drain, detector) on 100-sample blocks
 import coeffs
-from app import App
+from device.app import App
 from drivers import mpu6050
 simhw.setup(None, sources.Sine(50, 500.0))
 spi = machine.SPI(1, baudrate=2000000, polarity=0, phase=1)

@@ -1,6 +1,6 @@
 """Flash log benchmark: bytes per record, days of a heavy patient in 1 MB, append cost.
 
-Runs the real firmware (firmware/records.py, firmware/flashlog.py) on the MicroPython unix port
+Runs the real firmware (firmware/core/records.py, firmware/core/flashlog.py) on the MicroPython unix port
 over the sim board's NOR flash (boards/sim/flash_storage.py, 4 KB sectors, 1 MB):
 
 - bytes per EVENT / SUMMARY: flash consumed by one append (frame = 12 bytes of overhead + payload).

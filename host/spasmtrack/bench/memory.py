@@ -50,7 +50,7 @@ _QI = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
 def _ble_available() -> bool:
-    return (FIRMWARE_DIR / "ble_peripheral.py").exists() and (BOARDS_DIR / "sim" / "bluetooth.py").exists()
+    return (FIRMWARE_DIR / "device" / "ble_peripheral.py").exists() and (BOARDS_DIR / "sim" / "bluetooth.py").exists()
 
 
 def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | None = None,

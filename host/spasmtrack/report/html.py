@@ -6,14 +6,12 @@ advice, and labels figures a reader could take as advice.
 from __future__ import annotations
 
 import html
-import importlib.util
-import sys
 from datetime import datetime, timezone
 
 import numpy as np
 from sqlalchemy import select
 
-from .. import FIRMWARE_DIR, __version__
+from .. import __version__, firmware
 from .. import records as rec
 from ..analysis.core import KIND_GROUPS, POOR_IMAX_SPAN, POOR_RATIO, Analysis
 from ..analysis.tzutil import fmt_local
@@ -42,16 +40,7 @@ def _ci(t, fmt="{:.1f}", unit="") -> str:
 
 
 def _detconfig():
-    path = FIRMWARE_DIR / "detconfig.py"
-    if not path.exists():
-        return None
-    name = "spasmtrack._firmware_detconfig"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return firmware.core("detconfig")
 
 
 def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:

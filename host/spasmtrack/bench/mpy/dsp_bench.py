@@ -8,7 +8,7 @@ import sys
 import time
 from array import array
 
-import dspchain
+from core import dspchain
 
 
 def _coeffs(board_dir):

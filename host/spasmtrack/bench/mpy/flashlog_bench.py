@@ -5,9 +5,9 @@ import json
 import sys
 import time
 
-import records as R
+from core import records as R
 from flash_storage import RamFlash
-from flashlog import FlashLog
+from core.flashlog import FlashLog
 
 SECTOR = 4096
 MB_BLOCKS = 256            # 1 MB of 4 KB sectors (2 of them are the ack journal)

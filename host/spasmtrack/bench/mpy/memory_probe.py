@@ -53,15 +53,16 @@ import simhw  # noqa: E402
 board = simhw.load_board_json(simhw._here() + "/board.json")
 step("sim", "parts (simhw.setup)", lambda: simhw.setup(board))
 # -- the firmware, leaves first (each row: that module alone) --------------------------------
-for m in ("records", "fwinfo", "dsp", "coeffs", "dspchain", "detconfig", "detector",
-          "drivers", "drivers.ads1292r", "drivers.mpu6050", "sampler", "flashlog", "button",
-          "hardware", "app", "device"):
+for m in ("core", "core.records", "core.fwinfo", "core.dsp", "coeffs", "core.dspchain",
+          "core.detconfig", "core.detector", "drivers", "drivers.ads1292r", "drivers.mpu6050",
+          "device", "device.sampler", "core.flashlog", "device.button", "device.hardware",
+          "device.app", "device.runtime"):
     imp("firmware", m)
 if WITH_BLE:
-    for m in ("racp", "ble_peripheral"):
+    for m in ("core.racp", "device.ble_peripheral"):
         imp("firmware", m)
 # -- the runtime's objects at start ---------------------------------------------------------
-import device  # noqa: E402
+from device import runtime as device  # noqa: E402
 import flash_storage  # noqa: E402
 
 store = step("sim", "flash storage file", lambda: flash_storage.FileFlash("spasmlog.bin", 4096, 256))

@@ -42,7 +42,7 @@ import struct
 from array import array
 from binascii import crc32
 
-import records as R
+from . import records as R
 
 try:
     from micropython import const

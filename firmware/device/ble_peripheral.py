@@ -27,8 +27,8 @@ DELETE (ack) after it has committed them.
 import struct
 from micropython import const
 
-import racp as P
-import records as R
+from core import racp as P
+from core import records as R
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -202,7 +202,7 @@ class BlePeripheral:
 
     def fw_name(self):
         try:
-            import fwinfo
+            from core import fwinfo
             return ("%d.%d" % (fwinfo.FW_VERSION_MAJOR, fwinfo.FW_VERSION_MINOR)).encode()
         except ImportError:
             return b"0.0"
@@ -475,7 +475,7 @@ class BlePeripheral:
         boot, ms = self.clock()
         fw = 0
         try:
-            import fwinfo
+            from core import fwinfo
             fw = (fwinfo.FW_VERSION_MAJOR << 8) | (fwinfo.FW_VERSION_MINOR & 0xFF)
         except ImportError:
             pass

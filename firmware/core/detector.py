@@ -69,10 +69,10 @@ from array import array
 import micropython
 from micropython import const
 
-import records as R
+from . import records as R
 
 try:
-    from dsp import SX
+    from .dsp import SX
 except ImportError:  # pragma: no cover
     import sys
     SX = 32 if sys.maxsize > 0x7FFFFFFF else 0

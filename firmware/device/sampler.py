@@ -33,7 +33,7 @@ from array import array
 import micropython
 from micropython import const
 
-import dsp
+from core import dsp
 
 _WRAP = const(1 << 28)  # block and edge counters wrap here (small ints on every port)
 _STATUS_HELD = const(0x80)  # block status: samples filled by holding (missed conversions)

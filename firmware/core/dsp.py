@@ -1,7 +1,7 @@
 """Fixed-point DSP kernels (viper): the per-block work of the EMG and IMU chains.
 
 Every kernel works in place or between preallocated ``array('i')`` buffers and allocates
-nothing. ``firmware/dsp_plain.py`` holds a plain-Python twin of each kernel that gives
+nothing. ``firmware/core/dsp_plain.py`` holds a plain-Python twin of each kernel that gives
 identical integers; ``spasmtrack.dsp.golden`` (host, numpy) is the reference both are
 tested against, with every intermediate checked against the int32 range.
 

@@ -16,7 +16,7 @@ import machine
 import micropython
 from micropython import const
 
-import records as R
+from core import records as R
 
 WDT_TIMEOUT_MS = const(8000)
 HOUSEKEEP_MS = const(1000)
@@ -25,7 +25,7 @@ RETRY_MS = const(30000)
 
 
 def fw_version_u16():
-    import fwinfo
+    from core import fwinfo
 
     return (fwinfo.FW_VERSION_MAJOR << 8) | (fwinfo.FW_VERSION_MINOR & 0xFF)
 
@@ -57,8 +57,8 @@ def _fault_line(exc):
 
 class Device:
     def __init__(self, board, storage=None, coeffs=None, wdt_ms=WDT_TIMEOUT_MS, console=True):
-        import flashlog
-        import hardware
+        from core import flashlog
+        from device import hardware
 
         self.board = board
         self.console = console
@@ -69,7 +69,7 @@ class Device:
         self.reset_cause = cause
         if cause == machine.WDT_RESET:
             self.log.append(R.TYPE_FAULT, [prev, 0, R.FAULT_WATCHDOG, 0, 0])
-        import detconfig
+        from core import detconfig
 
         self.log.append(R.TYPE_BOOT, [self.boot, cause, fw_version_u16(),
                                       detconfig.CONFIG_VERSION, board_hash(board.get("name", ""))])
@@ -104,8 +104,8 @@ class Device:
         sys.print_exception(exc)
 
     def start_hardware(self):
-        import hardware
-        from app import App
+        from device import hardware
+        from device.app import App
 
         if self.coeffs is None:
             import coeffs
@@ -116,7 +116,7 @@ class Device:
         self.app = App(self.coeffs, hw.emg, hw.emg_channels, hw.imu, hw.imu_fs, hw.imu_odr,
                        log=self.log, boot=self.boot, mains_hz=emg.get("mains_hz") or 0)
         if hw.button is not None:
-            import button
+            from device import button
 
             self.button = button.Button(hw.button, self._on_mark, time.ticks_ms, time.ticks_diff)
 
@@ -138,7 +138,7 @@ class Device:
     def _ble_status(self):
         a = self.app
         s = a.sampler
-        import detconfig
+        from core import detconfig
 
         return 0xFF, s.dropped + s.missed, a.coverage_pm(), detconfig.CONFIG_VERSION
 
@@ -146,7 +146,7 @@ class Device:
         """The BLE peripheral task, or None when the board has no radio (logged)."""
         try:
             import bluetooth
-            import ble_peripheral as BP
+            from device import ble_peripheral as BP
         except ImportError:
             return None
         try:

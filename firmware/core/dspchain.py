@@ -17,7 +17,7 @@ accel (mg) first difference -> magnitude -> 0.01 g/s = jerk.
 """
 from array import array
 
-import dsp as _viper
+from . import dsp as _viper
 
 ENV_ARV = "arv"
 ENV_LP = "lp"

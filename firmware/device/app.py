@@ -8,9 +8,9 @@ block t_ms = first sample index * 1000 // fs, so overruns never shift it.
 """
 from array import array
 
-import dspchain
-import records as R
-from sampler import EmgSampler, ImuStage
+from core import dspchain
+from core import records as R
+from device.sampler import EmgSampler, ImuStage
 
 
 def _i32(n):
@@ -36,8 +36,8 @@ class App:
         self.sampler = EmgSampler(emg, channels, self.fs, block_len, n_blocks, ticks_us)
         self.raws = [_i32(block_len) for _ in range(channels)]
         if detector_factory is None:
-            import detconfig
-            import detector
+            from core import detconfig
+            from core import detector
 
             cfg = det_cfg if det_cfg is not None else detconfig.DEFAULT
             self.det = detector.Detector(cfg, channels, coeffs)
