@@ -235,13 +235,14 @@ def test_report_impossible_date(db, tmp_path, capsys):
 
 def test_report_out_unwritable_is_refused_before_the_analysis(db, tmp_path, capsys):
     url, _ = db
+    (tmp_path / "f").write_text("a file")
     capsys.readouterr()
     assert main(["report", "--patient", "P1", "--from", "2026-11-01", "--to", "2026-11-02",
                  "--out", str(tmp_path), "--db", url]) == 2
     one_line_error(capsys, "--out", "is a folder")
     assert main(["report", "--patient", "P1", "--from", "2026-11-01", "--to", "2026-11-02",
-                 "--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "no" / "r.pdf"),
-                 "--db", url]) == 2
+                 "--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "f" / "r.pdf"),
+                 "--db", url]) == 2      # tmp_path/f is a file: no folder can be made there
     one_line_error(capsys, "--pdf", "does not exist")
     assert not (tmp_path / "r.html").exists()
 

@@ -38,17 +38,15 @@ def file_sha256(path: str | Path) -> str:
 
 def firmware_version() -> int:
     """The replayed firmware's version as BOOT records carry it (major << 8 | minor), read
-    from the firmware's fwinfo.py (0 when it cannot be found)."""
+    from firmware/core/fwinfo.py (which imports ``micropython.const`` unguarded, so it is
+    read as text rather than loaded through :func:`spasmtrack.firmware.core`)."""
     import re
 
-    from . import FIRMWARE_DIR
-    for path in sorted(Path(FIRMWARE_DIR).rglob("fwinfo.py")):
-        text = path.read_text()
-        ma = re.search(r"FW_VERSION_MAJOR\s*=\s*const\((\d+)\)", text)
-        mi = re.search(r"FW_VERSION_MINOR\s*=\s*const\((\d+)\)", text)
-        if ma and mi:
-            return (int(ma.group(1)) << 8) | int(mi.group(1))
-    return 0
+    from .firmware import CORE_DIR
+    text = (CORE_DIR / "fwinfo.py").read_text()
+    ma = re.search(r"FW_VERSION_MAJOR\s*=\s*const\((\d+)\)", text)
+    mi = re.search(r"FW_VERSION_MINOR\s*=\s*const\((\d+)\)", text)
+    return (int(ma.group(1)) << 8) | int(mi.group(1)) if ma and mi else 0
 
 
 def replay_frames(res: ReplayResult, start_utc_ms: int, config: dict[str, int] | None,

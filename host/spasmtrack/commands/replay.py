@@ -56,8 +56,10 @@ def _overrides(items: list[str]) -> dict[str, int]:
     return out
 
 
-def check_writable(opt: str, path: str | None) -> None:
-    """Fail before a long replay, not after it, when an output file cannot be written."""
+def check_writable(opt: str, path: str | None, *, make_parents: bool = False) -> None:
+    """Fail before a long run, not after it, when an output file cannot be written
+    (``make_parents``: the command creates missing folders; their nearest existing
+    ancestor must then be writable)."""
     import os
     from pathlib import Path
     if not path:
@@ -66,6 +68,9 @@ def check_writable(opt: str, path: str | None) -> None:
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise UserError(f"{opt} {path}: is a folder; give a file name")
+    if make_parents:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{opt} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):

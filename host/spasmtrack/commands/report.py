@@ -62,9 +62,9 @@ def _run(args) -> int:
     from ..analysis.pk import OralPK
     from ..report import html_to_pdf, write_private
     from .replay import check_writable
-    check_writable("--out", args.out)          # before the analysis, not after it
+    check_writable("--out", args.out, make_parents=True)     # before the analysis, not after it
     if args.pdf:
-        check_writable("--pdf", args.pdf)
+        check_writable("--pdf", args.pdf, make_parents=True)
     st = store_from(args)
     pat = st.patient(args.patient)
     f = parse_day_or_time(args.from_, pat["tz"])
