@@ -254,10 +254,10 @@ def test_unknown_os_errors_name_the_file():
 
 # ------------------------------------------------------------------------ replay
 @pytest.mark.parametrize("name,data,frag", [
-    ("g.csv", gzip.compress(b"t_s,emg_uV\n0,1\n0.001,2\n"), "gzip-compressed"),
+    ("g.csv", gzip.compress(b"t_s,emg_uV\n0,1\n0.001,2\n", mtime=0), "gzip-compressed"),
     ("b.csv", bytes(range(256)) * 8, "binary file"),
     ("l.csv", "t_s,emg_uV\n0,1\n0.001,2 µ\n".encode("latin-1"), "line 3: not UTF-8 text"),
-])
+], ids=["gzip", "binary", "latin-1"])
 def test_replay_of_unreadable_files(tmp_path, capsys, name, data, frag):
     p = tmp_path / name
     p.write_bytes(data)
