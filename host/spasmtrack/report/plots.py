@@ -37,7 +37,7 @@ def _time_axis(ax, span_h: float) -> None:
         loc = mdates.HourLocator(byhour=range(0, 24, 3 if span_h > 12 else 1))
     ax.xaxis.set_major_locator(loc)
     fmt = mdates.ConciseDateFormatter(loc, formats=["%Y", "%b", "%d %b", "%H:%M", "%H:%M", "%S.%f"],
-                                      zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M"],
+                                      zero_formats=["", "%Y", "%d %b", "%d %b", "%H:%M", "%H:%M"],
                                       offset_formats=["", "%Y", "%b %Y", "%d %b %Y", "%d %b %Y", "%d %b %Y %H:%M"])
     ax.xaxis.set_major_formatter(fmt)
 
