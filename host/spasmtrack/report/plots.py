@@ -106,8 +106,7 @@ def peridose(a: Analysis) -> str:
                        f"signal after several doses, so about {_days_needed(a):.0f} days of "
                        "recording with logged doses would fill them")
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    if np.isfinite(c.lo).any():
-        ax.fill_between(c.x, c.lo, c.hi, color=C_BAND, lw=0, label="95% bootstrap interval")
+    _band(ax, c, "dosing interval")
     ax.plot(c.x, c.y, "o-", color=C_RATE, ms=3, lw=1.2, label="event rate")
     pre = a.pre_dose_rate
     if np.isfinite(pre[0]):
@@ -124,6 +123,17 @@ def peridose(a: Analysis) -> str:
     ax.set_ylim(bottom=0)
     _legend(ax, fontsize=7, frameon=False)
     return _svg(fig)
+
+
+def _band(ax, c, cluster: str) -> None:
+    """The bootstrap band, or (when no bin has a band of any width: every bin comes from a
+    single cluster) a note in the plot saying so; never a legend entry for nothing."""
+    ok = np.isfinite(c.lo) & np.isfinite(c.hi) & (c.hi > c.lo)
+    if ok.any():
+        ax.fill_between(c.x, c.lo, c.hi, color=C_BAND, lw=0, label="95% bootstrap interval")
+    else:
+        ax.text(0.99, 0.97, f"no interval: each point comes from one {cluster}", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7, color="#555")
 
 
 def _days_needed(a: Analysis) -> float:
@@ -143,8 +153,7 @@ def time_of_day(a: Analysis) -> str:
     p = a.params
     ax.axvspan(p.night_start_h, 24, color=C_NIGHT, lw=0)
     ax.axvspan(0, p.night_end_h, color=C_NIGHT, lw=0, label="night")
-    if np.isfinite(c.lo).any():
-        ax.fill_between(c.x, c.lo, c.hi, color=C_BAND, lw=0, label="95% bootstrap interval")
+    _band(ax, c, "local day")
     ax.plot(c.x, c.y, "o-", color=C_RATE, ms=3, label="event rate")
     ax.set_xlim(0, 24)
     ax.set_xticks(range(0, 25, 3))
