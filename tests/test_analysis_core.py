@@ -8,7 +8,7 @@ import pytest
 from spasmtrack.analysis import Params, analyse, load
 from spasmtrack.analysis.core import psfs_level, snow_level
 from spasmtrack.analysis.pk import OralPK, oral_concentration
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.analysis.tzutil import local_day_and_hour, utc_offset_ms
 from spasmtrack.store import open_store
 

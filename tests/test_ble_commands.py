@@ -1,7 +1,6 @@
 """``spasmtrack scan|pair|sync|live`` against the sim board over the virtual radio."""
 from __future__ import annotations
 
-import pytest
 
 from spasmtrack import cli
 from spasmtrack.ble.radio import VirtualRadio

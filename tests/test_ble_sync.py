@@ -24,7 +24,7 @@ from spasmtrack.ble.bumble_backend import BumbleClient, close_adapter
 from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simbridge import BridgeControl
 from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames
-from spasmtrack.ble.sync import SyncError, sync_client, sync_device
+from spasmtrack.ble.sync import SyncError, sync_device
 from spasmtrack import records as R
 from spasmtrack.store import open_store
 
@@ -92,7 +92,7 @@ def test_week_backlog_then_incremental_sync(env, radio):
         r2 = run(sync_device(DEVICE_ADDR, st, KEY))
         assert r2.start_seq == r1.last_seq + 1 and r2.records == 1   # just the new anchor
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 403
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 403
 
 
 def test_link_dropped_mid_sync(env, radio):
@@ -115,7 +115,7 @@ def test_link_dropped_mid_sync(env, radio):
         assert r.start_seq == dropped[0] + 1 or r.start_seq > dropped[0]
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 803
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 803
 
 
 def test_link_dropped_mid_sync_is_reconnected(env, radio):
@@ -170,7 +170,8 @@ def test_host_killed_mid_sync(env, radio):
         r = run(sync_device(DEVICE_ADDR, st, KEY))   # the radio's watchdog freed the device
         assert r.records > 0
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 804
+    # BOOT + 800 records + one TIME_ANCHOR per connection that set the clock (the killed host's and ours)
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 801 + 2
 
 
 def test_device_rebooted_mid_sync_keeps_bond(env, radio):
@@ -197,7 +198,8 @@ def test_device_rebooted_mid_sync_keeps_bond(env, radio):
         assert r.by_type.get(R.TYPE_BOOT) == 1
     finally:
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 805
+    # BOOT + 800 records + the first sync's TIME_ANCHOR + the second BOOT + the second sync's TIME_ANCHOR
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 801 + 1 + 1 + 1
 
 
 def test_duplicated_and_reordered_notifications(env, radio):
@@ -213,7 +215,7 @@ def test_duplicated_and_reordered_notifications(env, radio):
         assert r2.dup_notifications == 1 and r2.records == 1 and r2.duplicates == 0
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 503
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 503
 
 
 def test_corrupted_record_is_rejected_and_asked_again(env, radio):
@@ -228,7 +230,7 @@ def test_corrupted_record_is_rejected_and_asked_again(env, radio):
         assert r.rejected_frames >= 1 and r.restarts >= 1
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 502
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 502
 
 
 def test_full_stack_buffer_for_seconds(env, radio):
@@ -244,7 +246,7 @@ def test_full_stack_buffer_for_seconds(env, radio):
     (stats,) = dev.stats()
     assert stats["full_retries"] > 10          # gatts_notify raised OSError, the firmware retried
     assert stats["records"] == 402             # every record sent once, in one report
-    assert_db_equals_device(env / "db.sqlite", flash) == 402
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 402
 
 
 async def _connect(pair: bool) -> BleakClient:
@@ -371,4 +373,4 @@ def test_device_that_forgot_the_bond_is_paired_again(env, radio):
         dev.kill()
     assert r.records == 2                     # the new BOOT and this sync's TIME_ANCHOR
     assert (flash / "bonds.bin").stat().st_size > 0
-    assert_db_equals_device(env / "db.sqlite", flash) == 14
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 14

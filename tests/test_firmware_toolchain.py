@@ -2,22 +2,16 @@
 on the real MicroPython unix port."""
 from __future__ import annotations
 
-import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mpy_plugin import ROOT, micropython_binary
+from mpy_plugin import ROOT
+from spasmtrack.firmware import micropypath, mpy_cross, unix_command, unix_env
 
 FIRMWARE_MODULES = sorted(p for p in (ROOT / "firmware").rglob("*.py"))
-
-
-def mpy_cross() -> str:
-    exe = shutil.which("mpy-cross") or str(ROOT / ".venv" / "bin" / "mpy-cross")
-    return exe
 
 
 # the unix port's own architecture (viper needs a native one) and xtensawin (ESP32 boards)
@@ -65,9 +59,8 @@ def test_firmware_module_imports_on_micropython(path: Path, compiled_firmware: P
     if not HOST_ARCH:
         pytest.skip(f"mpy-cross has no native emitter for {platform.machine()}")
     name = _module_name(path)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [str(compiled_firmware), str(ROOT / "boards" / "sim"), ".frozen"]))
-    proc = subprocess.run([micropython_binary(), "-X", "heapsize=96K", "-c",
-                           f"import {name}; print('ok')"], env=env, capture_output=True, text=True,
+    env = unix_env(micropypath(compiled_firmware, firmware=False, programs=False))
+    proc = subprocess.run(unix_command("-c", f"import {name}; print('ok')", heap="96K"), env=env,
+                          capture_output=True, text=True,
                           timeout=60, cwd=str(compiled_firmware))
     assert proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr

@@ -2,18 +2,15 @@
 tools use them there): same behaviour, and a byte-identical flash image to MicroPython's."""
 from __future__ import annotations
 
-import importlib.util
 from types import ModuleType
 
-from mpy_plugin import ROOT, run_micropython
+from mpy_plugin import run_micropython
 from spasmtrack import firmware
 from spasmtrack import records as R
 
 
 FL = firmware.core("flashlog")
-_spec = importlib.util.spec_from_file_location("_cpy_flash_storage", ROOT / "boards" / "sim" / "flash_storage.py")
-FS: ModuleType = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(FS)
+FS: ModuleType = firmware.board_module("sim", "flash_storage")
 
 # the same scenario as code for both interpreters: appends over a rotation, an ack, a torn write
 SCENARIO = """

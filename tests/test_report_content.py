@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from spasmtrack.analysis import Params, analyse, load
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.analysis.tzutil import local_midnight_utc_ms
 from spasmtrack.cli import main
 from spasmtrack.doses import DoseInput, DoseLog

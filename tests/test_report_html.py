@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from spasmtrack.analysis import load
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.cli import main
 from spasmtrack.export.fhir import build_bundle, validate
 from spasmtrack.report.plots import FIGURES

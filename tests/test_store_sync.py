@@ -145,7 +145,7 @@ def test_schema_compiles_for_postgresql():
 
 
 def test_migration_from_v1_keeps_device_links(tmp_path):
-    from sqlalchemy import create_engine, event as sa_event
+    from sqlalchemy import create_engine
     from spasmtrack.store.migrations import migrate
     url = f"sqlite:///{tmp_path}/old.sqlite"
     eng = create_engine(url)

@@ -9,14 +9,25 @@ guard: an exception is logged as a FAULT record (exception class code and line) 
 board reboots; the watchdog is fed only while the pipeline makes progress, so a stalled
 pipeline ends in a watchdog reset (logged at the next boot).
 """
+import asyncio
+import gc
+import io
+import json
 import sys
 import time
+from binascii import crc32
 
 import machine
 import micropython
 from micropython import const
 
+from core import detconfig, flashlog, fwinfo
 from core import records as R
+
+# The device layer (hardware and its drivers, App, button, BLE peripheral) is imported in
+# start_hardware/_start_ble, in the order the device starts, and only what the board has:
+# imported here with the rest, ``import device.runtime`` alone no longer fits the 96 KB an
+# ESP32 leaves free with BLE up (tests/test_firmware_toolchain.py, measured).
 
 WDT_TIMEOUT_MS = const(8000)
 HOUSEKEEP_MS = const(1000)
@@ -25,21 +36,15 @@ RETRY_MS = const(30000)
 
 
 def fw_version_u16():
-    from core import fwinfo
-
-    return (fwinfo.FW_VERSION_MAJOR << 8) | (fwinfo.FW_VERSION_MINOR & 0xFF)
+    return fwinfo.FW_VERSION_U16
 
 
 def board_hash(name):
-    from binascii import crc32
-
     return crc32(name.encode()) & 0xFFFF
 
 
 def _fault_line(exc):
     """Source line of the innermost frame of exc's traceback (0 if unknown)."""
-    import io
-
     s = io.StringIO()
     sys.print_exception(exc, s)
     line = 0
@@ -57,20 +62,19 @@ def _fault_line(exc):
 
 class Device:
     def __init__(self, board, storage=None, coeffs=None, wdt_ms=WDT_TIMEOUT_MS, console=True):
-        from core import flashlog
-        from device import hardware
-
         self.board = board
         self.console = console
-        self.log = flashlog.FlashLog(storage if storage is not None else hardware.open_storage(board))
+        if storage is None:
+            from device import hardware
+
+            storage = hardware.open_storage(board)
+        self.log = flashlog.FlashLog(storage)
         prev = self.log.last_boot
         self.boot = (prev + 1) & 0xFFFF or 1
         cause = machine.reset_cause()
         self.reset_cause = cause
         if cause == machine.WDT_RESET:
             self.log.append(R.TYPE_FAULT, [prev, 0, R.FAULT_WATCHDOG, 0, 0])
-        from core import detconfig
-
         self.log.append(R.TYPE_BOOT, [self.boot, cause, fw_version_u16(),
                                       detconfig.CONFIG_VERSION, board_hash(board.get("name", ""))])
         self.coeffs = coeffs
@@ -108,7 +112,7 @@ class Device:
         from device.app import App
 
         if self.coeffs is None:
-            import coeffs
+            import coeffs  # the board's own file, when the caller did not pass one
 
             self.coeffs = coeffs
         self.hw = hw = hardware.Hardware(self.board)
@@ -138,8 +142,6 @@ class Device:
     def _ble_status(self):
         a = self.app
         s = a.sampler
-        from core import detconfig
-
         return 0xFF, s.dropped + s.missed, a.coverage_pm(), detconfig.CONFIG_VERSION
 
     def _start_ble(self):
@@ -147,7 +149,7 @@ class Device:
         try:
             import bluetooth
             from device import ble_peripheral as BP
-        except ImportError:
+        except ImportError:  # a board without a radio
             return None
         try:
             per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="spasmtrack",
@@ -176,8 +178,6 @@ class Device:
         machine.reset()
 
     async def _housekeeping(self, wdt):
-        import asyncio
-
         last = -1
         n = 0
         while True:
@@ -188,8 +188,6 @@ class Device:
                 last = blocks
             n += 1
             if n % STATUS_EVERY_S == 0:
-                import gc
-
                 gc.collect()
                 st = self.app.status()
                 st["heap_used"] = gc.mem_alloc()
@@ -197,8 +195,6 @@ class Device:
                 self.say("status %r" % (st,))
 
     async def run(self):
-        import asyncio
-
         wdt = machine.WDT(timeout=self.wdt_ms)
         tasks = [self._guard("app", self.app.run(self.hw.start_emg)),
                  self._guard("housekeeping", self._housekeeping(wdt))]
@@ -219,15 +215,11 @@ class Device:
 
 
 def load_board(path="board.json"):
-    import json
-
     with open(path) as f:
         return json.load(f)
 
 
 def main(board=None, storage=None):
-    import asyncio
-
     aeb = getattr(micropython, "alloc_emergency_exception_buf", None)  # not on the unix port
     if aeb is not None:
         aeb(100)

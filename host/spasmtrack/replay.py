@@ -3,7 +3,7 @@
 The host reads the recording in chunks (:mod:`spasmtrack.recording`), converts microvolts
 to ADC counts with the board's gain and full scale (clipping exactly where the board's ADC
 clips) and g / dps to IMU counts with the board's ranges, and streams int32 blocks to
-``boards/sim/replay_main.py`` running in the MicroPython unix port, which runs
+``boards/sim/programs/replay_main.py`` running in the MicroPython unix port, which runs
 ``dspchain.EmgChain`` / ``ImuChain`` and ``detector.Detector`` unchanged and writes the
 EVENT and SUMMARY records back. Nothing holds more than one chunk of signal.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,16 +18,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
+from . import BOARDS_DIR, firmware
 from .errors import UserError
+from . import records
 from .records import fw as R
 from .recording import Chunk, Recording, RecordingError, open_recording
 
-KIND_NAMES = {R.KIND_SPASM: "spasm", R.KIND_CLONUS: "clonus", R.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+KIND_NAMES = records.KIND_NAMES
 FLAG_NAMES = ((R.FLAG_CLIPPED, "clipped"), (R.FLAG_MOTION, "motion_nearby"),
               (R.FLAG_PARTIAL_LEADOFF, "partial_lead_off"), (R.FLAG_TRUNCATED, "truncated"),
               (R.FLAG_NEAR_THRESHOLD, "near_threshold"))
@@ -66,7 +66,7 @@ class BoardConv:
 
 
 def load_board_conv(name: str) -> BoardConv:
-    """Read boards/<name>/board.json (H-dev's spasmtrack.boards supersedes this when present)."""
+    """Read boards/<name>/board.json."""
     path = BOARDS_DIR / name / "board.json"
     if not path.exists():
         known = sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
@@ -98,13 +98,6 @@ def detconfig_module():
 
 def param_names() -> set[str]:
     return {p[1] for p in detconfig_module().PARAMS}
-
-
-def micropython_exe() -> str:
-    try:
-        return firmware.micropython()
-    except firmware.FirmwareMissing as exc:
-        raise UserError(str(exc)) from None
 
 
 @dataclass
@@ -177,8 +170,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
     mains = conv.mains_hz if mains_hz is None else mains_hz
-    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim")])
-    env = dict(os.environ, MICROPYPATH=path)
+    env = firmware.unix_env(firmware.micropypath(board=board))
     cfg_code = ""
     if config:
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
@@ -186,7 +178,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
             f"{', cfg' if config else ''})")
     t_start = time.perf_counter()
-    proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=2M", "-c", code], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
     out_reader = _Reader(proc.stdout)
     err_reader = _Reader(proc.stderr)

@@ -37,16 +37,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 def firmware_version() -> int:
-    """The replayed firmware's version as BOOT records carry it (major << 8 | minor), read
-    from firmware/core/fwinfo.py (which imports ``micropython.const`` unguarded, so it is
-    read as text rather than loaded through :func:`spasmtrack.firmware.core`)."""
-    import re
-
-    from .firmware import CORE_DIR
-    text = (CORE_DIR / "fwinfo.py").read_text()
-    ma = re.search(r"FW_VERSION_MAJOR\s*=\s*const\((\d+)\)", text)
-    mi = re.search(r"FW_VERSION_MINOR\s*=\s*const\((\d+)\)", text)
-    return (int(ma.group(1)) << 8) | int(mi.group(1)) if ma and mi else 0
+    """The replayed firmware's version as BOOT records carry it (major << 8 | minor):
+    ``FW_VERSION_U16`` of firmware/core/fwinfo.py, loaded through the firmware seam."""
+    from . import firmware
+    return int(firmware.core("fwinfo").FW_VERSION_U16)
 
 
 def replay_frames(res: ReplayResult, start_utc_ms: int, config: dict[str, int] | None,

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import BOARDS_DIR, REPO_ROOT
+from . import BOARDS_DIR, REPO_ROOT, firmware
 from .errors import UserError
 
 DEFAULT_DIR = REPO_ROOT / "build" / "sim-board"
@@ -42,19 +42,13 @@ SOFT_RESET = 5
 def micropython() -> str:
     """The unix-port binary: $SPASMTRACK_MICROPYTHON (e.g. a build with the firmware frozen
     in, boards/README.md "Memory"), else the venv's."""
-    exe = (os.environ.get("SPASMTRACK_MICROPYTHON") or shutil.which("micropython")
-           or str(REPO_ROOT / ".venv" / "bin" / "micropython"))
-    if not Path(exe).exists():
-        raise UserError("micropython unix port not found: run `make setup`")
-    return exe
+    return firmware.micropython()
 
 
 def board_env(heapsize: str | None) -> dict[str, str]:
-    env = dict(os.environ)
     # the flash folder (cwd) first, then the sim hardware layer; never the source tree's
     # firmware/: the board runs what was deployed
-    env["MICROPYPATH"] = os.pathsep.join(["", str(BOARDS_DIR / "sim"), ".frozen"])
-    return env
+    return firmware.unix_env(firmware.micropypath("", firmware=False, programs=False))
 
 
 #: What the ESP32 port prints on a soft reset (ports/esp32/main.c).
@@ -66,10 +60,7 @@ def _start_board(flash: Path, heapsize: str | None, cause: int, raw: bool) -> tu
     """Fork the unix port on a pty of its own (ISIG on, so Ctrl-C is SIGINT); (pid, master fd)."""
     import termios
     import tty
-    cmd = [micropython()]
-    if heapsize:
-        cmd += ["-X", f"heapsize={heapsize}"]
-    cmd += ["-i", str(BOARDS_DIR / "sim" / "simboot.py")]
+    cmd = firmware.unix_command("-i", str(BOARDS_DIR / "sim" / "simboot.py"), heap=heapsize)
     env = board_env(heapsize)
     env["SIM_RESET_CAUSE"] = str(cause)
     if raw:

@@ -5,7 +5,6 @@ import json
 import asyncio
 
 import flash_storage
-from core import flashlog
 import machine
 from core import records as R
 import simhw

@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import curve_fit
 
+from .. import records
 from .data import PatientData, pump_rate_fn
 from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
 from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms
 
-SPASM_KINDS = (1, 3)
-CLONUS_KINDS = (2, 3)
+SPASM_KINDS = (records.KIND_SPASM, records.KIND_SPASM_WITH_CLONUS)
+CLONUS_KINDS = (records.KIND_CLONUS, records.KIND_SPASM_WITH_CLONUS)
 #: The one grouping of event kinds every count, table and figure of the report uses.
-KIND_GROUPS = (("spasm", (1,)), ("clonus", (2,)), ("spasm with clonus", (3,)))
+KIND_GROUPS = (
+    ("spasm", (records.KIND_SPASM,)),
+    ("clonus", (records.KIND_CLONUS,)),
+    ("spasm with clonus", (records.KIND_SPASM_WITH_CLONUS,)),
+)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import and_, false, func, or_, select
 from ..store import Store
 from ..store import schema as s
 from .episodes import EPISODE_GAP_MS, group_episodes
-from .tzutil import HOUR_MS, local_ms, DAY_MS
+from .tzutil import local_ms, DAY_MS
 
 
 @dataclass

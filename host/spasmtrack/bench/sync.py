@@ -15,13 +15,12 @@ fresh SQLite database with the same code as ``spasmtrack sync``.
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from .. import records as R
-from ..ble.bumble_backend import close_adapter
+from ..ble.bumble_backend import BumbleRadio, close_adapter
 from ..ble.radio import VirtualRadio
 from ..ble.simdevice import DEVICE_ADDR, SimBleDevice
 from ..ble.sync import sync_device
@@ -39,16 +38,15 @@ LL_PAYLOAD = 251
 def measure(events: int = EVENTS, summaries: int = SUMMARIES) -> dict:
     with tempfile.TemporaryDirectory(prefix="spasmtrack-bench-sync-") as tmp:
         d = Path(tmp)
-        os.environ["SPASMTRACK_BLE_KEYS"] = str(d / "keys.json")
         with VirtualRadio(d / "radio") as radio, \
                 SimBleDevice(d / "flash", radio, events=events, summaries=summaries) as dev:
-            os.environ["SPASMTRACK_BLE_RADIO"] = radio.hci_spec
+            bumble = BumbleRadio(radio.hci_spec, keys=d / "keys.json")
             st = open_store(f"sqlite:///{d / 'db.sqlite'}")
 
             async def go():
                 try:
                     t0 = time.perf_counter()
-                    res = await sync_device(DEVICE_ADDR, st, "bench")
+                    res = await sync_device(DEVICE_ADDR, st, "bench", backend=bumble)
                     return res, time.perf_counter() - t0
                 finally:
                     await close_adapter()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +40,28 @@ ADDR_ENV = "SPASMTRACK_BLE_HOST_ADDR"
 DEFAULT_HOST_ADDR = "C2:5A:00:00:00:01"
 REQUESTED_MTU = 247
 
+@dataclass(frozen=True)
+class BumbleRadio:
+    """The Bluetooth stack to use instead of the computer's: a Bumble HCI transport.
+
+    ``hci``: transport spec (``unix:DIR/hci.sock`` of a :class:`~spasmtrack.ble.radio.VirtualRadio`);
+    ``keys``: the host's bond store (JSON; default ``$SPASMTRACK_BLE_KEYS`` or
+    ``~/.local/share/spasmtrack/bumble-keys.json``); ``address``: the host's own address."""
+
+    hci: str
+    keys: Path | None = None
+    address: str = ""
+
+    @classmethod
+    def from_env(cls) -> "BumbleRadio | None":
+        """``$SPASMTRACK_BLE_RADIO`` (and the keys/address variables), or None when unset."""
+        spec = os.environ.get(RADIO_ENV)
+        if not spec:
+            return None
+        keys = os.environ.get(KEYS_ENV)
+        return cls(spec, Path(keys) if keys else None, os.environ.get(ADDR_ENV, ""))
+
+
 _PROPS = (("broadcast", 0x01), ("read", 0x02), ("write-without-response", 0x04),
           ("write", 0x08), ("notify", 0x10), ("indicate", 0x20))
 
@@ -59,19 +82,19 @@ class _Adapter:
         self.lock = asyncio.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def get(self) -> Device:
+    async def get(self, radio: BumbleRadio | None = None) -> Device:
+        """The Bumble device on ``radio`` (default :meth:`BumbleRadio.from_env`)."""
         async with self.lock:
             if self.device is not None:
                 return self.device
-            spec = os.environ.get(RADIO_ENV)
-            if not spec:
+            radio = radio or BumbleRadio.from_env()
+            if radio is None:
                 raise BleakError(f"no Bumble radio: set {RADIO_ENV} (e.g. unix:/path/hci.sock)")
-            self.transport = await open_transport(spec)
-            addr = hci.Address(os.environ.get(ADDR_ENV, DEFAULT_HOST_ADDR),
-                               hci.Address.RANDOM_DEVICE_ADDRESS)
+            self.transport = await open_transport(radio.hci)
+            addr = hci.Address(radio.address or DEFAULT_HOST_ADDR, hci.Address.RANDOM_DEVICE_ADDRESS)
             dev = Device.with_hci("spasmtrack-host", addr, self.transport.source,
                                   self.transport.sink)
-            keys = os.environ.get(KEYS_ENV) or str(
+            keys = str(radio.keys) if radio.keys else str(
                 Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
                 / "spasmtrack" / "bumble-keys.json")
             Path(keys).parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +137,7 @@ class BumbleClient(BaseBleakClient):
     """bleak client backend over a Bumble device."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(address_or_ble_device, disconnected_callback=kwargs.pop(
             "disconnected_callback", None), timeout=kwargs.pop("timeout", 10.0))
         self._conn: Connection | None = None
@@ -133,7 +157,7 @@ class BumbleClient(BaseBleakClient):
         return self._conn is not None and self._conn.handle is not None and self._peer is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         # bumble's own timeout waits for the controller to confirm the cancel, which the
         # virtual controller never does; asyncio.wait_for would wait for that cancellation
         # too (and hang), so the attempt is bounded with asyncio.wait and then abandoned
@@ -205,7 +229,7 @@ class BumbleClient(BaseBleakClient):
         await self._conn.pair()
 
     async def unpair(self) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         if dev.keystore is not None:
             try:
                 await dev.keystore.delete(self.address)
@@ -267,6 +291,7 @@ class BumbleScanner(BaseBleakScanner):
 
     def __init__(self, detection_callback: Any = None, service_uuids: list[str] | None = None,
                  scanning_mode: str = "active", **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(detection_callback, service_uuids)
         self._active = scanning_mode != "passive"
         self._dev: Device | None = None
@@ -297,7 +322,7 @@ class BumbleScanner(BaseBleakScanner):
 
     async def start(self) -> None:
         self.seen_devices = {}
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         self._dev = dev
         dev.on("advertisement", self._on_adv)
         await dev.start_scanning(active=self._active, filter_duplicates=False)
@@ -312,9 +337,9 @@ class BumbleScanner(BaseBleakScanner):
             self._dev = None
 
 
-def backends() -> dict[str, Any]:
-    """``BleakClient``/``BleakScanner`` keyword arguments: the Bumble backend when
+def backends(radio: BumbleRadio | None = None) -> dict[str, Any]:
+    """``BleakClient``/``BleakScanner`` backends: Bumble when ``radio`` is given or
     ``SPASMTRACK_BLE_RADIO`` is set, else {} (the OS's Bluetooth through bleak)."""
-    if os.environ.get(RADIO_ENV):
+    if radio is not None or os.environ.get(RADIO_ENV):
         return {"client": BumbleClient, "scanner": BumbleScanner}
     return {}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bumble import hci, pairing
-from bumble.att import ATT_Error, Attribute, ErrorCode
+from bumble.att import ATT_Error, Attribute
 from bumble.device import Connection, Device
 from bumble.gatt import (
     GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,

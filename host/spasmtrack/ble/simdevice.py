@@ -1,7 +1,7 @@
 """Run the real firmware's flash log and BLE peripheral on the sim board (for tests, bench, demo).
 
 :class:`SimBleDevice` starts ``micropython`` with the sim board's hardware layer and
-``tests/firmware/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
+``boards/sim/programs/ble_devmain.py`` in a flash folder, attached to a :class:`VirtualRadio`
 through its bridge. ``kill()`` is a power cut (SIGKILL: the radio's watchdog ends the link
 like a supervision timeout); ``start()`` again is the next boot on the same flash.
 :func:`device_frames` reads the device's flash log from CPython (the firmware's own
@@ -9,14 +9,11 @@ like a supervision timeout); ``start()`` again is the next boot on the same flas
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import signal
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
-from .. import FIRMWARE_DIR, REPO_ROOT, firmware
+from .. import FIRMWARE_DIR, firmware
 from ..firmware import SIM_BOARD_DIR, micropython
 from .radio import VirtualRadio
 
@@ -44,11 +41,8 @@ class SimBleDevice:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        dirs = [str(REPO_ROOT / p) for p in ("firmware", "boards/sim", "tests/firmware")]
-        if self.compiled:
-            dirs.insert(0, str(self._compile()))
-        path = os.pathsep.join(dirs) + os.pathsep + ".frozen"
-        env = dict(os.environ, MICROPYPATH=path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
+        path = firmware.micropypath(*([self._compile()] if self.compiled else []))
+        env = firmware.unix_env(path, SPASMTRACK_BLE_BRIDGE=self.radio.bridge_addr,
                    SPASMTRACK_SIM_MAC=self.mac, BLEDEV_EVENTS=str(self.events),
                    BLEDEV_SUMMARIES=str(self.summaries), BLEDEV_TRICKLE_MS=str(self.trickle_ms),
                    BLEDEV_EXIT_WITH_STDIN="1")
@@ -63,7 +57,7 @@ class SimBleDevice:
         self.proc = subprocess.Popen(cmd, cwd=self.flash_dir, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while True:
             line = self.proc.stdout.readline()
             if not line:
@@ -83,7 +77,7 @@ class SimBleDevice:
                  "device/__init__", "device/ble_peripheral")]
         srcs += [(SIM_BOARD_DIR / "bluetooth.py", "bluetooth.mpy"),
                  (SIM_BOARD_DIR / "flash_storage.py", "flash_storage.mpy"),
-                 (REPO_ROOT / "tests" / "firmware" / "ble_devmain.py", "ble_devmain.mpy")]
+                 (firmware.program("ble_devmain"), "ble_devmain.mpy")]
         for src, rel in srcs:
             dst = out / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -121,19 +115,11 @@ class SimBleDevice:
         self.kill()
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_spasmtrack_sim_{name}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def device_frames(flash_dir: Path, blocks: int = 256) -> tuple[list[bytes], int]:
     """Every record frame in the sim device's flash log (oldest first) and its acked seq."""
     from .. import records as R
     fl = firmware.core("flashlog")
-    fs = _load("flash_storage", SIM_BOARD_DIR / "flash_storage.py")
+    fs = firmware.board_module("sim", "flash_storage")
     st = fs.FileFlash(str(Path(flash_dir) / "spasmlog.bin"), 4096, blocks)
     try:
         log = fl.FlashLog(st)

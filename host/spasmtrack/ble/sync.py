@@ -34,7 +34,7 @@ from bumble.core import BaseBumbleError
 
 from .. import records as rec
 from . import protocol as P
-from .bumble_backend import backends
+from .bumble_backend import BumbleRadio, backends
 
 
 class RecordSink(Protocol):
@@ -337,19 +337,23 @@ def _accept(frames: list[bytes], pending: list[bytes], res: SyncResult, last: in
 
 async def sync_device(address: str, sink: RecordSink, device_key: str | None = None,
                       *, timeout_s: float = 20.0, reconnects: int = 2,
-                      **kwargs: Any) -> SyncResult:
+                      backend: BumbleRadio | None = None, **kwargs: Any) -> SyncResult:
     """Connect to ``address`` (pairing if needed) and :func:`sync_client`.
 
     ``timeout_s`` (s): connect timeout per attempt. A link lost or silent mid-sync is
     reconnected up to ``reconnects`` times (the sync resumes after the last stored record);
-    then, or when the device cannot be reached, :class:`SyncError` (chained to the cause)."""
-    be = backends()
+    then, or when the device cannot be reached, :class:`SyncError` (chained to the cause).
+    ``backend``: a Bumble radio to sync over; default ``$SPASMTRACK_BLE_RADIO`` if set, else
+    the computer's Bluetooth."""
+    be = backends(backend)
     key = device_key or address.upper()
     res = SyncResult(device_key=key)
     attempt = 0
     while True:
-        client = BleakClient(address, timeout=timeout_s, pair=True,
-                             **({"backend": be["client"]} if be else {}))
+        options: dict[str, Any] = {"backend": be["client"]} if be else {}
+        if backend is not None:
+            options["radio"] = backend          # passed through bleak to BumbleClient
+        client = BleakClient(address, timeout=timeout_s, pair=True, **options)
         try:
             await client.connect()
             return await sync_client(client, sink, key, result=res, **kwargs)

@@ -17,13 +17,11 @@ def _pair(args: argparse.Namespace) -> int:
     from bleak.exc import BleakError
 
     from ..ble import protocol as P
-    from ..ble.cliopts import apply_radio, client_kwargs, run
+    from ..ble.cliopts import client_kwargs, run
     from ..errors import UserError
 
-    apply_radio(args)
-
     async def go() -> dict:
-        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs())
+        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs(args))
         await c.connect()
         try:
             model = bytes(await c.read_gatt_char(P.uuid16(P.MODEL_UUID16))).decode(errors="replace")

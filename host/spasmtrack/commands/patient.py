@@ -87,7 +87,7 @@ def _assign(args) -> int:
         raise UserError(f"device {args.device} is worn by patient {current}; to move it, give "
                         f"--since TIME (their assignment ends then, earlier data stays with {current})")
     st.assign_device(args.device, pat["code"], since_utc_ms=since)
-    if current is not None and current != pat["code"]:
+    if current is not None and current != pat["code"] and since is not None:
         from ..analysis.tzutil import fmt_local
         print(f"device {args.device} moved from {current} (assignment ended "
               f"{fmt_local(since, pat['tz'])}) to {pat['code']}")

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     config = _overrides(args.set) or None
     check_writable("--out", args.out)
     check_writable("--summaries", args.summaries)
-    store = start_ms = None
+    store = None
+    start_ms = 0
     if args.patient or args.start:
         if not (args.patient and args.start):
             raise UserError("--patient and --start go together (whose recording, and when it started)")

@@ -75,7 +75,7 @@ def _run(args) -> int:
         raise UserError("the period is longer than 400 days; split it")
     try:
         pk = OralPK(t_half_h=args.half_life, tmax_h=args.tmax)
-        pk.ka
+        _ = pk.ka                      # absorption rate: raises for an impossible tmax/half-life
     except ValueError as exc:
         raise UserError(f"--tmax/--half-life: {exc}") from None
     params = Params(n_boot=args.bootstrap, oral_pk=pk)

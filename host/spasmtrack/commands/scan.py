@@ -17,12 +17,10 @@ def _scan(args: argparse.Namespace) -> int:
     from bleak import BleakScanner
 
     from ..ble import protocol as P
-    from ..ble.cliopts import apply_radio, run, scanner_kwargs
-
-    apply_radio(args)
+    from ..ble.cliopts import run, scanner_kwargs
 
     async def go():
-        return await BleakScanner.discover(timeout=args.seconds, return_adv=True, **scanner_kwargs())
+        return await BleakScanner.discover(timeout=args.seconds, return_adv=True, **scanner_kwargs(args))
 
     found = run(go())
     n = 0

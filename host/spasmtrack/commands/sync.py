@@ -25,12 +25,11 @@ def _sync(args: argparse.Namespace) -> int:
 
     from bleak.exc import BleakError
 
-    from ..ble.cliopts import apply_radio, run
+    from ..ble.cliopts import radio, run
     from ..ble.sync import SyncError, SyncResult, sync_device
     from ..errors import UserError
     from .dose import store_from
 
-    apply_radio(args)
     st = store_from(args)
     key = args.device_key or args.address.upper()
     tzq = args.tz_quarter_hours
@@ -46,7 +45,8 @@ def _sync(args: argparse.Namespace) -> int:
 
     try:
         res = run(sync_device(args.address, st, key, timeout_s=args.timeout,
-                              set_clock=not args.no_clock, tz_quarter_h=tzq, progress=progress))
+                              set_clock=not args.no_clock, tz_quarter_h=tzq, progress=progress,
+                              backend=radio(args)))
     except (SyncError, BleakError) as exc:
         print(file=sys.stderr)
         from bleak.exc import BleakDeviceNotFoundError

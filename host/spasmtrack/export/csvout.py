@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .. import records as rec
 from ..analysis.data import PatientData
 from ..report import write_private
 
-KIND = {1: "spasm", 2: "clonus", 3: "spasm_with_clonus"}
+KIND = rec.KIND_NAMES
 
 
 def _iso(ms: int, tz: ZoneInfo | None = None) -> str:

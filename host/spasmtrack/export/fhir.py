@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .. import records as rec
 from ..analysis.data import PatientData
 from ..report import write_private
 
 LOCAL_CS = "urn:spasmtrack:codes"
 UCUM = "http://unitsofmeasure.org"
-KIND = {1: ("spasm", "Spasm event"), 2: ("clonus", "Clonus event"),
-        3: ("spasm-with-clonus", "Spasm with clonus event")}
+KIND = {rec.KIND_SPASM: ("spasm", "Spasm event"), rec.KIND_CLONUS: ("clonus", "Clonus event"),
+        rec.KIND_SPASM_WITH_CLONUS: ("spasm-with-clonus", "Spasm with clonus event")}
 ROUTE = {"oral": ("26643006", "Oral route"), "intrathecal_bolus": ("72607000", "Intrathecal route"),
          "intrathecal_pump": ("72607000", "Intrathecal route")}
 

@@ -389,8 +389,10 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
                int((d.ev_n_records > 1).sum()) if d.ev_n_records is not None else "-"),
               ("events flagged (counted in every figure)", ", ".join(
                   f"{name}: {int(((d.ev_flags & bit) != 0).sum())}" for bit, name in (
-                      (1, "clipped"), (2, "motion nearby"), (4, "partial lead-off"),
-                      (8, "truncated by shutdown"), (16, "near threshold")))),
+                      (rec.FLAG_CLIPPED, "clipped"), (rec.FLAG_MOTION, "motion nearby"),
+                      (rec.FLAG_PARTIAL_LEADOFF, "partial lead-off"),
+                      (rec.FLAG_TRUNCATED, "truncated by shutdown"),
+                      (rec.FLAG_NEAR_THRESHOLD, "near threshold")))),
               ("device faults logged (cause: count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.faults.items())) or "none"),
               ("events that could not be placed in time", d.unplaced_events),
               ("time anchors rejected (host clock jumps)", d.rejected_anchors),

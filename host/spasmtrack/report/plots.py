@@ -16,7 +16,7 @@ import matplotlib.ticker  # noqa: E402,F401
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..analysis.core import KIND_GROUPS, Analysis  # noqa: E402
+from ..analysis.core import KIND_GROUPS, Analysis, Curve  # noqa: E402
 from ..analysis.tzutil import local_ms  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
@@ -32,7 +32,7 @@ class NoFigure(Exception):
 
 def _time_axis(ax, span_h: float) -> None:
     """Readable local-time ticks at any period length: hours within a day, dates beyond."""
-    loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    loc: mdates.DateLocator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     if span_h <= 36:
         loc = mdates.HourLocator(byhour=range(0, 24, 3 if span_h > 12 else 1))
     ax.xaxis.set_major_locator(loc)
@@ -103,7 +103,7 @@ def peridose(a: Analysis) -> str:
     if not np.isfinite(c.y).any():
         raise NoFigure(f"every {p.bin_min}-min bin after a dose has less than {p.min_bin_exposure_h:g} h "
                        f"of good signal (at most {float(np.max(c.exposure_h)):.1f} h); each bin needs "
-                       f"signal after several doses, so about {_days_needed(a):.0f} days of "
+                       f"signal after several doses, so about {_days_needed(a, c):.0f} days of "
                        "recording with logged doses would fill them")
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     _band(ax, c, "dosing interval")
@@ -136,10 +136,11 @@ def _band(ax, c, cluster: str) -> None:
                 ha="right", va="top", fontsize=7, color="#555")
 
 
-def _days_needed(a: Analysis) -> float:
-    """Days of recording (like this period's) after which the fullest bin reaches the
-    exposure threshold: exposure per bin grows in proportion to the days recorded."""
-    c, p = a.peridose, a.params
+def _days_needed(a: Analysis, c: Curve) -> float:
+    """Days of recording (like this period's) after which the fullest bin of ``c`` (the
+    peri-dose curve) reaches the exposure threshold: exposure per bin grows in proportion
+    to the days recorded."""
+    p = a.params
     days = (a.data.to_ms - a.data.from_ms) / 86_400_000
     best = max(float(np.max(c.exposure_h)), 1e-3)
     return float(min(90.0, max(days + 1, np.ceil(days * p.min_bin_exposure_h / best))))

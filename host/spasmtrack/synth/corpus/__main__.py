@@ -1,4 +1,4 @@
-"""``python -m spasmtrack.corpus --out DIR``: write corpus recordings as replay CSVs + labels."""
+"""``python -m spasmtrack.synth.corpus --out DIR``: write corpus recordings as replay CSVs + labels."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ from . import build_corpus, generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spasmtrack.corpus", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m spasmtrack.synth.corpus", description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="shorten every recording by this factor")

@@ -3,7 +3,7 @@
 ``build_corpus(seed)`` lists the recordings (:class:`RecordingSpec`) by class;
 ``generate(spec)`` returns a :class:`SynthRecording` that streams the signal in chunks
 (``recording()`` gives a :class:`spasmtrack.recording.Recording` for replay) and carries
-its labels. ``python -m spasmtrack.corpus --out DIR`` writes recordings as replay CSVs
+its labels. ``python -m spasmtrack.synth.corpus --out DIR`` writes recordings as replay CSVs
 plus ``labels.json``.
 
 Labeling rule (what counts as a ground-truth event; see :mod:`.generator`):

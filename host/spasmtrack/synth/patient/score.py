@@ -8,6 +8,8 @@ event when they overlap in time and their onsets differ by at most ``max_onset_e
 """
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -40,7 +42,7 @@ class Score:
     fp_per_hour: float
     max_onset_err_s: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
@@ -64,7 +66,7 @@ def merge_channels(dets: list[Detection], gap_s: float = 0.0) -> list[Detection]
     return out
 
 
-def score(truth: list, dets: list[Detection], hours: float, max_onset_err_s: float = 0.5) -> tuple[Score, list]:
+def score(truth: list[Any], dets: list[Detection], hours: float, max_onset_err_s: float = 0.5) -> tuple[Score, list[Any]]:
     """Score detections (already merged) against truth events (``Event`` objects with
     onset_s, offset_s, kind, clonus_hz, observable). Returns (Score, pairs)."""
     tr = [e for e in truth if getattr(e, "observable", True)]

@@ -1,7 +1,7 @@
 """Surface EMG synthesis from motor-unit action-potential (MUAP) trains.
 
 This is deliberately a different generator from the accuracy corpus
-(:mod:`spasmtrack.corpus`), so the detector is judged on a texture it was not tuned on:
+(:mod:`spasmtrack.synth.corpus`), so the detector is judged on a texture it was not tuned on:
 
 - a pool of motor units per channel with recruitment thresholds (many small, few large:
   exponential distribution) and amplitudes following the size principle (range 30x);

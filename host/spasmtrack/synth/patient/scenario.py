@@ -18,6 +18,8 @@ first and last clonic burst (clonus), 0.1 s added after the last burst.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 import math
 from dataclasses import asdict, dataclass, field
@@ -81,7 +83,7 @@ class Scenario:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["oral_pk"] = self.oral_pk.to_dict()
         d["itb_pk"] = self.itb_pk.to_dict()
@@ -115,7 +117,7 @@ class Event:
     def duration_s(self) -> float:
         return self.offset_s - self.onset_s
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["duration_s"] = round(self.duration_s, 3)
         return d
@@ -131,9 +133,9 @@ class Other:
     start_s: float
     end_s: float
     seed: int
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -143,9 +145,9 @@ class Interval:
     end_s: float
     kind: str                       # "not_worn", "leadoff", "hum", "sleep"
     channels: list[int] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -178,7 +180,7 @@ def _local_hours(scn: Scenario, t_s: np.ndarray) -> np.ndarray:
     tz = scn.zone()
     # offsets change rarely: evaluate the UTC offset once per hour and interpolate stepwise
     hours = np.arange(math.floor(t_s.min() / 3600) - 1, math.ceil(t_s.max() / 3600) + 2)
-    offs = np.array([(start + dt.timedelta(hours=float(h))).astimezone(tz).utcoffset().total_seconds()
+    offs = np.array([((start + dt.timedelta(hours=float(h))).astimezone(tz).utcoffset() or dt.timedelta(0)).total_seconds()
                      for h in hours])
     off = offs[np.clip(((t_s // 3600) - hours[0]).astype(int), 0, len(hours) - 1)]
     utc_s = start.timestamp() + t_s + off
@@ -217,7 +219,8 @@ def _poisson_times(rng: np.random.Generator, grid_t: np.ndarray, rate_per_s: np.
     return np.interp(u, cum, grid_t)
 
 
-def _daily_plan(scn: Scenario, rng: np.random.Generator, midnights: list[float]):
+def _daily_plan(scn: Scenario, rng: np.random.Generator,
+                midnights: list[float]) -> tuple[list[tuple[float, float]], list[float], list[Interval]]:
     """Sleep, transfers, not-worn, lead-off and hum intervals for every local day."""
     dur = scn.duration_s
     wakes: list[float] = []
@@ -346,7 +349,7 @@ def build_timeline(scn: Scenario) -> Timeline:
     others: list[Other] = []
     o_rng = np.random.default_rng([scn.seed, 4])
 
-    def add(kind: str, s: float, e: float, **params) -> None:
+    def add(kind: str, s: float, e: float, **params: Any) -> None:
         others.append(Other(len(others), kind, round(s, 3), round(e, 3), int(o_rng.integers(2**31)), params))
 
     for tt in transfers:

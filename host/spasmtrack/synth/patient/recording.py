@@ -1,4 +1,4 @@
-"""Write the simulated signal as a replay recording (CSV, H-det's replay format).
+"""Write the simulated signal as a replay recording (CSV, the format of `spasmtrack replay`).
 
 Header ``t_s,emg_uV[,emg2_uV...],ax_g,ay_g,az_g,gx_dps,gy_dps,gz_dps``; one row per EMG
 sample; IMU values repeated between IMU updates. Meant for short excerpts (a 24 h CSV is
@@ -7,7 +7,7 @@ about 5 GB): the demo streams chunks instead.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import IO, Iterable, TextIO
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def header(n_channels: int) -> str:
 def write_chunks_csv(chunks: Iterable[Chunk], out: Path | TextIO) -> int:
     """Write ``chunks`` as CSV to a path or open text file; returns the rows written."""
     own = isinstance(out, (str, Path))
-    f = open(out, "w") if own else out
+    f: IO[str] = open(out, "w") if isinstance(out, (str, Path)) else out
     rows = 0
     try:
         first = True

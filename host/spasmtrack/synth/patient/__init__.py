@@ -2,13 +2,13 @@
 
 Typical use::
 
-    from spasmtrack.patient import Scenario, build_timeline, PatientSignal, write_truth
+    from spasmtrack.synth.patient import Scenario, build_timeline, PatientSignal, write_truth
     tl = build_timeline(Scenario(days=1, regimen="tid", seed=1))
     write_truth(tl, out_dir)
     for chunk in PatientSignal(tl).chunks(60.0):   # streams; never a whole day in RAM
         ...  # chunk.emg_uV (n_ch, n) µV at 1 kHz, chunk.imu (6, n/10) g and dps at 100 Hz
 
-``python -m spasmtrack.patient --days 1 --out DIR`` writes the truth files and, with
+``python -m spasmtrack.synth.patient --days 1 --out DIR`` writes the truth files and, with
 ``--csv``, the signal as a replay recording (``t_s,emg_uV,emg2_uV,ax_g,...``).
 """
 from .pk import EmaxResponse, IntrathecalPK, OralPK

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import records as rec
+from ... import records as rec
 from .scenario import Timeline
 
-_KIND = {"spasm": 1, "clonus": 2, "spasm_with_clonus": 3}
+_KIND = {name: code for code, name in rec.KIND_NAMES.items()}
 
 
 def truth_frames(tl: Timeline, window_s: int = 300, boot: int = 1, config_version: int = 1) -> list[bytes]:

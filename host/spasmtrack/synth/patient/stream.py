@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .muap import MotorUnitPool, arv_100ms_max, tonic_drive
 from .scenario import Event, Other, Timeline
@@ -51,7 +52,7 @@ class Chunk:
 
     @property
     def n(self) -> int:
-        return self.emg_uV.shape[1]
+        return int(self.emg_uV.shape[1])
 
 
 @dataclass
@@ -63,7 +64,7 @@ class _Rendered:
     end: int                   # one past the last EMG sample
 
 
-def _unit(v) -> np.ndarray:
+def _unit(v: ArrayLike) -> np.ndarray:
     a = np.asarray(v, dtype=float)
     return a / np.linalg.norm(a)
 
@@ -182,7 +183,7 @@ class PatientSignal:
             tt = np.arange(0, c_dur + 0.5, 1.0 / fs)
             frac = tt / max(c_dur, 1e-9)
             f = ev.clonus_hz + 0.6 * np.exp(-tt / 0.8) - 1.2 * np.clip((frac - 0.75) / 0.25, 0, 1) ** 2
-            f = f * ev.clonus_hz / max(np.mean(f[tt <= c_dur]), 1e-9)
+            f = f * ev.clonus_hz / max(float(np.mean(f[tt <= c_dur])), 1e-9)
             ph = np.cumsum(f) / fs
             bt = np.searchsorted(ph, np.arange(0, ph[-1])) / fs
             bt = bt[bt <= c_dur]
@@ -350,9 +351,9 @@ class PatientSignal:
                     keep.append(r)
             active = keep
             leadoff = np.zeros((nch, n), dtype=bool)
-            for a, b, chs in self.off_iv:
-                if a < t[-1] and b > t[0]:
-                    m = (t >= a) & (t < b)
+            for off_s, on_s, chs in self.off_iv:
+                if off_s < t[-1] and on_s > t[0]:
+                    m = (t >= off_s) & (t < on_s)
                     for c in chs:
                         leadoff[c] |= m
             for c in range(nch):

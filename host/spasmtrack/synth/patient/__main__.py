@@ -1,4 +1,4 @@
-"""``python -m spasmtrack.patient``: write a simulated patient's truth (and optionally signal)."""
+"""``python -m spasmtrack.synth.patient``: write a simulated patient's truth (and optionally signal)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ from .truth import write_truth
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m spasmtrack.patient", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m spasmtrack.synth.patient", description=__doc__)
     p.add_argument("--days", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--regimen", choices=("tid", "qid", "itb"), default="tid")

@@ -74,7 +74,6 @@ def capacity(days_to_run):
     ev = [0, 0, 1500, R.KIND_SPASM, 0, 0, 25000, 9000, 15000, 0, 400, 150, 0xFFFF, 2]
     sm = [0, 0, 300, 1, 0, 15, 0, 2950, 50, 0, 0, 1, 420, 80, 2]
     first_loss_day = 0
-    per_day_bytes = 0
     day_records = 0
     for day in range(1, days_to_run + 1):
         before_seq = log.last_seq

@@ -6,6 +6,8 @@ concentration to steady state and are listed too (``t_s < 0``).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 
@@ -35,7 +37,7 @@ class Dose:
     status: str
     drug: str = "baclofen"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -46,7 +48,7 @@ class PumpStep:
     t_s: float
     rate_ug_day: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -10,6 +10,8 @@ Files (in one output folder):
 """
 from __future__ import annotations
 
+from typing import Any
+
 import csv
 import datetime as dt
 import json
@@ -23,7 +25,7 @@ def utc_iso(tl: Timeline, t_s: float) -> str:
     return (tl.scenario.start() + dt.timedelta(seconds=float(t_s))).isoformat().replace("+00:00", "Z")
 
 
-def truth_dict(tl: Timeline) -> dict:
+def truth_dict(tl: Timeline) -> dict[str, Any]:
     scn = tl.scenario
     return {
         "format": "spasmtrack-patient-truth/1",

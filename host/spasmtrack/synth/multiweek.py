@@ -17,27 +17,27 @@ October or late March crosses a change.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from .. import firmware
 from .. import records as rec
 from ..doses import DoseInput, DoseLog, PumpStep
 from ..store import Store
-from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
-from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms, utc_offset_ms
+from ..analysis.pk import ItbPK, OralPK, itb_concentration, oral_concentration
+from ..analysis.tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms, utc_offset_ms
 
 WINDOW_S = 300
 
 
 def _detector_config() -> tuple[int, list[tuple[int, int]]]:
-    """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults, if present."""
-    try:
-        from ..report.html import _detconfig
-        dc = _detconfig()
-        return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
-    except Exception:  # noqa: BLE001 - generator still works without detconfig.py
-        return 3, []
+    """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults."""
+    dc = firmware.core("detconfig")
+    return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
 
 
 CONFIG_VERSION, CONFIG_VALUES = _detector_config()
@@ -119,7 +119,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
                 dose_ms.append(t)
                 dose_ug.append(dose_mg * 1000.0)
         pk = OralPK()
-        conc = lambda ts: oral_concentration(ts, np.array(dose_ms), np.array(dose_ug), pk)  # noqa: E731
+        conc: Callable[[np.ndarray], np.ndarray] = lambda ts: oral_concentration(ts, np.array(dose_ms), np.array(dose_ug), pk)  # noqa: E731
     else:
         steps = [PumpStep("00:00", 300.0), PumpStep("07:00", 420.0), PumpStep("21:00", 350.0)]
         log.add_pump_program(patient, steps, f"{np.datetime64(d0 - 3, 'D')} 00:00")
@@ -129,7 +129,7 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
             bolus_ug.append(50.0)
             dose_ms.append(t)
             dose_ug.append(50.0)
-        from .data import pump_rate_fn
+        from ..analysis.data import pump_rate_fn
         rate_fn = pump_rate_fn(log.pump_programs(patient))
         ipk = ItbPK()
         conc = lambda ts: itb_concentration(ts, rate_fn, np.array(bolus_ms), np.array(bolus_ug), ipk)  # noqa: E731
@@ -161,10 +161,10 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
         split.append((a, b))
     boots = split
 
-    items: list[tuple[int, int, int, dict]] = []   # (true time, order, rtype, fields)
+    items: list[tuple[int, int, int, dict[str, Any]]] = []   # (true time, order, rtype, fields)
     k_drift = 1 - drift_ppm * 1e-6
 
-    def dev_ms(t, b_start):
+    def dev_ms(t: ArrayLike, b_start: int) -> np.ndarray:
         return np.round((np.asarray(t) - b_start) * k_drift).astype(np.int64)
 
     anchor_count = 0
@@ -179,14 +179,14 @@ def generate(store: Store, *, patient: str = "P1", tz: str = "Europe/Berlin",
         ws = np.arange(ba, bb - WINDOW_S * 1000 + 1, WINDOW_S * 1000, dtype=np.int64)
         if ws.size == 0:
             continue
-        mid = ws + WINDOW_S * 500
-        _, hour = local_day_and_hour(mid, tz)
-        day_idx = (mid - t0) / DAY_MS
+        win_mid = ws + WINDOW_S * 500
+        _, hour = local_day_and_hour(win_mid, tz)
+        day_idx = (win_mid - t0) / DAY_MS
         not_worn = ((hour >= 7.5) & (hour < 8.0)).astype(np.int64) * WINDOW_S * 10
         lost = np.where(rng.random(ws.size) < 0.02, rng.integers(300, WINDOW_S * 10, ws.size), 0)
         lost = np.minimum(lost, WINDOW_S * 10 - not_worn)
         covered = WINDOW_S * 10 - not_worn - lost
-        c = conc(mid)
+        c = conc(win_mid)
         ic = ic50 * (1 + ic50_growth_per_day * day_idx)
         lam = e0_per_h * _circadian(hour, night_factor) * (1 - imax * c / (ic + c))
         counts = rng.poisson(lam * covered / 36_000.0)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from scipy import signal as sps
 
-from ..recording import Chunk, Recording, RecordingInfo
+from ...recording import Chunk, Recording, RecordingInfo
 
 FS = 1000
 IMU_FS = 100
@@ -74,7 +74,7 @@ class RecordingSpec:
 
 
 # class -> (duration s, recordings, spec keyword arguments)
-CLASSES: dict[str, tuple[float, int, dict]] = {
+CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
     "clean": (900, 2, dict(noise_uv=(1.5, 3.0), snr_db=(10.0, 30.0), mix={"spasm": 1.0})),
     "weak": (900, 2, dict(noise_uv=(2.0, 5.0), snr_db=(3.0, 6.0), mix={"spasm": 1.0})),
     "hum_drift": (900, 2, dict(noise_uv=(2.0, 4.0), hum_uv=(5.0, 30.0), drift_mv=(1.0, 5.0),
@@ -271,7 +271,7 @@ class SynthRecording:
             env *= mod
         return env
 
-    def _chunk(self, k: int, st: dict) -> Chunk:
+    def _chunk(self, k: int, st: dict[str, Any]) -> Chunk:
         s = self.spec
         n = int(min(CHUNK, round(s.duration_s * FS) - k * CHUNK))
         i0 = k * CHUNK

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class OralPK:
             c[m] += d * k * (np.exp(-ke * tt) - np.exp(-ka * tt))
         return c
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(model="oral-1cpt", ke_per_h=self.ke, ka_per_h=self.ka, v_f_l=self.v_f_l,
                  units={"concentration": "ng/mL plasma", "dose": "mg", "time": "h"})
@@ -148,7 +148,7 @@ class IntrathecalPK:
                 c[m] += d / v * ka / (ka - ke) * (np.exp(-ke * tt) - np.exp(-ka * tt))
         return c
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(model="itb-1cpt", ke_per_h=self.ke, ka_bolus_per_h=self.ka,
                  units={"concentration": "ng/mL CSF", "dose": "ug", "rate": "ug/day", "time": "h"})
@@ -175,7 +175,7 @@ class EmaxResponse:
     def multiplier(self, c: np.ndarray) -> np.ndarray:
         return 1.0 - self.effect(c)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model"] = "rate = base_rate_per_h * circadian(t) * (1 - emax*C^hill/(ec50^hill + C^hill))"
         return d
