@@ -30,7 +30,6 @@ from .errors import UserError
 
 #: Firmware files that stay on the host (test twins, replay entry points).
 HOST_ONLY = {"dsp_plain.py"}
-#: Sim-board flash size reported as "free flash" (the 2 MiB filesystem of a 4 MB ESP32).
 #: The flash log's file (fallback storage when the partition table has no 'spasmlog').
 LOG_FILE_BYTES = 256 * 4096
 
@@ -223,8 +222,12 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
     ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
-    res = build(board_name, out_root)      # an unknown board is refused before the port is looked at
+    # An unknown board is refused before the port is looked at, and a missing port before
+    # anything is compiled: build() rebuilds build/mpy/<board> in place, which a refused
+    # deploy must leave alone (another deploy may be copying from it).
+    load_board(board_name)
     check_port(port)
+    res = build(board_name, out_root)
     files, stale = deploy_plan(res, frozen)
     if frozen:
         out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["core", "core.records", "device", "device.runtime", "device.app", "coeffs"]))
