@@ -30,12 +30,14 @@ $(STAMP): host/pyproject.toml
 	touch $@
 
 # Debian packages the tests need (headless Chromium for the report, socat for the
-# virtual board's pty). Installed once; skipped when already present.
+# virtual board's pty, poppler-utils to read the report's PDF pages back). Installed
+# once; skipped when already present.
 $(SYSSTAMP):
 	@mkdir -p build
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

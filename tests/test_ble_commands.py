@@ -29,7 +29,7 @@ def test_scan_pair_sync_live(tmp_path, monkeypatch, capsys):
         assert cli.main(["pair", rpa, *r]) == 0
         out = capsys.readouterr().out
         assert "51 records not yet synced" in out and f"paired with {DEVICE_ADDR}" in out
-        assert cli.main(["sync", DEVICE_ADDR, "--db", db, *r]) == 0
+        assert cli.main(["sync", DEVICE_ADDR, "--db", db, "--create", *r]) == 0
         out = capsys.readouterr()
         assert "52 new records" in out.out and "EVENT 40" in out.out
         assert "52 records" in out.err            # progress line
@@ -46,6 +46,8 @@ def test_sync_without_radio_or_device_is_a_user_error(tmp_path, monkeypatch, cap
     monkeypatch.setenv("SPASMTRACK_BLE_KEYS", str(tmp_path / "keys.json"))
     with VirtualRadio(tmp_path / "radio", bridge=False) as radio:
         rc = cli.main(["sync", "F0:00:00:00:00:99", "--timeout", "1", "--db",
-                       f"sqlite:///{tmp_path / 'db.sqlite'}", "--radio", radio.hci_spec])
+                       f"sqlite:///{tmp_path / 'db.sqlite'}", "--create", "--radio", radio.hci_spec])
     assert rc == 2
-    assert "sync with F0:00:00:00:00:99 stopped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "could not reach device F0:00:00:00:00:99" in err and "nothing was stored" in err
+    assert "run sync again" not in err and len(err.strip().splitlines()) == 1

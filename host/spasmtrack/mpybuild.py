@@ -35,8 +35,6 @@ from .errors import UserError
 
 #: Firmware files that stay on the host (test twins, replay entry points).
 HOST_ONLY = {"dsp_plain.py"}
-#: Sim-board flash size reported as "free flash" (the 2 MiB filesystem of a 4 MB ESP32).
-SIM_FLASH_BYTES = 2 * 1024 * 1024
 #: The flash log's file (fallback storage when the partition table has no 'spasmlog').
 LOG_FILE_BYTES = 256 * 4096
 
@@ -122,14 +120,23 @@ def _unix_arch(default: str) -> str:
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
     cmd = [tool("mpremote"), "connect", port, "resume", *args]
+    # name the step, never echo a script passed to `exec`
+    step = " ".join(a for a in args[:2] if "\n" not in a and len(a) < 60)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote timed out on {port}: {' '.join(args[:3])} ...") from None
+        raise UserError(f"mpremote timed out on {port} ({step})") from None
     if proc.returncode != 0:
-        raise UserError(f"mpremote on {port} failed ({' '.join(args[:3])}): "
-                        f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+        last = (proc.stderr or proc.stdout).strip().splitlines()
+        raise UserError(f"mpremote on {port} failed ({step}): {last[-1][-300:] if last else 'no message'}")
     return proc.stdout
+
+
+def check_port(port: str) -> None:
+    """A serial port given as a path must exist (before compiling and copying anything)."""
+    if "/" in port and not Path(port).exists():
+        raise UserError(f"PORT={port}: no such serial port; plug the board in (ls /dev/ttyUSB* "
+                        "/dev/ttyACM*) or start the virtual board with `make sim-board`")
 
 
 _PREPARE = """
@@ -189,7 +196,8 @@ class DeployReport:
     def text(self) -> str:
         lines = [f"copied {len(self.files)} files, {sum(n for _, n in self.files)} bytes:"]
         lines += [f"  {name:<28} {n:>7}" for name, n in self.files]
-        sim = " (sim board: nominal 2 MiB filesystem)" if self.platform == "linux" else ""
+        sim = (" (sim board: a 2 MiB filesystem kept in a host folder, boards/sim/simflashfs.py)"
+               if self.platform == "linux" else "")
         lines.append(f"flash: {self.used_bytes} bytes used, {self.free_bytes} bytes free of "
                      f"{self.total_bytes}{sim}")
         if self.free_bytes < LOG_FILE_BYTES:
@@ -236,6 +244,11 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
     ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
+    # An unknown board is refused before the port is looked at, and a missing port before
+    # anything is compiled: build() rebuilds build/mpy/<board> in place, which a refused
+    # deploy must leave alone (another deploy may be copying from it).
+    load_board(board_name)
+    check_port(port)
     res = build(board_name, out_root)
     files, stale = deploy_plan(res, frozen)
     if frozen:
@@ -265,9 +278,6 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     if usage is None:
         raise UserError(f"could not read the flash usage from {port}: {out.strip()[-200:]}")
     used, total, free = (int(x) for x in usage)
-    if platform == "linux":  # the sim board's flash is a host folder: report a real budget
-        total = SIM_FLASH_BYTES
-        free = total - used
     rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in files], platform,
                        used, free, total)
     if reset:

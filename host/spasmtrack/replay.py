@@ -107,6 +107,8 @@ class ReplayResult:
     wall_s: float                     # wall-clock time of the replay (s)
     channels: list[str]
     notes: list[str] = field(default_factory=list)
+    event_values: list[tuple[int, ...]] = field(default_factory=list)     # raw EVENT fields
+    summary_values: list[tuple[int, ...]] = field(default_factory=list)   # raw SUMMARY fields
 
     @property
     def x_realtime(self) -> float:
@@ -215,14 +217,18 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if os.environ.get("SPASMTRACK_REPLAY_STDERR"):
         sys.stderr.write(b"".join(err_reader.lines).decode(errors="replace"))
     events, summaries, notes = [], [], list(info.notes)
+    ev_raw: list[tuple[int, ...]] = []
+    sm_raw: list[tuple[int, ...]] = []
     for raw in out_reader.lines:
         parts = raw.decode().split()
         if not parts:
             continue
         if parts[0] == "E":
-            events.append(event_dict(int(x) for x in parts[1:]))
+            ev_raw.append(tuple(int(x) for x in parts[1:]))
+            events.append(event_dict(ev_raw[-1]))
         elif parts[0] == "S":
-            summaries.append(summary_dict(int(x) for x in parts[1:]))
+            sm_raw.append(tuple(int(x) for x in parts[1:]))
+            summaries.append(summary_dict(sm_raw[-1]))
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:
@@ -231,7 +237,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
                      "then linear interpolation)")
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
-    return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes)
+    return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes,
+                        ev_raw, sm_raw)
 
 
 class _Resampler:

@@ -48,5 +48,10 @@ def run(coro: Awaitable[T]) -> T:
             await close_adapter()
     try:
         return asyncio.run(main())
+    except FileNotFoundError:
+        # bleak talks to BlueZ over the system D-Bus socket; without it there is no adapter
+        raise UserError("no Bluetooth adapter reachable (BlueZ is not running or this computer "
+                        "has no Bluetooth): switch Bluetooth on, or use --radio SPEC for the "
+                        "virtual radio") from None
     except (OSError, TimeoutError) as exc:
         raise UserError(f"Bluetooth: {exc}") from None

@@ -36,7 +36,10 @@ def _sync(args: argparse.Namespace) -> int:
     if tzq is None:
         tzq = -time.timezone // 900 if not time.localtime().tm_isdst else -time.altzone // 900
 
+    got = {"records": 0}
+
     def progress(r: SyncResult) -> None:
+        got["records"] = r.records
         print(f"\r  {r.records} records, {r.bytes_rx} bytes, stored up to seq {r.last_seq}",
               end="", file=sys.stderr, flush=True)
 
@@ -46,6 +49,12 @@ def _sync(args: argparse.Namespace) -> int:
                               backend=radio(args)))
     except (SyncError, BleakError) as exc:
         print(file=sys.stderr)
+        from bleak.exc import BleakDeviceNotFoundError
+        if got["records"] == 0 and (isinstance(exc, BleakDeviceNotFoundError)
+                                    or "cannot connect" in str(exc) or "not found" in str(exc)):
+            raise UserError(f"could not reach device {args.address} ({exc}); nothing was stored. "
+                            "Check that it is switched on, in range and paired "
+                            "(`spasmtrack scan`, `spasmtrack pair ADDRESS`)") from None
         raise UserError(f"sync with {args.address} stopped: {exc}. Everything stored so far "
                         "is kept; run sync again to continue.") from None
     print(file=sys.stderr)

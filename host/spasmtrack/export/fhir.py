@@ -110,6 +110,17 @@ def build_bundle(d: PatientData, *, include_summaries: bool = True) -> dict:
             "note": [{"text": f"source: {src}; spasmtrack dose #{int(i)}"}],
             "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
                        "dose": dose}}})
+    for o in d.other_doses:          # other drugs as logged (no code: named by text only)
+        rc, rd = ROUTE.get(o["route"], ("", o["route"]))
+        mid = _uid("dose", d.patient, int(o["id"]))
+        entries.append({"fullUrl": f"urn:uuid:{mid}", "resource": {
+            "resourceType": "MedicationAdministration", "id": mid, "status": "completed",
+            "medicationCodeableConcept": {"text": o["drug"]}, "subject": subj,
+            "effectiveDateTime": _iso(int(o["taken_utc_ms"])),
+            "note": [{"text": f"source: {o['source']}; spasmtrack dose #{int(o['id'])}; as logged"}],
+            "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
+                       "dose": _q(float(o["amount"]), "mg" if o["unit"] == "mg" else
+                                  "g" if o["unit"] == "g" else "ug")}}})
     for pr in d.pumps:
         mid = _uid("pump", d.patient, pr["id"])
         rates = [float(r) for _, r in pr["steps"]]
