@@ -71,3 +71,36 @@ def test_mpremote_soft_reset_reset_df_and_ls(tmp_path: Path) -> None:
     finally:
         sock.terminate()
         sock.wait(10)
+
+
+def test_ctrl_c_at_power_on_waits_for_the_board(tmp_path: Path) -> None:
+    """A Ctrl-C sent the moment the pty appears (mpremote on a slow machine) reaches the board
+    once MicroPython runs; it must not kill the unix port's start-up (a CPython shim) and
+    reboot the board under the host."""
+    import os
+    import select
+    import termios
+    import time
+    import tty
+    pty, flash = tmp_path / "tty", tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(MAIN)
+    sock = serve(pty, flash, "384K")
+    try:
+        fd = os.open(pty, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        termios.tcflush(fd, termios.TCIFLUSH)
+        os.write(fd, b"\r\x03\x03")                 # at once: the board is still starting
+        out, t0 = b"", time.monotonic()
+        while b">>> " not in out and time.monotonic() - t0 < 20:
+            if select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 4096)
+        os.close(fd)
+        text = out.decode(errors="replace")
+        assert "KeyboardInterrupt" not in text and "Fatal Python error" not in text, text
+        assert "MPY: soft reboot" not in text, text            # the board did not restart
+        assert text.count("sim board: hardware layer") == 1, text
+        assert "main.py interrupted; REPL ready" in text and text.rstrip().endswith(">>>"), text
+    finally:
+        sock.terminate()
+        sock.wait(10)

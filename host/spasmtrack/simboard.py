@@ -54,6 +54,8 @@ def board_env(heapsize: str | None) -> dict[str, str]:
 #: What the ESP32 port prints on a soft reset (ports/esp32/main.c).
 SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 _CTRL_A, _CTRL_B = 0x01, 0x02
+#: Longest wait (s) for the board's first output before host bytes are passed on regardless.
+BOOT_HOLD_S = 10.0
 
 
 def _start_board(flash: Path, heapsize: str | None, cause: int, raw: bool) -> tuple[int, int]:
@@ -87,8 +89,15 @@ def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
     host_in, host_out = sys.stdin.fileno(), sys.stdout.fileno()
     to_raw = raw
     seen = b""
+    # The unix port is a CPython shim around the MicroPython VM: a Ctrl-C that reaches it
+    # before MicroPython has installed its SIGINT handler kills the shim (a KeyboardInterrupt
+    # in CPython's own start-up). Host bytes therefore wait in the pty until the board has
+    # printed its first line (simboot.py runs with the handler in place), or BOOT_HOLD_S.
+    booted, t_boot = False, time.monotonic()
     while True:
-        r, _, _ = select.select([host_in, master], [], [], 1.0)
+        booted = booted or time.monotonic() - t_boot > BOOT_HOLD_S
+        r, _, _ = select.select([host_in, master] if booted else [master], [], [],
+                                1.0 if booted else 0.1)
         if host_in in r:
             data = os.read(host_in, 4096)
             if not data:
@@ -108,6 +117,7 @@ def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
             except OSError:
                 data = b""
             if data:
+                booted = True
                 os.write(host_out, data)
                 if to_raw:
                     seen = (seen + data)[-16:]
