@@ -79,5 +79,10 @@ import gc  # noqa: E402
 
 gc.collect()
 SIM_HEAP = gc.mem_alloc()  # the simulated hardware's share of the heap (not on a device)
-print("sim board: hardware layer uses %d bytes of heap" % SIM_HEAP)
-run_main()
+try:
+    # host bytes reach the board from this first line on (host/spasmtrack/simboard.py): a
+    # Ctrl-C before main.py starts stops the boot there, as on a board
+    print("sim board: hardware layer uses %d bytes of heap" % SIM_HEAP)
+    run_main()
+except KeyboardInterrupt:
+    print("sim board: main.py interrupted; REPL ready")
