@@ -142,6 +142,7 @@ def test_report_for_a_patient_without_data(db, tmp_path):
     # said at the top, not only in the notes on the last page; no rate of 0.00, no nan
     assert html.index("No device data in this period") < html.index("Summary of measurements")
     assert "not measured (no good signal)" in html and not re.search(r"\bnan\b", html, re.I)
+    assert "doses used (route)</td><td>0 (none logged)" in html   # no route made up for no doses
     assert "size:Letter" in html                  # New York prints on US Letter
     for key, _, _ in FIGURES:
         assert f'id="plot-{key}"' in html

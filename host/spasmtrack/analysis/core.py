@@ -220,13 +220,16 @@ def _dose_times(a: Analysis, d: PatientData, p: Params) -> tuple[np.ndarray, np.
     """Dose times for the peri-dose analysis: oral doses (or ITB boluses if no oral), plus
     'dose taken' button presses that match no logged dose (flagged)."""
     oral = d.dose_route == "oral"
-    use = oral if oral.any() else (d.dose_route == "intrathecal_bolus")
-    a.conc_route = "oral" if oral.any() else "intrathecal"
+    itb = d.dose_route == "intrathecal_bolus"
+    # the oral model unless the period has intrathecal therapy and no oral dose
+    a.conc_route = "intrathecal" if not oral.any() and (itb.any() or d.pumps) else "oral"
+    use = oral if a.conc_route == "oral" else itb
     if oral.any() and (d.pumps or (d.dose_route == "intrathecal_bolus").any()):
         a.notes.append("the patient has oral doses and intrathecal therapy in this period: dose "
                        "timing and the concentration model use the oral doses only")
     t, ug = d.dose_t[use], d.dose_ug[use]
-    info: dict = {"n_logged": int(use.sum()), "route": a.conc_route,
+    info: dict = {"n_logged": int(use.sum()),
+                  "route": a.conc_route if use.any() or d.pumps else "none logged",
                   "sources": {str(k): int(v) for k, v in zip(*np.unique(d.dose_source[use].astype(str), return_counts=True))} if use.any() else {}}
     unmatched = np.array([], dtype=np.int64)
     if d.mark_t.size:
