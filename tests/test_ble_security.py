@@ -30,20 +30,9 @@ from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, p
 from spasmtrack.ble.sync import sync_device
 from spasmtrack.store import open_store
 
+pytest_plugins = ["ble_fixtures"]   # the radio and env fixtures
+
 MAX_BONDS = 4       # firmware/device/ble_peripheral.MAX_BONDS
-
-
-@pytest.fixture(scope="module")
-def radio(tmp_path_factory):
-    with VirtualRadio(tmp_path_factory.mktemp("radio"), supervision_timeout_s=0.3) as r:
-        yield r
-
-
-@pytest.fixture
-def env(radio, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPASMTRACK_BLE_RADIO", radio.hci_spec)
-    monkeypatch.setenv("SPASMTRACK_BLE_KEYS", str(tmp_path / "host-keys.json"))
-    return tmp_path
 
 
 def run(coro):

@@ -21,27 +21,15 @@ from bleak.exc import BleakError
 
 from spasmtrack.ble import protocol as P
 from spasmtrack.ble.bumble_backend import BumbleClient, close_adapter
-from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simbridge import BridgeControl
 from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import SyncError, sync_device
 from spasmtrack import records as R
 from spasmtrack.store import open_store
 
+pytest_plugins = ["ble_fixtures"]   # the radio and env fixtures
+
 KEY = "sim-dev"
-
-
-@pytest.fixture(scope="module")
-def radio(tmp_path_factory):
-    with VirtualRadio(tmp_path_factory.mktemp("radio"), supervision_timeout_s=0.3) as r:
-        yield r
-
-
-@pytest.fixture
-def env(radio, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPASMTRACK_BLE_RADIO", radio.hci_spec)
-    monkeypatch.setenv("SPASMTRACK_BLE_KEYS", str(tmp_path / "host-keys.json"))
-    return tmp_path
 
 
 def db_frames(db: Path, key: str = KEY) -> dict[int, bytes]:
