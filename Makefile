@@ -26,12 +26,14 @@ $(STAMP): host/pyproject.toml
 	touch $@
 
 # Debian packages the tests need (headless Chromium for the report, socat for the
-# virtual board's pty). Installed once; skipped when already present.
+# virtual board's pty, the PostgreSQL server whose throwaway clusters the store tests
+# and the scale benchmark start). Installed once; skipped when already present.
 $(SYSSTAMP):
 	@mkdir -p build
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -41,8 +43,9 @@ $(SYSSTAMP):
 
 setup: $(STAMP) $(SYSSTAMP)
 
+# SPASMTRACK_REQUIRE_PG=1: the PostgreSQL cases fail rather than skip if the server is missing.
 test: setup
-	$(BIN)/pytest -n 2 -q tests
+	SPASMTRACK_REQUIRE_PG=1 $(BIN)/pytest -n 2 -q tests
 
 # A simulated patient through the real chain (H-demo). DAYS=14 for the weekly views.
 DAYS ?= 1

@@ -15,8 +15,8 @@ NOW = 1_795_000_000_000   # 2026-11-17 ~ UTC ms
 
 
 @pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path}/d.sqlite"
+def db(db_url):
+    url = db_url
     st = open_store(url)
     st.add_patient("P1", "Europe/Berlin")
     return url, st, DoseLog(st, who="nurse1")

@@ -27,8 +27,9 @@ def anchor(seq, boot, ms, unix_s):
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(f"sqlite:///{tmp_path}/db/st.sqlite")
+def store(db_url):
+    """A fresh store, once on SQLite and once on PostgreSQL (tests/dbbackends.py)."""
+    return open_store(db_url)
 
 
 def utc_of(store, seq):
@@ -36,7 +37,8 @@ def utc_of(store, seq):
         return c.execute(select(s.events.c.onset_utc_ms).where(s.events.c.seq == seq)).scalar()
 
 
-def test_file_is_owner_only_and_schema_versioned(tmp_path, store):
+def test_file_is_owner_only_and_schema_versioned(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/db/st.sqlite")
     mode = stat.S_IMODE(os.stat(tmp_path / "db" / "st.sqlite").st_mode)
     assert mode == 0o600
     with store.engine.connect() as c:
@@ -144,19 +146,53 @@ def test_schema_compiles_for_postgresql():
     assert "FOREIGN KEY(device_id) REFERENCES devices (id)" in text_
 
 
-def test_migration_from_v1_keeps_device_links(tmp_path):
-    from sqlalchemy import create_engine, event as sa_event
+def test_migration_from_v1_keeps_device_links(db_url):
+    from sqlalchemy import create_engine
+    from spasmtrack.store import normalise_url
     from spasmtrack.store.migrations import migrate
-    url = f"sqlite:///{tmp_path}/old.sqlite"
-    eng = create_engine(url)
+    eng = create_engine(normalise_url(db_url))
     assert migrate(eng, target=1) == [1]
     with eng.begin() as c:
         c.execute(s.patients.insert().values(id=1, code="P1", tz="UTC", created_utc_ms=0))
         c.execute(s.devices.insert().values(id=1, key="dev", patient_id=1, created_utc_ms=0))
     eng.dispose()
-    st = open_store(url)
-    assert st.migrations_applied == [2]
+    st = open_store(db_url)
+    assert st.migrations_applied == [2, 3]
     assert st.device_windows("P1") == [(1, "dev", 0, 2**62)]
+
+
+def test_migration_3_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
+    """A v2 database as an older spasmtrack left it (no occurrence column, no unique index,
+    the same dose stored twice) gets the index; the database then refuses a third copy."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import IntegrityError
+    from spasmtrack.store import normalise_url
+    from spasmtrack.store.migrations import migrate
+    eng = create_engine(normalise_url(db_url))
+    assert migrate(eng, target=2) == [1, 2]
+    dose = dict(patient_id=1, drug="baclofen", amount=10.0, unit="mg", amount_ug=10000.0,
+                route="oral", taken_utc_ms=T0 * 1000, entered_tz="UTC", source="cli",
+                entered_by="t", entered_utc_ms=0, status="active", fingerprint="fp1")
+    with eng.begin() as c:
+        c.execute(text("DROP INDEX uq_doses_active_fingerprint"))
+        c.execute(text("ALTER TABLE doses DROP COLUMN occurrence"))
+        c.execute(s.patients.insert().values(id=1, code="P1", tz="UTC", created_utc_ms=0))
+        for _ in range(2):
+            c.execute(text("INSERT INTO doses (patient_id, drug, amount, unit, amount_ug, route, "
+                           "taken_utc_ms, entered_tz, source, entered_by, entered_utc_ms, status, "
+                           "fingerprint) VALUES (:patient_id, :drug, :amount, :unit, :amount_ug, "
+                           ":route, :taken_utc_ms, :entered_tz, :source, :entered_by, "
+                           ":entered_utc_ms, :status, :fingerprint)"), dose)
+    eng.dispose()
+    st = open_store(db_url)
+    assert st.migrations_applied == [3]
+    with st.engine.connect() as c:
+        assert c.execute(select(s.doses.c.occurrence).order_by(s.doses.c.id)).scalars().all() == [0, 1]
+    with pytest.raises(IntegrityError):
+        with st.engine.begin() as c:
+            c.execute(s.doses.insert().values(**dose, occurrence=1))
+    with st.engine.begin() as c:     # a superseded copy does not count
+        c.execute(s.doses.insert().values(**{**dose, "status": "superseded"}, occurrence=1))
 
 
 def test_reassigned_device_splits_data_between_patients(store):

@@ -8,7 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import Connection, and_, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..store import Store, now_ms
 from ..store import schema as s
@@ -33,7 +34,8 @@ Dose CSV columns (header row required, comma separated, UTF-8):
   route   oral | intrathecal_bolus. Required.
   note    free text. Optional.
   zone    optional IANA zone applied to times given without one.
-Rows that repeat an earlier row or a dose already stored are skipped with a warning.
+Rows that repeat an earlier row or a dose already stored are skipped with a warning;
+importing the same file twice, even at the same time, stores each dose once.
 Any error (unknown unit, a dose in the future, bad time, ...) aborts the import: nothing
 is stored, and every bad row is listed by its line number."""
 
@@ -89,6 +91,10 @@ class DoseInput:
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+#: The fields of a dose as entered (the audit log's ``new``).
+DOSE_FIELDS = tuple(DoseInput.__dataclass_fields__)
+
+
 @dataclass
 class PumpStep:
     """From local clock time ``at`` (HH:MM) the pump delivers ``rate_ug_day`` ug/day."""
@@ -121,28 +127,39 @@ class DoseLog:
         """Store one dose; returns (id, warnings). An identical dose already stored is an
         error unless ``allow_duplicate`` (two tablets logged separately, say)."""
         pid = self.store.patient(patient_code)["id"]
-        warnings = dose.warnings()
-        with self.store.engine.begin() as c:
+
+        def add(c: Connection) -> tuple[int, list[str]]:
             dup = self._find_duplicate(c, pid, dose)
             if dup and not allow_duplicate:
                 raise DoseInputError(f"the same dose is already stored as #{dup} "
                                      f"({dose.amount:g} {dose.unit} {dose.drug} at "
                                      f"{fmt_utc(dose.taken_utc_ms)}); use --allow-duplicate if it "
                                      "really was taken twice")
-            warnings += self._near_warnings(c, pid, dose)
-            did = self._insert(c, pid, dose, status="active")
-        return did, warnings
+            warnings = dose.warnings() + self._near_warnings(c, pid, dose)
+            return self._insert(c, pid, dose, status="active"), warnings
+        # A concurrent identical entry makes the unique index refuse ours; the retry then
+        # finds it and says so.
+        return self.store.transaction(add, what=f"adding a dose for {patient_code}",
+                                      retry_unique=True)
 
     def add_many(self, patient_code: str, doses: list[DoseInput]) -> list[int]:
         """Store many already validated doses in one transaction (generators, migrations)."""
         pid = self.store.patient(patient_code)["id"]
-        with self.store.engine.begin() as c:
-            return [self._insert(c, pid, d, status="active") for d in doses]
+        return self.store.transaction(
+            lambda c: [self._insert(c, pid, d, status="active") for d in doses],
+            what=f"adding {len(doses)} doses for {patient_code}", retry_unique=True)
 
     def _find_duplicate(self, c, pid: int, dose: DoseInput) -> int | None:
         return c.execute(select(s.doses.c.id).where(
             s.doses.c.patient_id == pid, s.doses.c.status == "active",
-            s.doses.c.fingerprint == dose.fingerprint(pid))).scalar()
+            s.doses.c.fingerprint == dose.fingerprint(pid)).order_by(s.doses.c.id)).scalar()
+
+    @staticmethod
+    def _next_occurrence(c, fingerprint: str) -> int:
+        """0 for a dose not yet active, else one more than its highest active repeat."""
+        top = c.execute(select(func.max(s.doses.c.occurrence)).where(
+            s.doses.c.status == "active", s.doses.c.fingerprint == fingerprint)).scalar()
+        return 0 if top is None else int(top) + 1
 
     def _near_warnings(self, c, pid: int, dose: DoseInput) -> list[str]:
         win = NEAR_DUPLICATE_MIN * 60_000
@@ -156,10 +173,11 @@ class DoseLog:
     def _insert(self, c, pid: int, dose: DoseInput, *, status: str, supersedes: int | None = None,
                 reason: str | None = None, changed: dict | None = None) -> int:
         row = asdict(dose)
+        fp = dose.fingerprint(pid)
         did = int(c.execute(s.doses.insert().values(
             patient_id=pid, **row, entered_by=self.who, entered_utc_ms=now_ms(), status=status,
-            supersedes_id=supersedes, reason=reason,
-            fingerprint=dose.fingerprint(pid))).inserted_primary_key[0])
+            supersedes_id=supersedes, reason=reason, fingerprint=fp,
+            occurrence=self._next_occurrence(c, fp))).inserted_primary_key[0])
         detail = {"new": row, "supersedes": supersedes, "reason": reason}
         if changed is not None:
             detail["changed"] = changed
@@ -175,7 +193,8 @@ class DoseLog:
         """
         if not reason:
             raise DoseInputError("a correction needs a reason (--reason)")
-        with self.store.engine.begin() as c:
+
+        def correct(c: Connection) -> int:
             old = c.execute(select(s.doses).where(s.doses.c.id == dose_id)).mappings().first()
             if old is None:
                 raise DoseInputError(f"no dose #{dose_id}")
@@ -199,22 +218,30 @@ class DoseLog:
             changed = {k: [before[k], v] for k, v in asdict(new).items() if before[k] != v}
             if not changed:
                 raise DoseInputError(f"the correction leaves dose #{dose_id} unchanged")
-            c.execute(update(s.doses).where(s.doses.c.id == dose_id).values(status="superseded"))
+            # Only the transaction that flips an active row may correct it (two clinicians
+            # correcting the same dose at once: the second is told it is superseded).
+            if c.execute(update(s.doses).where(s.doses.c.id == dose_id, s.doses.c.status == "active")
+                         .values(status="superseded")).rowcount != 1:
+                raise DoseInputError(f"dose #{dose_id} was changed meanwhile; correct its latest version")
             return self._insert(c, old["patient_id"], new, status="active", supersedes=dose_id,
                                 reason=reason, changed=changed)
+        return self.store.transaction(correct, what=f"correcting dose #{dose_id}", retry_unique=True)
 
     def retract(self, dose_id: int, reason: str) -> None:
         """Mark a dose as not taken / entered in error (kept, status ``retracted``)."""
         if not reason:
             raise DoseInputError("a retraction needs a reason (--reason)")
-        with self.store.engine.begin() as c:
+
+        def retract(c: Connection) -> None:
             st = c.execute(select(s.doses.c.status).where(s.doses.c.id == dose_id)).scalar()
             if st is None:
                 raise DoseInputError(f"no dose #{dose_id}")
-            if st != "active":
-                raise DoseInputError(f"dose #{dose_id} is already {st}")
-            c.execute(update(s.doses).where(s.doses.c.id == dose_id).values(status="retracted"))
+            if st != "active" or c.execute(update(s.doses).where(
+                    s.doses.c.id == dose_id, s.doses.c.status == "active")
+                    .values(status="retracted")).rowcount != 1:
+                raise DoseInputError(f"dose #{dose_id} is already {st if st != 'active' else 'changed'}")
             self.store._audit(c, "doses", dose_id, "retract", self.who, {"reason": reason})
+        self.store.transaction(retract, what=f"retracting dose #{dose_id}")
 
     def list(self, patient_code: str, *, include_inactive: bool = False,
              from_ms: int | None = None, to_ms: int | None = None) -> list[dict]:
@@ -273,15 +300,58 @@ class DoseLog:
         if errors:
             raise DoseInputError(f"{len(errors)} bad row(s) in {path}, nothing imported:\n  "
                                  + "\n  ".join(errors))
-        with self.store.engine.begin() as c:
-            for line, d in parsed:
-                dup = self._find_duplicate(c, pid, d)
-                if dup:
-                    rep.warnings.append(f"{path.name}:{line}: already stored as dose #{dup}, skipped")
-                    rep.skipped += 1
-                    continue
-                rep.inserted.append(self._insert(c, pid, d, status="active"))
+        if not parsed:
+            return rep
+        inserted, stored, raced = self.store.transaction(
+            lambda c: self._store_imported(c, pid, parsed),
+            what=f"importing {len(parsed)} dose(s) from {path.name} for {patient_code}")
+        rep.inserted = [i for _, i in inserted]
+        for line, dup in stored:
+            rep.warnings.append(f"{path.name}:{line}: already stored as dose #{dup}, skipped")
+        for line in raced:
+            rep.warnings.append(f"{path.name}:{line}: stored meanwhile by another import, skipped")
+        rep.skipped += len(stored) + len(raced)
         return rep
+
+    def _store_imported(self, c: Connection, pid: int, parsed: list[tuple[int, DoseInput]]
+                        ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[int]]:
+        """Insert parsed CSV rows in bulk: one query for what is stored, one multi-row
+        INSERT that the unique index makes skip a dose a concurrent import stored first,
+        one for the audit entries. Returns ((line, new id), (line, stored id), raced lines)."""
+        d = s.doses
+        stored = dict(c.execute(select(d.c.fingerprint, d.c.id).where(
+            d.c.patient_id == pid, d.c.status == "active").order_by(d.c.id.desc())).all())
+        fresh: list[tuple[int, str, dict]] = []
+        already: list[tuple[int, int]] = []
+        entered = now_ms()
+        for line, dose in parsed:
+            fp = dose.fingerprint(pid)
+            if fp in stored:
+                already.append((line, int(stored[fp])))
+                continue
+            fresh.append((line, fp, {"patient_id": pid, **asdict(dose), "entered_by": self.who,
+                                     "entered_utc_ms": entered, "status": "active",
+                                     "supersedes_id": None, "reason": None,
+                                     "fingerprint": fp, "occurrence": 0}))
+        ids: dict[str, int] = {}
+        if fresh:
+            dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(d).on_conflict_do_nothing(
+                index_elements=[d.c.fingerprint, d.c.occurrence], index_where=s.ACTIVE_DOSE,
+            ).returning(d.c.id, d.c.fingerprint)
+            ids = {fp: int(i) for i, fp in c.execute(stmt, [row for _, _, row in fresh])}
+        inserted = [(line, ids[fp]) for line, fp, _ in fresh if fp in ids]
+        raced = [line for line, fp, _ in fresh if fp not in ids]
+        by_fp = {fp: row for _, fp, row in fresh}
+        if ids:
+            c.execute(s.audit_log.insert(), [
+                {"table_name": "doses", "row_id": i, "action": "insert", "who": self.who,
+                 "at_utc_ms": entered,
+                 "detail_json": json.dumps({"new": {k: by_fp[fp][k] for k in DOSE_FIELDS},
+                                            "reason": None, "supersedes": None},
+                                           sort_keys=True, default=str)}
+                for fp, i in ids.items()])
+        return inserted, already, raced
 
     # --------------------------------------------------------------- pump programs
     def add_pump_program(self, patient_code: str, steps: list[PumpStep], valid_from: str,
@@ -301,7 +371,8 @@ class DoseLog:
         if t_ms is not None and t_ms <= f_ms:
             raise DoseInputError(f"pump program ends ({valid_to}) before it starts ({valid_from})")
         pp = s.pump_programs
-        with self.store.engine.begin() as c:
+
+        def add(c: Connection) -> int:
             if replaces is not None:
                 old = c.execute(select(pp).where(pp.c.id == replaces, pp.c.patient_id == pat["id"])).mappings().first()
                 if old is None or old["status"] != "active":
@@ -334,7 +405,13 @@ class DoseLog:
                 valid_to_utc_ms=t_ms, tz=tz, steps_json=steps_json, note=note, source="cli",
                 entered_by=self.who, entered_utc_ms=now_ms(), status="active")).inserted_primary_key[0])
             self.store._audit(c, "pump_programs", nid, "insert", self.who, {"steps": steps_json})
-        return nid, warnings
+            return nid
+        # PostgreSQL: the patient's row is locked first so two overlapping programs
+        # entered at once cannot both pass the overlap check.
+        def locked_add(c: Connection) -> int:
+            c.execute(select(s.patients.c.id).where(s.patients.c.id == pat["id"]).with_for_update())
+            return add(c)
+        return self.store.transaction(locked_add, what=f"adding a pump program for {patient_code}"), warnings
 
     @staticmethod
     def validate_steps(steps: list[PumpStep], warnings: list[str]) -> list[PumpStep]:
@@ -368,14 +445,16 @@ class DoseLog:
         if not reason:
             raise DoseInputError("a retraction needs a reason (--reason)")
         pp = s.pump_programs
-        with self.store.engine.begin() as c:
-            st = c.execute(select(pp.c.status).where(pp.c.id == program_id)).scalar()
+
+        def retract(c: Connection) -> None:
+            st = c.execute(select(pp.c.status).where(pp.c.id == program_id).with_for_update()).scalar()
             if st is None:
                 raise DoseInputError(f"no pump program #{program_id}")
             if st != "active":
                 raise DoseInputError(f"pump program #{program_id} is already {st}")
             c.execute(update(pp).where(pp.c.id == program_id).values(status="retracted"))
             self.store._audit(c, "pump_programs", program_id, "retract", self.who, {"reason": reason})
+        self.store.transaction(retract, what=f"retracting pump program #{program_id}")
 
     def pump_programs(self, patient_code: str, include_inactive: bool = False) -> list[dict]:
         pid = self.store.patient(patient_code)["id"]
