@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, and_, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..store import Store, now_ms
 from ..store import schema as s
+from ..store.bulk import copy_rows, insert_new
 from .parse import (KNOWN_DRUGS, WARN_SINGLE_UG, DoseInputError, check_not_future, fmt_utc,
                     parse_amount, parse_drug, parse_route, parse_time)
 
@@ -45,6 +45,11 @@ def default_who() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         return "unknown"
+
+
+#: The fields of a dose as entered (``DoseInput``'s, the audit log's ``new``).
+DOSE_FIELDS = ("drug", "amount", "unit", "amount_ug", "route", "taken_utc_ms", "entered_tz",
+               "note", "source", "source_ref")
 
 
 @dataclass
@@ -86,13 +91,13 @@ class DoseInput:
             w.append("intrathecal amounts are usually in ug; check the unit")
         return w
 
+    def as_row(self) -> dict:
+        """The fields as a flat dict (the ``doses`` columns of the same names)."""
+        return {k: getattr(self, k) for k in DOSE_FIELDS}
+
     def fingerprint(self, patient_id: int) -> str:
         key = f"{patient_id}|{self.drug}|{self.route}|{self.taken_utc_ms}|{self.amount_ug:.3f}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-#: The fields of a dose as entered (the audit log's ``new``).
-DOSE_FIELDS = tuple(DoseInput.__dataclass_fields__)
 
 
 @dataclass
@@ -264,22 +269,26 @@ class DoseLog:
         now = now if now is not None else now_ms()
         rep = ImportReport()
         errors: list[str] = []
-        parsed: list[tuple[int, DoseInput]] = []
+        parsed: list[tuple[int, DoseInput, str]] = []
         try:
             fh = path.open(newline="", encoding="utf-8-sig")
         except OSError as exc:
             raise DoseInputError(f"cannot read {path}: {exc.strerror}") from None
         with fh:
-            reader = csv.DictReader(fh)
-            cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+            reader = csv.reader(fh)
+            cols = [c.strip().lower() for c in next(reader, [])]
             missing = [c for c in CSV_COLUMNS[:-1] if c not in cols]
             if missing:
                 raise DoseInputError(f"{path}: missing column(s) {', '.join(missing)}; have "
                                      f"{', '.join(cols) or 'none'}\n{CSV_DOC}")
             seen: dict[str, int] = {}
-            for row in reader:
+            for values in reader:
+                if not values:                     # a blank line
+                    continue
                 line = reader.line_num
-                row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+                row = dict(zip(cols, (v.strip() for v in values)))
+                for k in cols[len(values):]:       # a short row: missing cells are empty
+                    row[k] = ""
                 where = f"{path.name}:{line}"
                 try:
                     d = DoseInput.parse(row["drug"], row["amount"], row["unit"], row["route"],
@@ -296,7 +305,7 @@ class DoseLog:
                     continue
                 seen[fp] = line
                 rep.warnings += [f"{where}: {w}" for w in d.warnings()]
-                parsed.append((line, d))
+                parsed.append((line, d, fp))
         if errors:
             raise DoseInputError(f"{len(errors)} bad row(s) in {path}, nothing imported:\n  "
                                  + "\n  ".join(errors))
@@ -313,44 +322,37 @@ class DoseLog:
         rep.skipped += len(stored) + len(raced)
         return rep
 
-    def _store_imported(self, c: Connection, pid: int, parsed: list[tuple[int, DoseInput]]
+    def _store_imported(self, c: Connection, pid: int, parsed: list[tuple[int, DoseInput, str]]
                         ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[int]]:
-        """Insert parsed CSV rows in bulk: one query for what is stored, one multi-row
-        INSERT that the unique index makes skip a dose a concurrent import stored first,
-        one for the audit entries. Returns ((line, new id), (line, stored id), raced lines)."""
+        """Insert parsed CSV rows in bulk: one query for what is stored, one bulk INSERT
+        that the unique index makes skip a dose a concurrent import stored first, one bulk
+        write of the audit entries. Returns ((line, new id), (line, stored id), raced lines)."""
         d = s.doses
         stored = dict(c.execute(select(d.c.fingerprint, d.c.id).where(
             d.c.patient_id == pid, d.c.status == "active").order_by(d.c.id.desc())).all())
-        fresh: list[tuple[int, str, dict]] = []
+        fresh: list[tuple[int, str, DoseInput]] = []
         already: list[tuple[int, int]] = []
-        entered = now_ms()
-        for line, dose in parsed:
-            fp = dose.fingerprint(pid)
+        for line, dose, fp in parsed:
             if fp in stored:
                 already.append((line, int(stored[fp])))
-                continue
-            fresh.append((line, fp, {"patient_id": pid, **asdict(dose), "entered_by": self.who,
-                                     "entered_utc_ms": entered, "status": "active",
-                                     "supersedes_id": None, "reason": None,
-                                     "fingerprint": fp, "occurrence": 0}))
-        ids: dict[str, int] = {}
-        if fresh:
-            dialect = postgresql if c.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(d).on_conflict_do_nothing(
-                index_elements=[d.c.fingerprint, d.c.occurrence], index_where=s.ACTIVE_DOSE,
-            ).returning(d.c.id, d.c.fingerprint)
-            ids = {fp: int(i) for i, fp in c.execute(stmt, [row for _, _, row in fresh])}
-        inserted = [(line, ids[fp]) for line, fp, _ in fresh if fp in ids]
+            else:
+                fresh.append((line, fp, dose))
+        entered = now_ms()
+        cols = ("patient_id", *DOSE_FIELDS, "entered_by", "entered_utc_ms", "status",
+                "fingerprint", "occurrence")
+        rows = [(pid, *(getattr(dose, k) for k in DOSE_FIELDS), self.who, entered, "active", fp, 0)
+                for _, fp, dose in fresh]
+        ids = dict(insert_new(c, d, cols, rows, conflict=("fingerprint", "occurrence"),
+                              where=str(s.ACTIVE_DOSE), returning=("fingerprint", "id")))
+        inserted = [(line, int(ids[fp])) for line, fp, _ in fresh if fp in ids]
         raced = [line for line, fp, _ in fresh if fp not in ids]
-        by_fp = {fp: row for _, fp, row in fresh}
-        if ids:
-            c.execute(s.audit_log.insert(), [
-                {"table_name": "doses", "row_id": i, "action": "insert", "who": self.who,
-                 "at_utc_ms": entered,
-                 "detail_json": json.dumps({"new": {k: by_fp[fp][k] for k in DOSE_FIELDS},
-                                            "reason": None, "supersedes": None},
-                                           sort_keys=True, default=str)}
-                for fp, i in ids.items()])
+        by_fp = {fp: dose for _, fp, dose in fresh}
+        copy_rows(c, s.audit_log, ("table_name", "row_id", "action", "who", "at_utc_ms",
+                                   "detail_json"),
+                  (("doses", int(i), "insert", self.who, entered,
+                    json.dumps({"new": by_fp[fp].as_row(), "reason": None, "supersedes": None},
+                               sort_keys=True, default=str))
+                   for fp, i in ids.items()))
         return inserted, already, raced
 
     # --------------------------------------------------------------- pump programs
