@@ -28,7 +28,7 @@ from typing import Callable, Iterable, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import UserError
 from . import schema as s
@@ -43,6 +43,8 @@ ENV_VAR = "SPASMTRACK_DB"
 BUSY_TIMEOUT_S = 30.0
 #: SQLite's own wait for a lock inside one attempt (milliseconds).
 _SQLITE_BUSY_MS = 2000
+#: PostgreSQL's wait for a row or table lock inside one attempt (milliseconds).
+_PG_LOCK_WAIT_MS = 2000
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available; unique_violation only where the caller says the change is idempotent.
 _PG_TRANSIENT = {"40001", "40P01", "55P03"}
@@ -487,8 +489,20 @@ def open_store(url: str | None = None, *, echo: bool = False,
     elif backend != "postgresql":
         raise UserError(f"unsupported database URL {make_url(url).render_as_string(hide_password=True)!r}: "
                         "use sqlite:///path or postgresql://user@host/database")
-    engine = create_engine(url, echo=echo)
+    connect_args = {}
+    if backend == "postgresql":
+        # A lock wait ends after this long and the transaction is retried (until
+        # busy_timeout_s), instead of waiting without end behind a stuck writer.
+        connect_args = {"options": f"-c lock_timeout={_PG_LOCK_WAIT_MS}",
+                        "connect_timeout": 10}
+    engine = create_engine(url, echo=echo, connect_args=connect_args)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-    return Store(engine, busy_timeout_s=busy_timeout_s)
+    try:
+        return Store(engine, busy_timeout_s=busy_timeout_s)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0]
+        raise UserError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+                        f"{reason}") from None

@@ -16,6 +16,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, inspect, select, text, update
 
+from ..errors import UserError
 from . import schema as s
 
 
@@ -68,7 +69,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(UserError):
     pass
 
 
