@@ -41,10 +41,9 @@ __all__ = ["Store", "open_store", "default_url", "InsertResult", "SyncConflict",
 ENV_VAR = "SPASMTRACK_DB"
 #: How long a change waits for a busy database in total before giving up (seconds).
 BUSY_TIMEOUT_S = 30.0
-#: SQLite's own wait for a lock inside one attempt (milliseconds).
-_SQLITE_BUSY_MS = 2000
-#: PostgreSQL's wait for a row or table lock inside one attempt (milliseconds).
-_PG_LOCK_WAIT_MS = 2000
+#: The database's own wait for a lock inside one attempt (milliseconds; SQLite
+#: busy_timeout, PostgreSQL lock_timeout), at most the store's whole budget.
+_ATTEMPT_WAIT_MS = 2000
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
 # lock_not_available; unique_violation only where the caller says the change is idempotent.
 _PG_TRANSIENT = {"40001", "40P01", "55P03"}
@@ -113,12 +112,18 @@ def _prepare_sqlite_file(url: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(wait_ms: int):
+    def on_connect(dbapi_conn, _record) -> None:
+        _sqlite_setup(dbapi_conn, wait_ms)
+    return on_connect
+
+
+def _sqlite_setup(dbapi_conn, wait_ms: int) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver's implicit BEGIN.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
     # Write-ahead log: a report reads its snapshot while an import or sync writes.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -489,15 +494,16 @@ def open_store(url: str | None = None, *, echo: bool = False,
     elif backend != "postgresql":
         raise UserError(f"unsupported database URL {make_url(url).render_as_string(hide_password=True)!r}: "
                         "use sqlite:///path or postgresql://user@host/database")
+    wait_ms = int(min(_ATTEMPT_WAIT_MS, busy_timeout_s * 1000))
     connect_args = {}
     if backend == "postgresql":
         # A lock wait ends after this long and the transaction is retried (until
         # busy_timeout_s), instead of waiting without end behind a stuck writer.
-        connect_args = {"options": f"-c lock_timeout={_PG_LOCK_WAIT_MS}",
+        connect_args = {"options": f"-c lock_timeout={wait_ms}",
                         "connect_timeout": 10}
     engine = create_engine(url, echo=echo, connect_args=connect_args)
     if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
     try:
         return Store(engine, busy_timeout_s=busy_timeout_s)
