@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import UserError
 from . import schema as s
+from .bulk import copy_rows, update_by_id
 from .migrations import migrate
 from .timemap import TimeMap
 
@@ -351,21 +352,41 @@ class Store:
             res.inserted += 1
             res.by_type[rtype] = res.by_type.get(rtype, 0) + 1
         if raw:
-            c.execute(s.records.insert(), raw)
-        boots_touched: set[int] = set()
-        anchor_boots: set[int] = set()
+            copy_rows(c, s.records, tuple(raw[0]), [tuple(x.values()) for x in raw])
+        # Anchors first, then every new row is placed in UTC as it is written; rows stored
+        # earlier move only where the new anchors change their mapping.
+        placed = {rec.TYPE_EVENT: (s.events, "onset_ms", "onset_utc_ms"),
+                  rec.TYPE_SUMMARY: (s.summaries, "start_ms", "start_utc_ms"),
+                  rec.TYPE_MARK: (s.markers, "ms", "utc_ms")}
+        anchors = [x for x in new_rows.pop(rec.TYPE_TIME_ANCHOR, []) if x is not None]
+        if anchors:
+            copy_rows(c, s.time_anchors, tuple(anchors[0]), [tuple(x.values()) for x in anchors])
+        anchor_boots = {x["boot"] for x in anchors}
+        tm = None
+        if anchors or any(rt in new_rows for rt in placed):
+            ta = s.time_anchors
+            tm = TimeMap([tuple(a) for a in c.execute(select(
+                ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(ta.c.device_id == did))])
+        if anchor_boots:
+            rej = tm.rejected_seqs
+            c.execute(update(s.time_anchors).where(s.time_anchors.c.device_id == did,
+                                                   s.time_anchors.c.boot.in_(anchor_boots)).values(used=1))
+            if rej:
+                c.execute(update(s.time_anchors).where(s.time_anchors.c.device_id == did,
+                                                       s.time_anchors.c.seq.in_(rej)).values(used=0))
+            for table, ms_col, utc_col in placed.values():
+                self._replace(c, tm, did, table, ms_col, utc_col, anchor_boots)
         for rtype, items in new_rows.items():
             table = self._table_for(rec, rtype)
             items = [x for x in items if x is not None]
             if table is None or not items:
                 continue
-            c.execute(table.insert(), items)
-            if table is s.time_anchors:
-                anchor_boots.update(x["boot"] for x in items)
-            elif "boot" in items[0]:
-                boots_touched.update(x["boot"] for x in items)
-        if anchor_boots or boots_touched:
-            self._place(c, did, anchor_boots, boots_touched - anchor_boots)
+            if rtype in placed:
+                _, ms_col, utc_col = placed[rtype]
+                utc = tm.to_utc_ms([x["boot"] for x in items], [x[ms_col] for x in items])
+                for x, u in zip(items, utc):
+                    x[utc_col] = u
+            copy_rows(c, table, tuple(items[0]), [tuple(x.values()) for x in items])
         res.last_seq = int(c.execute(select(func.max(s.records.c.seq)).where(
             s.records.c.device_id == did)).scalar() or 0)
         return res
@@ -412,36 +433,20 @@ class Store:
             return {**base, "first_seq": f["first_seq"], "last_seq": f["last_seq"]}
         return None
 
-    def _place(self, c, did: int, recompute: set[int], fill: set[int]) -> None:
-        """Map device time to UTC for rows of the given boots (all rows of ``recompute``,
-        rows still unplaced in ``fill``), and mark anchors rejected as clock jumps."""
-        ta = s.time_anchors
-        anchors = c.execute(select(ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(
-            ta.c.device_id == did)).all()
-        tm = TimeMap([tuple(a) for a in anchors])
-        if recompute:
-            rej = tm.rejected_seqs
-            c.execute(update(ta).where(ta.c.device_id == did, ta.c.boot.in_(recompute)).values(used=1))
-            if rej:
-                c.execute(update(ta).where(ta.c.device_id == did, ta.c.seq.in_(rej)).values(used=0))
-        for table, ms_col, utc_col in ((s.events, "onset_ms", "onset_utc_ms"),
-                                       (s.summaries, "start_ms", "start_utc_ms"),
-                                       (s.markers, "ms", "utc_ms")):
-            for boots, only_null in ((recompute, False), (fill, True)):
-                boots = {b for b in boots if b in tm.boots}
-                if not boots:
-                    continue
-                q = select(table.c.id, table.c.boot, table.c[ms_col]).where(
-                    table.c.device_id == did, table.c.boot.in_(boots))
-                if only_null:
-                    q = q.where(table.c[utc_col].is_(None))
-                rows = c.execute(q).all()
-                if not rows:
-                    continue
-                utc = tm.to_utc_ms([r[1] for r in rows], [r[2] for r in rows])
-                c.execute(update(table).where(table.c.id == bindparam("_id")).values(
-                    {utc_col: bindparam("_utc")}),
-                    [{"_id": r[0], "_utc": u} for r, u in zip(rows, utc)])
+    @staticmethod
+    def _replace(c, tm: TimeMap, did: int, table, ms_col: str, utc_col: str,
+                 boots: set[int]) -> None:
+        """Map the stored rows of ``boots`` to UTC again; write only the rows that move."""
+        boots = {b for b in boots if b in tm.boots}
+        if not boots:
+            return
+        rows = c.execute(select(table.c.id, table.c.boot, table.c[ms_col], table.c[utc_col]).where(
+            table.c.device_id == did, table.c.boot.in_(boots))).all()
+        if not rows:
+            return
+        utc = tm.to_utc_ms([r[1] for r in rows], [r[2] for r in rows])
+        moved = [(r[0], u) for r, u in zip(rows, utc) if r[3] != u]
+        update_by_id(c, table, utc_col, moved)
 
     def sync_accounting(self, device_key: str) -> dict:
         """Exact accounting of a device's records: count, highest seq, seqs missing that

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, Table, text
 
-__all__ = ["copy_rows", "insert_new"]
+__all__ = ["copy_rows", "insert_new", "update_by_id"]
 
 
 def _names(table: Table, columns: Sequence[str]) -> str:
@@ -84,3 +84,29 @@ def insert_new(c: Connection, table: Table, columns: Sequence[str], rows: list[S
         cur.close()
     return [tuple(r) for r in c.execute(text(
         f"SELECT {ret} FROM {table.name} WHERE id > :b ORDER BY id"), {"b": before})]
+
+
+def update_by_id(c: Connection, table: Table, column: str, pairs: list[tuple[int, object]]) -> None:
+    """Set ``column`` of the rows with the given ids: ``pairs`` of (id, value)."""
+    if not pairs:
+        return
+    col = _names(table, (column,))
+    raw = c.connection.driver_connection
+    if c.dialect.name == "postgresql":
+        tmp = f"_upd_{table.name}"
+        c.execute(text(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
+                       f"SELECT id, {col} FROM {table.name} WITH NO DATA"))
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {tmp} (id, {col}) FROM STDIN") as cp:
+                for r in pairs:
+                    cp.write_row(r)
+            cur.execute(f"UPDATE {table.name} AS t SET {col} = u.{col} FROM {tmp} AS u "
+                        f"WHERE t.id = u.id")
+        c.execute(text(f"DROP TABLE {tmp}"))
+        return
+    cur = raw.cursor()
+    try:
+        cur.executemany(f"UPDATE {table.name} SET {col} = ? WHERE id = ?",
+                        [(v, i) for i, v in pairs])
+    finally:
+        cur.close()
