@@ -11,7 +11,7 @@ from spasmtrack import records as r
 from spasmtrack.errors import UserError
 from spasmtrack.store import SyncConflict, open_store
 from spasmtrack.store import schema as s
-from spasmtrack.store.migrations import LATEST, current_version
+from spasmtrack.store.migrations import LATEST, MIGRATIONS, current_version
 
 T0 = 1_790_000_000  # unix s
 
@@ -157,11 +157,11 @@ def test_migration_from_v1_keeps_device_links(db_url):
         c.execute(s.devices.insert().values(id=1, key="dev", patient_id=1, created_utc_ms=0))
     eng.dispose()
     st = open_store(db_url)
-    assert st.migrations_applied == [2, 3]
+    assert st.migrations_applied == [v for v, _, _ in MIGRATIONS if v >= 2]
     assert st.device_windows("P1") == [(1, "dev", 0, 2**62)]
 
 
-def test_migration_3_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
+def test_migration_4_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
     """A v2 database as an older spasmtrack left it (no occurrence column, no unique index,
     the same dose stored twice) gets the index; the database then refuses a third copy."""
     from sqlalchemy import create_engine
@@ -185,7 +185,7 @@ def test_migration_3_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
                            ":entered_utc_ms, :status, :fingerprint)"), dose)
     eng.dispose()
     st = open_store(db_url)
-    assert st.migrations_applied == [3]
+    assert st.migrations_applied == [v for v, _, _ in MIGRATIONS if v >= 3] and 4 in st.migrations_applied
     with st.engine.connect() as c:
         assert c.execute(select(s.doses.c.occurrence).order_by(s.doses.c.id)).scalars().all() == [0, 1]
     with pytest.raises(IntegrityError):

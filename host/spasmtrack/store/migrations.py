@@ -41,7 +41,7 @@ def _v2(conn: Connection) -> None:
              "who": "migration 2", "at_utc_ms": now} for d, p in rows])
 
 
-def _v3(conn: Connection) -> None:
+def _v4(conn: Connection) -> None:
     """Duplicate doses are refused by the database: one active dose per fingerprint and
     occurrence (``occurrence`` > 0 only for a dose deliberately logged again). Existing
     active repeats are numbered 1, 2, ... in id order so the index can be built."""
@@ -64,7 +64,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
         "markers, losses, doses, pump programs, audit log", _v1),
     (2, "device assignment history (who wore which device when)", _v2),
-    (3, "doses: one active dose per fingerprint and occurrence (unique index)", _v3),
+    # 3 is the clinic web app's tables (branch i14web); this one does not depend on it.
+    (4, "doses: one active dose per fingerprint and occurrence (unique index)", _v4),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -176,7 +176,7 @@ doses = Table(
     Column("supersedes_id", Integer, ForeignKey("doses.id")),
     Column("reason", Text),                             # why a correction was made
     Column("fingerprint", String(64), nullable=False),  # patient, drug, route, time, amount
-    # 0, or n for the n-th deliberate repeat of an active dose (schema v3)
+    # 0, or n for the n-th deliberate repeat of an active dose (schema v4)
     Column("occurrence", Integer, nullable=False, server_default="0"),
     Index("ix_doses_patient_time", "patient_id", "taken_utc_ms"),
 )
