@@ -126,8 +126,9 @@ def _sqlite_setup(dbapi_conn, wait_ms: int) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
     # Write-ahead log: a report reads its snapshot while an import or sync writes.
+    # synchronous stays FULL: a sync acknowledges records to the device once committed,
+    # so a commit must survive a power cut.
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
