@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -190,7 +190,8 @@ class Store:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise UserError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)")
+            raise UserError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
+
         def add(c: Connection) -> int:
             if c.execute(select(s.patients.c.id).where(s.patients.c.code == code)).first():
                 raise UserError(f"patient {code!r} already exists")
