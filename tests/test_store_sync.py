@@ -208,3 +208,17 @@ def test_reassigned_device_splits_data_between_patients(store):
     with pytest.raises(UserError, match="must start after"):
         store.assign_device("dev", "P1", since_utc_ms=(T0 + 60) * 1000)
     assert [a["action"] for a in store.audit_trail("devices")] == ["assign", "assign"]
+
+
+def test_database_url_problems_are_one_line_errors(tmp_path, capsys):
+    from spasmtrack.cli import main
+    from spasmtrack.store import normalise_url
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("~/x.sqlite").startswith("sqlite:////")
+    # a PostgreSQL server that is not there (no socket in an empty folder)
+    assert main(["patient", "list", "--db", f"postgresql://nobody:secret@/clinic?host={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open database postgresql+psycopg://nobody:***@/clinic" in err
+    assert "secret" not in err and "Traceback" not in err and err.count("\n") == 1
+    assert main(["patient", "list", "--db", "mysql://u@h/db"]) == 2
+    assert "unsupported database URL 'mysql://u@h/db'" in capsys.readouterr().err
