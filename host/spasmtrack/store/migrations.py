@@ -44,7 +44,8 @@ def _v2(conn: Connection) -> None:
 def _v4(conn: Connection) -> None:
     """Duplicate doses are refused by the database: one active dose per fingerprint and
     occurrence (``occurrence`` > 0 only for a dose deliberately logged again). Existing
-    active repeats are numbered 1, 2, ... in id order so the index can be built."""
+    active repeats are numbered 1, 2, ... in id order so the index can be built. And the
+    summaries' (device, start) index gains covered_ds for the clinic overview."""
     insp = inspect(conn)
     if "occurrence" not in {c["name"] for c in insp.get_columns("doses")}:
         conn.execute(text("ALTER TABLE doses ADD COLUMN occurrence INTEGER NOT NULL DEFAULT 0"))
@@ -58,6 +59,13 @@ def _v4(conn: Connection) -> None:
             conn.execute(update(d).where(d.c.id == did).values(occurrence=n))
     if "uq_doses_active_fingerprint" not in {i["name"] for i in insp.get_indexes("doses")}:
         s.ix_doses_active_fingerprint.create(conn)
+    # The clinic overview's good-signal sum reads (device, start, covered) from one index,
+    # which also serves everything the narrower (device, start) index did.
+    have = {i["name"] for i in insp.get_indexes("summaries")}
+    if "ix_summaries_device_utc_cov" not in have:
+        next(i for i in s.summaries.indexes if i.name == "ix_summaries_device_utc_cov").create(conn)
+    if "ix_summaries_device_utc" in have:
+        conn.execute(text("DROP INDEX ix_summaries_device_utc"))
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -65,7 +73,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "markers, losses, doses, pump programs, audit log", _v1),
     (2, "device assignment history (who wore which device when)", _v2),
     # 3 is the clinic web app's tables (branch i14web); this one does not depend on it.
-    (4, "doses: one active dose per fingerprint and occurrence (unique index)", _v4),
+    (4, "doses: one active dose per fingerprint and occurrence (unique index); "
+        "summaries: covering index for the clinic overview", _v4),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -41,7 +41,15 @@ class PatientOverview:
 
 def clinic_overview(store, until_utc_ms: int, days: int = 7) -> list[PatientOverview]:
     """Every patient's overview of the ``days`` before ``until_utc_ms``, by patient code."""
-    since = until_utc_ms - days * DAY_MS
+    with store.engine.connect() as c:
+        rows = c.execute(overview_query(until_utc_ms - days * DAY_MS, until_utc_ms)).all()
+    return [PatientOverview(code, tz, int(nd), int(last) if last is not None else None, int(ne),
+                            int(ds) / 36_000.0, int(nz))
+            for code, tz, nd, last, ne, ds, nz in rows]
+
+
+def overview_query(since: int, until_utc_ms: int):
+    """The SELECT behind :func:`clinic_overview` for ``[since, until_utc_ms)`` (UTC ms)."""
     p, da, e, sm, r, d = (s.patients, s.device_assignments, s.events, s.summaries, s.records,
                           s.doses)
     in_window = and_(da.c.from_utc_ms < until_utc_ms,
@@ -70,8 +78,4 @@ def clinic_overview(store, until_utc_ms: int, days: int = 7) -> list[PatientOver
          .outerjoin(dev, dev.c.patient_id == p.c.id).outerjoin(ev, ev.c.patient_id == p.c.id)
          .outerjoin(cov, cov.c.patient_id == p.c.id).outerjoin(dz, dz.c.patient_id == p.c.id)
          .order_by(p.c.code))
-    with store.engine.connect() as c:
-        rows = c.execute(q).all()
-    return [PatientOverview(code, tz, int(nd), int(last) if last is not None else None, int(ne),
-                            int(ds) / 36_000.0, int(nz))
-            for code, tz, nd, last, ne, ds, nz in rows]
+    return q

@@ -139,7 +139,8 @@ summaries = _device_seq_table(
     Column("config_version", Integer),
     Column("start_utc_ms", BigInteger),
     Column("fields_json", Text),
-    Index("ix_summaries_device_utc", "device_id", "start_utc_ms"),
+    # covered_ds too: the clinic overview sums good-signal time from the index alone (v4)
+    Index("ix_summaries_device_utc_cov", "device_id", "start_utc_ms", "covered_ds"),
 )
 
 markers = _device_seq_table(
