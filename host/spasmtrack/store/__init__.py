@@ -364,11 +364,15 @@ class Store:
         if anchors:
             copy_rows(c, s.time_anchors, tuple(anchors[0]), [tuple(x.values()) for x in anchors])
         anchor_boots = {x["boot"] for x in anchors}
+        # The time map of just the boots this batch touches (each boot maps on its own).
+        boots = anchor_boots | {x["boot"] for rt in placed for x in new_rows.get(rt, ())
+                                if x is not None}
         tm = None
-        if anchors or any(rt in new_rows for rt in placed):
+        if boots:
             ta = s.time_anchors
             tm = TimeMap([tuple(a) for a in c.execute(select(
-                ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(ta.c.device_id == did))])
+                ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(
+                    ta.c.device_id == did, ta.c.boot.in_(sorted(boots))))])
         if anchor_boots:
             rej = tm.rejected_seqs
             c.execute(update(s.time_anchors).where(s.time_anchors.c.device_id == did,
