@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from spasmtrack import records as R
-from spasmtrack.ble.bumble_backend import close_adapter
+from spasmtrack.ble.bumble_backend import BumbleRadio, close_adapter
 from spasmtrack.ble.radio import VirtualRadio
-from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames
+from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import sync_device
 from spasmtrack.store import open_store
 from spasmtrack.store import schema as s
@@ -35,16 +35,17 @@ def _run(coro):
     return asyncio.run(main())
 
 
-def test_week_backlog_then_incremental_sync_into_postgresql(radio, pg_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPASMTRACK_BLE_RADIO", radio.hci_spec)
-    monkeypatch.setenv("SPASMTRACK_BLE_KEYS", str(tmp_path / "host-keys.json"))
+def test_week_backlog_then_incremental_sync_into_postgresql(radio, pg_server, tmp_path):
+    # the host's Bumble stack and bond store, passed to pairing and sync (not via os.environ)
+    host = BumbleRadio(radio.hci_spec, keys=tmp_path / "host-keys.json")
     st = open_store(pg_server.create_database("ble_sync_week"))
     assert st.backend == "postgresql"
     flash = tmp_path / "flash"
     with SimBleDevice(flash, radio, events=300, summaries=100, heapsize="96K", compiled=True) as dev:
-        r1 = _run(sync_device(DEVICE_ADDR, st, KEY, batch=128))
+        assert _run(pair_sim(dev, host)) == DEVICE_ADDR     # only a bonded host may sync
+        r1 = _run(sync_device(DEVICE_ADDR, st, KEY, batch=128, backend=host))
         assert r1.records == 402 and r1.rejected_frames == 0
-        r2 = _run(sync_device(DEVICE_ADDR, st, KEY))
+        r2 = _run(sync_device(DEVICE_ADDR, st, KEY, backend=host))
         assert r2.start_seq == r1.last_seq + 1 and r2.records == 1
         dev.kill()
     frames, acked = device_frames(flash)

@@ -98,7 +98,9 @@ def test_parallel_syncs_of_several_devices_lose_and_double_nothing(db_url):
 def _write_doses_csv(path, rows: int, start_h: int = 0) -> None:
     lines = ["time,drug,amount,unit,route"]
     for i in range(rows):
-        lines.append(f"2026-10-01T00:00Z,baclofen,{10 + i},mg,oral".replace(
+        # distinct amounts (half a mg apart, below the 5 g refused as an entry error) make
+        # each row a distinct dose even where the clock times repeat
+        lines.append(f"2026-10-01T00:00Z,baclofen,{10 + i / 2:g},mg,oral".replace(
             "00:00Z", f"{(start_h + i) % 24:02d}:{(start_h + i) // 24 % 60:02d}Z"))
     path.write_text("\n".join(lines) + "\n")
 

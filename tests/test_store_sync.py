@@ -158,6 +158,7 @@ def test_migration_from_v1_keeps_device_links(db_url):
     eng.dispose()
     st = open_store(db_url)
     assert st.migrations_applied == [v for v, _, _ in MIGRATIONS if v >= 2]
+    assert st.migrations_applied == list(range(2, LATEST + 1))
     assert st.device_windows("P1") == [(1, "dev", 0, 2**62)]
 
 
@@ -195,6 +196,29 @@ def test_migration_4_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
         c.execute(s.doses.insert().values(**{**dose, "status": "superseded"}, occurrence=1))
 
 
+def test_database_at_4_without_3_gets_the_web_tables(db_url):
+    """A database migrated to 4 before the web app's migration 3 existed (branch i14db
+    numbered its dose migration 4 while 3 was taken elsewhere) gets 3 on opening."""
+    from sqlalchemy import create_engine, inspect
+    from spasmtrack.store import normalise_url
+    from spasmtrack.store import webschema as ws
+    from spasmtrack.store.migrations import MIGRATIONS, migrate
+    eng = create_engine(normalise_url(db_url))
+    assert migrate(eng, target=2) == [1, 2]
+    v4 = next(m for m in MIGRATIONS if m[0] == 4)
+    with eng.begin() as c:
+        v4[2](c)
+        c.execute(s.schema_version.insert().values(version=4, applied_utc_ms=0, description=v4[1]))
+    assert not set(ws.WEB_TABLES) & set(inspect(eng).get_table_names())
+    eng.dispose()
+    st = open_store(db_url)
+    assert st.migrations_applied == [3]
+    assert set(ws.WEB_TABLES) <= set(inspect(st.engine).get_table_names())
+    with st.engine.connect() as c:
+        assert current_version(c) == LATEST
+    assert open_store(db_url).migrations_applied == []
+
+
 def test_reassigned_device_splits_data_between_patients(store):
     from spasmtrack.analysis import load
     store.add_patient("P1", "UTC")
@@ -221,4 +245,7 @@ def test_database_url_problems_are_one_line_errors(tmp_path, capsys):
     assert "cannot open database postgresql+psycopg://nobody:***@/clinic" in err
     assert "secret" not in err and "Traceback" not in err and err.count("\n") == 1
     assert main(["patient", "list", "--db", "mysql://u@h/db"]) == 2
-    assert "unsupported database URL 'mysql://u@h/db'" in capsys.readouterr().err
+    err = capsys.readouterr().err       # the CLI checks the scheme before opening anything
+    assert "mysql:// databases are not supported" in err and err.count("\n") == 1
+    with pytest.raises(UserError, match="unsupported database URL 'mysql://u@h/db'"):
+        open_store("mysql://u@h/db")    # the store refuses it too (callers other than the CLI)

@@ -60,7 +60,7 @@ def _load() -> float:
 
 def _heavy_patient(tmp: Path, days: int):
     """Generate the heavy patient once into SQLite; its frames, doses and period."""
-    from ..analysis.synth import generate
+    from ..synth.multiweek import generate
     from ..store import open_store
     st = open_store(f"sqlite:///{tmp}/source.sqlite")
     tr = generate(st, days=days, start_day="2026-08-01", seed=11, e0_per_h=32.0,
@@ -152,10 +152,10 @@ def run() -> list[BenchFigure]:
             ingest_s += time.perf_counter() - t0
         clone_s = _clone(st, codes[0], codes[n_ingest:], tz) if n_pat > n_ingest else 0.0
         with st.engine.connect() as c:
-            n_events = int(c.execute(select(func.count()).select_from(s.events)).scalar())
-            n_summaries = int(c.execute(select(func.count()).select_from(s.summaries)).scalar())
-            n_records = int(c.execute(select(func.count()).select_from(s.records)).scalar())
-            db_bytes = int(c.execute(text("SELECT pg_database_size(current_database())")).scalar())
+            n_events = c.execute(select(func.count()).select_from(s.events)).scalar_one()
+            n_summaries = c.execute(select(func.count()).select_from(s.summaries)).scalar_one()
+            n_records = c.execute(select(func.count()).select_from(s.records)).scalar_one()
+            db_bytes = int(c.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
         f, t = tr.start_utc_ms, tr.end_utc_ms
         rep, rep_cpu = [], []
         for _ in range(3):

@@ -1,6 +1,7 @@
 """Dose log operations on a :class:`~spasmtrack.store.Store` (validation + provenance)."""
 from __future__ import annotations
 
+import bisect
 import csv
 import getpass
 import hashlib
@@ -13,23 +14,25 @@ from sqlalchemy import Connection, and_, false, func, or_, select, update
 from ..store import Store, now_ms
 from ..store import schema as s
 from ..store.bulk import copy_rows, insert_new
-from .parse import (KNOWN_DRUGS, WARN_SINGLE_UG, DoseInputError, check_not_future, fmt_utc,
-                    parse_amount, parse_drug, parse_route, parse_time)
+from .parse import (KNOWN_DRUGS, WARN_SINGLE_UG, DoseInputError, check_not_future,
+                    check_single_dose, fmt_utc, parse_amount, parse_drug, parse_route, parse_time)
 
 #: SynchroMed II flex dosing: up to 13 rate changes a day (DOMAIN.md).
 MAX_PUMP_STEPS_PER_DAY = 13
 #: Pump rates above this (ug/day) are accepted with a warning (maintenance 300-800 ug/day).
 WARN_PUMP_UG_DAY = 1500.0
+#: Pump rates above this (ug/day) are refused: reported ITB doses stay below ~2000 ug/day.
+MAX_PUMP_UG_DAY = 10_000.0
 #: Two doses of the same drug and route closer than this are reported as possible duplicates.
 NEAR_DUPLICATE_MIN = 15
 
 CSV_COLUMNS = ("time", "drug", "amount", "unit", "route", "note")
 CSV_DOC = """\
-Dose CSV columns (header row required, comma separated, UTF-8):
-  time    ISO 8601 with offset (2026-11-20T08:00+01:00) or local time + IANA zone
-          (2026-11-20 08:00 Europe/Berlin). Required; a time without zone is an error.
+Dose CSV columns (header row required, comma or semicolon separated, UTF-8):
+  time    ISO 8601 with offset (2026-11-20T08:00+01:00), local time + IANA zone
+          (2026-11-20 08:00 Europe/Berlin), or local time in the patient's zone. Required.
   drug    e.g. baclofen. Required.
-  amount  number, e.g. 20. Required.
+  amount  number, e.g. 20 (or 2,5 in a semicolon file). Required.
   unit    mg | ug | mcg | g. Required.
   route   oral | intrathecal_bolus. Required.
   note    free text. Optional.
@@ -70,11 +73,14 @@ class DoseInput:
     @classmethod
     def parse(cls, drug: str, amount: str, unit: str | None, route: str, time: str,
               zone: str | None = None, note: str | None = None, source: str = "cli",
-              source_ref: str | None = None, now: int | None = None) -> "DoseInput":
+              source_ref: str | None = None, now: int | None = None,
+              default_zone: str | None = None) -> "DoseInput":
+        """Validate one entry; ``default_zone`` (the patient's) applies to times without one."""
         d = parse_drug(drug)
         a, u, ug = parse_amount(amount, unit)
         r = parse_route(route)
-        t, tz = parse_time(time, zone)
+        check_single_dose(a, u, ug, r)
+        t, tz = parse_time(time, zone, default_zone=default_zone)
         check_not_future(t, now if now is not None else now_ms())
         return cls(d, a, u, ug, r, t, tz, note or None, source, source_ref)
 
@@ -214,8 +220,11 @@ class DoseLog:
                 new.amount, new.unit, new.amount_ug = parse_amount(changes["amount"])
             if changes.get("route"):
                 new.route = parse_route(changes["route"])
+            check_single_dose(new.amount, new.unit, new.amount_ug, new.route)
             if changes.get("time"):
-                new.taken_utc_ms, new.entered_tz = parse_time(changes["time"], changes.get("zone"))
+                ptz = c.execute(select(s.patients.c.tz).where(s.patients.c.id == old["patient_id"])).scalar()
+                new.taken_utc_ms, new.entered_tz = parse_time(changes["time"], changes.get("zone"),
+                                                              default_zone=ptz)
                 check_not_future(new.taken_utc_ms, now_ms())
             if changes.get("note") is not None:
                 new.note = changes["note"]
@@ -223,6 +232,10 @@ class DoseLog:
             changed = {k: [before[k], v] for k, v in asdict(new).items() if before[k] != v}
             if not changed:
                 raise DoseInputError(f"the correction leaves dose #{dose_id} unchanged")
+            dup = self._find_duplicate(c, old["patient_id"], new)
+            if dup and dup != dose_id:
+                raise DoseInputError(f"the corrected dose would be an exact copy of dose #{dup}; "
+                                     f"retract #{dose_id} instead if it was entered twice")
             # Only the transaction that flips an active row may correct it (two clinicians
             # correcting the same dose at once: the second is told it is superseded).
             if c.execute(update(s.doses).where(s.doses.c.id == dose_id, s.doses.c.status == "active")
@@ -265,7 +278,8 @@ class DoseLog:
     def import_csv(self, patient_code: str, path: str | Path, *, now: int | None = None) -> ImportReport:
         """Import a dose CSV (columns: see :data:`CSV_DOC`) in one transaction."""
         path = Path(path)
-        pid = self.store.patient(patient_code)["id"]
+        pat = self.store.patient(patient_code)
+        pid = pat["id"]
         now = now if now is not None else now_ms()
         rep = ImportReport()
         errors: list[str] = []
@@ -275,26 +289,46 @@ class DoseLog:
         except OSError as exc:
             raise DoseInputError(f"cannot read {path}: {exc.strerror}") from None
         with fh:
-            reader = csv.reader(fh)
+            try:
+                head = fh.readline()
+            except UnicodeDecodeError as exc:
+                raise DoseInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                                     "save it as 'CSV UTF-8'") from None
+            fh.seek(0)
+            # European spreadsheets write ';' (the decimal comma takes ',')
+            delim = ";" if head.count(";") > head.count(",") else ","
+            # csv.reader rather than DictReader: less work per row on a 100,000-row import
+            reader = csv.reader(fh, delimiter=delim)
             cols = [c.strip().lower() for c in next(reader, [])]
             missing = [c for c in CSV_COLUMNS[:-1] if c not in cols]
             if missing:
                 raise DoseInputError(f"{path}: missing column(s) {', '.join(missing)}; have "
                                      f"{', '.join(cols) or 'none'}\n{CSV_DOC}")
             seen: dict[str, int] = {}
-            for values in reader:
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError as exc:
+                    raise DoseInputError(f"{path}: after line {reader.line_num}: not UTF-8 text (byte "
+                                         f"0x{exc.object[exc.start]:02x}); save it as 'CSV UTF-8'") from None
                 if not values:                     # a blank line
                     continue
                 line = reader.line_num
+                where = f"{path.name}:{line}"
+                if len(values) > len(cols):
+                    errors.append(f"{where}: {len(values) - len(cols)} cell(s) more than the header's "
+                                  f"{len(cols)} columns (a '{delim}' inside a note? quote it)")
+                    continue
                 row = dict(zip(cols, (v.strip() for v in values)))
                 for k in cols[len(values):]:       # a short row: missing cells are empty
                     row[k] = ""
-                where = f"{path.name}:{line}"
                 try:
                     d = DoseInput.parse(row["drug"], row["amount"], row["unit"], row["route"],
                                         row["time"], zone=row.get("zone") or None,
                                         note=row.get("note"), source="import",
-                                        source_ref=where, now=now)
+                                        source_ref=where, now=now, default_zone=pat["tz"])
                 except DoseInputError as exc:
                     errors.append(f"{where}: {exc}")
                     continue
@@ -311,30 +345,33 @@ class DoseLog:
                                  + "\n  ".join(errors))
         if not parsed:
             return rep
-        inserted, stored, raced = self.store.transaction(
+        inserted, notes = self.store.transaction(
             lambda c: self._store_imported(c, pid, parsed),
             what=f"importing {len(parsed)} dose(s) from {path.name} for {patient_code}")
         rep.inserted = [i for _, i in inserted]
-        for line, dup in stored:
-            rep.warnings.append(f"{path.name}:{line}: already stored as dose #{dup}, skipped")
-        for line in raced:
-            rep.warnings.append(f"{path.name}:{line}: stored meanwhile by another import, skipped")
-        rep.skipped += len(stored) + len(raced)
+        rep.skipped += sum(skipped for _, _, skipped in notes)
+        rep.warnings += [f"{path.name}:{line}: {w}" for line, w, _ in notes]
         return rep
 
     def _store_imported(self, c: Connection, pid: int, parsed: list[tuple[int, DoseInput, str]]
-                        ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[int]]:
+                        ) -> tuple[list[tuple[int, int]], list[tuple[int, str, bool]]]:
         """Insert parsed CSV rows in bulk: one query for what is stored, one bulk INSERT
         that the unique index makes skip a dose a concurrent import stored first, one bulk
-        write of the audit entries. Returns ((line, new id), (line, stored id), raced lines)."""
+        write of the audit entries. Returns ((line, new id), ...) and, in line order,
+        (line, warning, whether the row was skipped): rows already stored or stored meanwhile
+        by another import, and stored doses of the same drug and route within
+        :data:`NEAR_DUPLICATE_MIN` of an imported one (as :meth:`add` warns), earlier rows
+        of this file included."""
         d = s.doses
-        stored = dict(c.execute(select(d.c.fingerprint, d.c.id).where(
-            d.c.patient_id == pid, d.c.status == "active").order_by(d.c.id.desc())).all())
+        active = c.execute(select(d.c.id, d.c.fingerprint, d.c.drug, d.c.route, d.c.taken_utc_ms)
+                           .where(d.c.patient_id == pid, d.c.status == "active")
+                           .order_by(d.c.id.desc())).all()
+        stored = {fp: int(i) for i, fp, _, _, _ in active}      # the lowest id of each
         fresh: list[tuple[int, str, DoseInput]] = []
-        already: list[tuple[int, int]] = []
+        notes: list[tuple[int, str, bool]] = []
         for line, dose, fp in parsed:
             if fp in stored:
-                already.append((line, int(stored[fp])))
+                notes.append((line, f"already stored as dose #{stored[fp]}, skipped", True))
             else:
                 fresh.append((line, fp, dose))
         entered = now_ms()
@@ -345,7 +382,28 @@ class DoseLog:
         ids = dict(insert_new(c, d, cols, rows, conflict=("fingerprint", "occurrence"),
                               where=str(s.ACTIVE_DOSE), returning=("fingerprint", "id")))
         inserted = [(line, int(ids[fp])) for line, fp, _ in fresh if fp in ids]
-        raced = [line for line, fp, _ in fresh if fp not in ids]
+        notes += [(line, "stored meanwhile by another import, skipped", True)
+                  for line, fp, _ in fresh if fp not in ids]
+        # Near duplicates: per drug and route, the stored times sorted, and each inserted
+        # row added after it is checked (a row sees the stored doses and the rows before it).
+        win = NEAR_DUPLICATE_MIN * 60_000
+        near: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for i, _, drug, route, t in active:
+            near.setdefault((drug, route), []).append((int(t), int(i)))
+        for v in near.values():
+            v.sort()
+        for line, fp, dose in fresh:
+            if fp not in ids:
+                continue
+            times = near.setdefault((dose.drug, dose.route), [])
+            t = dose.taken_utc_ms
+            lo = bisect.bisect_left(times, (t - win, -1))
+            hi = bisect.bisect_right(times, (t + win, 1 << 62))
+            notes += [(line, f"dose #{i} of the same drug and route is {abs(u - t) / 60000:.0f} "
+                       f"min away: possible double entry", False)
+                      for u, i in sorted(times[lo:hi], key=lambda ui: ui[1])]
+            bisect.insort(times, (t, int(ids[fp])))
+        notes.sort(key=lambda n: n[0])                          # stable: line order
         by_fp = {fp: dose for _, fp, dose in fresh}
         copy_rows(c, s.audit_log, ("table_name", "row_id", "action", "who", "at_utc_ms",
                                    "detail_json"),
@@ -353,7 +411,7 @@ class DoseLog:
                     json.dumps({"new": by_fp[fp].as_row(), "reason": None, "supersedes": None},
                                sort_keys=True, default=str))
                    for fp, i in ids.items()))
-        return inserted, already, raced
+        return inserted, notes
 
     # --------------------------------------------------------------- pump programs
     def add_pump_program(self, patient_code: str, steps: list[PumpStep], valid_from: str,
@@ -368,8 +426,8 @@ class DoseLog:
         tz = zone or pat["tz"]
         warnings: list[str] = []
         steps = self.validate_steps(steps, warnings)
-        f_ms, _ = parse_time(valid_from, tz)
-        t_ms = parse_time(valid_to, tz)[0] if valid_to else None
+        f_ms, _ = parse_time(valid_from, zone, default_zone=tz)
+        t_ms = parse_time(valid_to, zone, default_zone=tz)[0] if valid_to else None
         if t_ms is not None and t_ms <= f_ms:
             raise DoseInputError(f"pump program ends ({valid_to}) before it starts ({valid_from})")
         pp = s.pump_programs
@@ -432,6 +490,9 @@ class DoseLog:
                 raise DoseInputError(f"step {i}: clock time {st.at!r} is not HH:MM") from None
             if not st.rate_ug_day >= 0:
                 raise DoseInputError(f"step {i}: rate {st.rate_ug_day} ug/day must not be negative")
+            if not st.rate_ug_day <= MAX_PUMP_UG_DAY:
+                raise DoseInputError(f"step {i}: rate {st.rate_ug_day:g} ug/day is beyond any pump "
+                                     f"program (at most {MAX_PUMP_UG_DAY:g} ug/day): check the unit")
             if st.rate_ug_day > WARN_PUMP_UG_DAY:
                 warnings.append(f"step {i}: {st.rate_ug_day:g} ug/day is above usual ITB "
                                 f"maintenance (300-800 ug/day); check the unit")

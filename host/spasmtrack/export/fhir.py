@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .. import records as rec
 from ..analysis.data import PatientData
 from ..report import write_private
 
 LOCAL_CS = "urn:spasmtrack:codes"
 UCUM = "http://unitsofmeasure.org"
-KIND = {1: ("spasm", "Spasm event"), 2: ("clonus", "Clonus event"),
-        3: ("spasm-with-clonus", "Spasm with clonus event")}
+KIND = {rec.KIND_SPASM: ("spasm", "Spasm event"), rec.KIND_CLONUS: ("clonus", "Clonus event"),
+        rec.KIND_SPASM_WITH_CLONUS: ("spasm-with-clonus", "Spasm with clonus event")}
 ROUTE = {"oral": ("26643006", "Oral route"), "intrathecal_bolus": ("72607000", "Intrathecal route"),
          "intrathecal_pump": ("72607000", "Intrathecal route")}
 
@@ -164,6 +165,17 @@ def build_bundle(d: PatientData, *, include_summaries: bool = True) -> dict:
             "note": [{"text": f"source: {src}; spasmtrack dose #{int(i)}"}],
             "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
                        "dose": dose}}})
+    for o in d.other_doses:          # other drugs as logged (no code: named by text only)
+        rc, rd = ROUTE.get(o["route"], ("", o["route"]))
+        mid = _uid("dose", d.patient, int(o["id"]))
+        entries.append({"fullUrl": f"urn:uuid:{mid}", "resource": {
+            "resourceType": "MedicationAdministration", "id": mid, "status": "completed",
+            "medicationCodeableConcept": {"text": o["drug"]}, "subject": subj,
+            "effectiveDateTime": _iso(int(o["taken_utc_ms"])),
+            "note": [{"text": f"source: {o['source']}; spasmtrack dose #{int(o['id'])}; as logged"}],
+            "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
+                       "dose": _q(float(o["amount"]), "mg" if o["unit"] == "mg" else
+                                  "g" if o["unit"] == "g" else "ug")}}})
     for pr in d.pumps:
         mid = _uid("pump", d.patient, pr["id"])
         rates = [float(r) for _, r in pr["steps"]]
@@ -198,17 +210,17 @@ def _shape(v, key: str = "", memo: dict | None = None):
     shape of the elements the builder shares between resources (codes, category,
     subject, device: the same object each time)."""
     if isinstance(v, (dict, list)):
-        shared = memo is not None and key in _SHARED
-        if shared:
-            got = memo.get((id(v), key))
+        cache = memo if key in _SHARED else None
+        if cache is not None:
+            got = cache.get((id(v), key))
             if got is not None:
                 return got
         if isinstance(v, dict):
             out = tuple((k, _shape(x, k, memo)) for k, x in v.items())
         else:
             out = tuple(_shape(x, key, memo) for x in v)
-        if shared:
-            memo[(id(v), key)] = out
+        if cache is not None:
+            cache[(id(v), key)] = out
         return out
     if isinstance(v, str):
         if key in _CODED:

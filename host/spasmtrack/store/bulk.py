@@ -8,11 +8,19 @@ column names come from :mod:`.schema`, never from input.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection, Table, text
 
 __all__ = ["copy_rows", "insert_new", "update_by_id"]
+
+
+def _driver(c: Connection) -> Any:
+    """The DBAPI connection under ``c`` (sqlite3's or psycopg's)."""
+    raw = c.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the connection has no driver connection (invalidated)")
+    return raw
 
 
 def _names(table: Table, columns: Sequence[str]) -> str:
@@ -26,7 +34,7 @@ def copy_rows(c: Connection, table: Table, columns: Sequence[str],
               rows: Iterable[Sequence]) -> int:
     """Append ``rows`` (tuples in ``columns`` order) to ``table``; returns the row count."""
     cols = _names(table, columns)
-    raw = c.connection.driver_connection
+    raw = _driver(c)
     n = 0
     if c.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as cp:
@@ -64,7 +72,7 @@ def insert_new(c: Connection, table: Table, columns: Sequence[str], rows: list[S
         tmp = f"_new_{table.name}"
         c.execute(text(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "
                        f"SELECT {cols} FROM {table.name} WITH NO DATA"))
-        raw = c.connection.driver_connection
+        raw = _driver(c)
         with raw.cursor() as cur:
             with cur.copy(f"COPY {tmp} ({cols}) FROM STDIN") as cp:
                 for r in rows:
@@ -75,7 +83,7 @@ def insert_new(c: Connection, table: Table, columns: Sequence[str], rows: list[S
         c.execute(text(f"DROP TABLE {tmp}"))
         return out
     before = c.execute(text(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar()
-    raw = c.connection.driver_connection
+    raw = _driver(c)
     cur = raw.cursor()
     try:
         cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES "
@@ -91,7 +99,7 @@ def update_by_id(c: Connection, table: Table, column: str, pairs: list[tuple[int
     if not pairs:
         return
     col = _names(table, (column,))
-    raw = c.connection.driver_connection
+    raw = _driver(c)
     if c.dialect.name == "postgresql":
         tmp = f"_upd_{table.name}"
         c.execute(text(f"CREATE TEMPORARY TABLE {tmp} ON COMMIT DROP AS "

@@ -16,8 +16,8 @@ from typing import Callable
 
 from sqlalchemy import Connection, inspect, select, text, update
 
-from ..errors import UserError
 from . import schema as s
+from . import webschema as ws
 
 
 V1_TABLES = ("patients", "devices", "records", "boots", "time_anchors", "events", "summaries",
@@ -39,6 +39,11 @@ def _v2(conn: Connection) -> None:
         conn.execute(s.device_assignments.insert(), [
             {"device_id": d, "patient_id": p, "from_utc_ms": 0, "to_utc_ms": None,
              "who": "migration 2", "at_utc_ms": now} for d, p in rows])
+
+
+def _v3(conn: Connection) -> None:
+    """Clinic web app: users, server-side sessions, web audit log (additive)."""
+    s.metadata.create_all(conn, tables=[s.metadata.tables[n] for n in ws.WEB_TABLES])
 
 
 def _v4(conn: Connection) -> None:
@@ -72,15 +77,16 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
         "markers, losses, doses, pump programs, audit log", _v1),
     (2, "device assignment history (who wore which device when)", _v2),
-    # 3 is the clinic web app's tables (branch i14web); this one does not depend on it.
+    (3, "clinic web app: users, sessions, web audit log", _v3),
     (4, "doses: one active dose per fingerprint and occurrence (unique index); "
         "summaries: covering index for the clinic overview", _v4),
 ]
 LATEST = MIGRATIONS[-1][0]
 
 
-class SchemaTooNew(UserError):
-    pass
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer spasmtrack (the CLI says so in one line,
+    naming the database: :mod:`spasmtrack.cli_messages`)."""
 
 
 def current_version(conn: Connection) -> int:
@@ -89,6 +95,14 @@ def current_version(conn: Connection) -> int:
     v = conn.execute(select(s.schema_version.c.version).order_by(
         s.schema_version.c.version.desc()).limit(1)).scalar()
     return int(v or 0)
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    """Every migration recorded in ``schema_version`` (a database made before migration 3
+    was numbered, e.g. on branch i14db, can have 4 without 3)."""
+    if not inspect(conn).has_table("schema_version"):
+        return set()
+    return {int(v) for v in conn.execute(select(s.schema_version.c.version)).scalars()}
 
 
 #: Key of the PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number).
@@ -109,14 +123,16 @@ def migrate(engine, target: int | None = None) -> list[int]:
             with conn.begin():
                 s.schema_version.create(conn, checkfirst=True)
                 have = current_version(conn)
+                done = applied_versions(conn)
             if have > LATEST:
                 raise SchemaTooNew(f"database schema version {have} is newer than this "
                                    f"spasmtrack supports ({LATEST}); upgrade spasmtrack")
             for version, desc, fn in MIGRATIONS:
-                if version <= have or version > target:
+                # A missing lower version (a gap) is applied too: migrations are additive.
+                if version in done or version > target:
                     continue
                 with conn.begin():
-                    if current_version(conn) >= version:    # another opener did it meanwhile
+                    if version in applied_versions(conn):   # another opener did it meanwhile
                         continue
                     fn(conn)
                     conn.execute(s.schema_version.insert().values(
