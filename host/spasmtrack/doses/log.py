@@ -147,7 +147,10 @@ class DoseLog:
                                      f"{fmt_utc(dose.taken_utc_ms)}); use --allow-duplicate if it "
                                      "really was taken twice")
             warnings = dose.warnings() + self._near_warnings(c, pid, dose)
-            return self._insert(c, pid, dose, status="active"), warnings
+            # Not found: occurrence 0, never "one more than what is there now" (an identical
+            # entry committed since the check above would make that 1 and both be stored).
+            return self._insert(c, pid, dose, status="active",
+                                occurrence=0 if dup is None else None), warnings
         # A concurrent identical entry makes the unique index refuse ours; the retry then
         # finds it and says so.
         return self.store.transaction(add, what=f"adding a dose for {patient_code}",
@@ -182,13 +185,17 @@ class DoseLog:
                 f"min away: possible double entry" for i, t in rows]
 
     def _insert(self, c, pid: int, dose: DoseInput, *, status: str, supersedes: int | None = None,
-                reason: str | None = None, changed: dict | None = None) -> int:
+                reason: str | None = None, changed: dict | None = None,
+                occurrence: int | None = None) -> int:
+        """Insert one dose and its audit entry; ``occurrence`` None: the next free one."""
         row = asdict(dose)
         fp = dose.fingerprint(pid)
+        if occurrence is None:
+            occurrence = self._next_occurrence(c, fp)
         did = int(c.execute(s.doses.insert().values(
             patient_id=pid, **row, entered_by=self.who, entered_utc_ms=now_ms(), status=status,
             supersedes_id=supersedes, reason=reason, fingerprint=fp,
-            occurrence=self._next_occurrence(c, fp))).inserted_primary_key[0])
+            occurrence=occurrence)).inserted_primary_key[0])
         detail = {"new": row, "supersedes": supersedes, "reason": reason}
         if changed is not None:
             detail["changed"] = changed
