@@ -16,8 +16,8 @@ P = Params(n_boot=300)
 
 
 @pytest.fixture(scope="module")
-def oral(tmp_path_factory):
-    st = open_store(f"sqlite:///{tmp_path_factory.mktemp('an')}/a.sqlite")
+def oral(module_db_url):
+    st = open_store(module_db_url)
     tr = generate(st, days=16, start_day="2026-10-14", seed=3)
     d = load(st, "P1", tr.start_utc_ms, tr.end_utc_ms)
     return st, tr, d, analyse(d, P)
@@ -124,8 +124,8 @@ def test_tz_offsets_follow_dst():
     assert hour.tolist() == [20.0, 22.0]  # EDT until 1 Nov
 
 
-def test_itb_pump_schedule_drives_concentration_and_fit(tmp_path):
-    st = open_store(f"sqlite:///{tmp_path}/i.sqlite")
+def test_itb_pump_schedule_drives_concentration_and_fit(db_url):
+    st = open_store(db_url)
     tr = generate(st, days=8, start_day="2026-11-02", mode="itb", seed=5, travel_days=(3, 5))
     d = load(st, "P1", tr.start_utc_ms, tr.end_utc_ms)
     assert d.is_itb and len(d.pumps) == 1
@@ -149,9 +149,9 @@ def test_rising_ic50_is_reported_as_tolerance(tmp_path):
     assert a.tolerance["ic50_pct_lo"] > 10            # truth: +56 % a week at the start
 
 
-def test_fault_records_are_counted(tmp_path):
+def test_fault_records_are_counted(db_url):
     from spasmtrack import records as r
-    st = open_store(f"sqlite:///{tmp_path}/f.sqlite")
+    st = open_store(db_url)
     st.add_patient("P1", "UTC")
     st.assign_device("d", "P1")
     st.insert_records("d", [r.encode("FAULT", 1, boot=1, ms=5, cause=2, code=0, line=0),

@@ -17,8 +17,8 @@ P = Params(n_boot=50)
 
 
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory):
-    st = open_store(f"sqlite:///{tmp_path_factory.mktemp('cov')}/a.sqlite")
+def two_days(module_db_url):
+    st = open_store(module_db_url)
     tr = generate(st, days=2, start_day="2026-11-02", seed=9, bilateral_p=0.5)
     return st, tr
 
@@ -51,8 +51,8 @@ def test_covered_hours_equal_the_summaries_once(two_days):
     assert a.coverage["total_covered_h"] <= a.coverage["total_h"] == 48
 
 
-def test_a_window_stored_twice_counts_once(tmp_path):
-    st = open_store(f"sqlite:///{tmp_path}/b.sqlite")
+def test_a_window_stored_twice_counts_once(db_url):
+    st = open_store(db_url)
     tr = generate(st, days=1, start_day="2026-11-02", seed=4)
     d0 = load(st, "P1", tr.start_utc_ms, tr.end_utc_ms)
     with st.engine.connect() as c:

@@ -9,6 +9,7 @@ from spasmtrack.analysis.episodes import EPISODE_GAP_MS, combine_kinds, group_ep
 from spasmtrack.synth.multiweek import generate
 from spasmtrack.report.html import render
 from spasmtrack.store import open_store
+from dbbackends import BACKENDS, fresh_url
 
 P = Params(n_boot=100)
 
@@ -58,12 +59,13 @@ def test_kinds_input_order_and_empty():
     assert z.t.size == 0 and z.record_episode.size == 0
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """Same seed, once with every event on one channel, once with 40 % also on channel 1."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def pair(request, tmp_path_factory):
+    """Same seed, once with every event on one channel, once with 40 % also on channel 1;
+    on each database backend."""
     out = {}
     for name, bp in (("uni", 0.0), ("bi", 0.4)):
-        st = open_store(f"sqlite:///{tmp_path_factory.mktemp(name)}/a.sqlite")
+        st = open_store(fresh_url(request, request.param, tmp_path_factory.mktemp(name)))
         tr = generate(st, days=6, start_day="2026-11-02", seed=5, bilateral_p=bp)
         d = load(st, "P1", tr.start_utc_ms, tr.end_utc_ms)
         out[name] = (st, tr, d, analyse(d, P))

@@ -15,8 +15,8 @@ NOW = 1_795_000_000_000   # 2026-11-17 ~ UTC ms
 
 
 @pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path}/d.sqlite"
+def db(db_url):
+    url = db_url
     st = open_store(url)
     st.add_patient("P1", "Europe/Berlin")
     return url, st, DoseLog(st, who="nurse1")
@@ -165,10 +165,40 @@ def test_button_mark_becomes_dose_with_provenance(db):
         log.confirm_mark("P1", marks[1]["id"], "baclofen", "10 mg", "oral")
 
 
+def test_identical_dose_stored_between_check_and_insert_is_reported_not_doubled(db, monkeypatch):
+    """Another writer commits the same dose after this add looked for it (PostgreSQL's read
+    committed allows that window): the unique index refuses the second copy and the retry
+    says it is already stored."""
+    url, st, log = db
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite writers take turns (BEGIN IMMEDIATE): no window between check and insert")
+    d = DoseInput.parse("baclofen", "20", "mg", "oral", "2026-11-10T08:00+01:00", now=NOW)
+    first, _ = log.add("P1", d)
+    real = DoseLog._find_duplicate
+    calls = []
+
+    def late(self, c, pid, dose):       # the first look misses the row the other writer stored
+        calls.append(1)
+        return None if len(calls) == 1 else real(self, c, pid, dose)
+    monkeypatch.setattr(DoseLog, "_find_duplicate", late)
+    with pytest.raises(DoseInputError, match=f"already stored as #{first}"):
+        log.add("P1", d)
+    assert len(calls) == 2 and [x["id"] for x in log.list("P1")] == [first]
+    monkeypatch.undo()
+    again, _ = log.add("P1", d, allow_duplicate=True)       # deliberately logged twice
+    assert [x["id"] for x in log.list("P1")] == [first, again]
+
+
 def test_cli_dose_add_and_errors(db, capsys):
     url, st, log = db
-    assert main(["patient", "add", "P2", "--tz", "America/New_York", "--db", url + ".new"]) == 2
-    assert "no such database" in capsys.readouterr().err
+    if url.startswith("sqlite"):
+        missing, why = url + ".new", "no such database"
+    else:       # PostgreSQL: spasmtrack never creates a database, a missing one is not opened
+        base, query = url.split("?", 1)
+        missing, why = f"{base}_new?{query}", "cannot open database"
+    assert main(["patient", "add", "P2", "--tz", "America/New_York", "--db", missing]) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1 and "Traceback" not in err
     assert main(["patient", "add", "P2", "--tz", "America/New_York", "--db", url]) == 0
     assert main(["dose", "add", "--patient", "P2", "--amount", "10 mg",
                  "--time", "2026-11-10 08:00 America/New_York", "--db", url]) == 0

@@ -23,10 +23,10 @@ def _start(days: int) -> str:
     return (now - dt.timedelta(days=days + 2)).replace(hour=6, minute=0, second=0, microsecond=0).isoformat()
 
 
-def _analyse(tmp, seed: int, regimen: str = "tid"):
+def _analyse(tmp, seed: int, regimen: str = "tid", url: str | None = None):
     scn = Scenario(days=14, seed=seed, regimen=regimen, start_utc=_start(14))
     tl = build_timeline(scn)
-    st = open_store(f"sqlite:///{tmp / f'db{seed}.sqlite'}")
+    st = open_store(url or f"sqlite:///{tmp / f'db{seed}.sqlite'}")
     st.add_patient(PATIENT_CODE, scn.tz)
     st.device_id("sim-e2e", board="sim")
     st.assign_device("sim-e2e", PATIENT_CODE)
@@ -43,8 +43,8 @@ SEEDS = range(30, 40)
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    return _analyse(tmp_path_factory.mktemp("e2e14"), 21)
+def analysed(tmp_path_factory, module_db_url):
+    return _analyse(tmp_path_factory.mktemp("e2e14"), 21, url=module_db_url)
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
+def db(tmp_path_factory, module_db_url):
     tmp = tmp_path_factory.mktemp("rep")
-    url = f"sqlite:///{tmp}/r.sqlite"
+    url = module_db_url
     st = open_store(url)
     tr = generate(st, days=10, start_day="2026-10-20", seed=7)
     return url, st, tr, tmp

@@ -1,7 +1,8 @@
 """`spasmtrack serve` in real headless Chromium (Debian's chromium driven by Playwright).
 
-One server process (the real CLI, on a free loopback port) over a SQLite store with a
-synthetic patient who has 10 days of device data and a patient with none; one browser.
+One server process (the real CLI, on a free loopback port) over a store (once SQLite, once
+PostgreSQL) with a synthetic patient who has 10 days of device data and a patient with
+none; one browser.
 Each test uses its own browser context (its own cookies), as two people at two desks.
 """
 from __future__ import annotations
@@ -35,9 +36,10 @@ BOOTSTRAP = 200     # fewer resamples than the default keeps each report about a
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, module_db_url):
+    """The server over a fresh store, once on SQLite and once on PostgreSQL (tests/dbbackends.py)."""
     tmp = tmp_path_factory.mktemp("serve")
-    url = f"sqlite:///{tmp / 'clinic.sqlite'}"
+    url = module_db_url
     st = open_store(url)
     start = (dt.datetime.now(ZoneInfo(TZ)).date() - dt.timedelta(days=10)).isoformat()
     generate(st, patient="P1", tz=TZ, start_day=start, days=10, seed=5)

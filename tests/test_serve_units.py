@@ -26,8 +26,9 @@ PW = "a long enough password"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(f"sqlite:///{tmp_path}/st.sqlite")
+def store(db_url):
+    """A fresh store, once on SQLite and once on PostgreSQL (tests/dbbackends.py)."""
+    return open_store(db_url)
 
 
 def test_migration_adds_the_web_tables(store):

@@ -11,7 +11,7 @@ from spasmtrack import records as r
 from spasmtrack.errors import UserError
 from spasmtrack.store import SyncConflict, open_store
 from spasmtrack.store import schema as s
-from spasmtrack.store.migrations import LATEST, current_version
+from spasmtrack.store.migrations import LATEST, MIGRATIONS, current_version
 
 T0 = 1_790_000_000  # unix s
 
@@ -27,8 +27,9 @@ def anchor(seq, boot, ms, unix_s):
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(f"sqlite:///{tmp_path}/db/st.sqlite")
+def store(db_url):
+    """A fresh store, once on SQLite and once on PostgreSQL (tests/dbbackends.py)."""
+    return open_store(db_url)
 
 
 def utc_of(store, seq):
@@ -36,7 +37,8 @@ def utc_of(store, seq):
         return c.execute(select(s.events.c.onset_utc_ms).where(s.events.c.seq == seq)).scalar()
 
 
-def test_file_is_owner_only_and_schema_versioned(tmp_path, store):
+def test_file_is_owner_only_and_schema_versioned(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/db/st.sqlite")
     mode = stat.S_IMODE(os.stat(tmp_path / "db" / "st.sqlite").st_mode)
     assert mode == 0o600
     with store.engine.connect() as c:
@@ -144,19 +146,77 @@ def test_schema_compiles_for_postgresql():
     assert "FOREIGN KEY(device_id) REFERENCES devices (id)" in text_
 
 
-def test_migration_from_v1_keeps_device_links(tmp_path):
+def test_migration_from_v1_keeps_device_links(db_url):
     from sqlalchemy import create_engine
+    from spasmtrack.store import normalise_url
     from spasmtrack.store.migrations import migrate
-    url = f"sqlite:///{tmp_path}/old.sqlite"
-    eng = create_engine(url)
+    eng = create_engine(normalise_url(db_url))
     assert migrate(eng, target=1) == [1]
     with eng.begin() as c:
         c.execute(s.patients.insert().values(id=1, code="P1", tz="UTC", created_utc_ms=0))
         c.execute(s.devices.insert().values(id=1, key="dev", patient_id=1, created_utc_ms=0))
     eng.dispose()
-    st = open_store(url)
+    st = open_store(db_url)
+    assert st.migrations_applied == [v for v, _, _ in MIGRATIONS if v >= 2]
     assert st.migrations_applied == list(range(2, LATEST + 1))
     assert st.device_windows("P1") == [(1, "dev", 0, 2**62)]
+
+
+def test_migration_4_numbers_repeated_doses_and_then_refuses_duplicates(db_url):
+    """A v2 database as an older spasmtrack left it (no occurrence column, no unique index,
+    the same dose stored twice) gets the index; the database then refuses a third copy."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import IntegrityError
+    from spasmtrack.store import normalise_url
+    from spasmtrack.store.migrations import migrate
+    eng = create_engine(normalise_url(db_url))
+    assert migrate(eng, target=2) == [1, 2]
+    dose = dict(patient_id=1, drug="baclofen", amount=10.0, unit="mg", amount_ug=10000.0,
+                route="oral", taken_utc_ms=T0 * 1000, entered_tz="UTC", source="cli",
+                entered_by="t", entered_utc_ms=0, status="active", fingerprint="fp1")
+    with eng.begin() as c:
+        c.execute(text("DROP INDEX uq_doses_active_fingerprint"))
+        c.execute(text("ALTER TABLE doses DROP COLUMN occurrence"))
+        c.execute(s.patients.insert().values(id=1, code="P1", tz="UTC", created_utc_ms=0))
+        for _ in range(2):
+            c.execute(text("INSERT INTO doses (patient_id, drug, amount, unit, amount_ug, route, "
+                           "taken_utc_ms, entered_tz, source, entered_by, entered_utc_ms, status, "
+                           "fingerprint) VALUES (:patient_id, :drug, :amount, :unit, :amount_ug, "
+                           ":route, :taken_utc_ms, :entered_tz, :source, :entered_by, "
+                           ":entered_utc_ms, :status, :fingerprint)"), dose)
+    eng.dispose()
+    st = open_store(db_url)
+    assert st.migrations_applied == [v for v, _, _ in MIGRATIONS if v >= 3] and 4 in st.migrations_applied
+    with st.engine.connect() as c:
+        assert c.execute(select(s.doses.c.occurrence).order_by(s.doses.c.id)).scalars().all() == [0, 1]
+    with pytest.raises(IntegrityError):
+        with st.engine.begin() as c:
+            c.execute(s.doses.insert().values(**dose, occurrence=1))
+    with st.engine.begin() as c:     # a superseded copy does not count
+        c.execute(s.doses.insert().values(**{**dose, "status": "superseded"}, occurrence=1))
+
+
+def test_database_at_4_without_3_gets_the_web_tables(db_url):
+    """A database migrated to 4 before the web app's migration 3 existed (branch i14db
+    numbered its dose migration 4 while 3 was taken elsewhere) gets 3 on opening."""
+    from sqlalchemy import create_engine, inspect
+    from spasmtrack.store import normalise_url
+    from spasmtrack.store import webschema as ws
+    from spasmtrack.store.migrations import MIGRATIONS, migrate
+    eng = create_engine(normalise_url(db_url))
+    assert migrate(eng, target=2) == [1, 2]
+    v4 = next(m for m in MIGRATIONS if m[0] == 4)
+    with eng.begin() as c:
+        v4[2](c)
+        c.execute(s.schema_version.insert().values(version=4, applied_utc_ms=0, description=v4[1]))
+    assert not set(ws.WEB_TABLES) & set(inspect(eng).get_table_names())
+    eng.dispose()
+    st = open_store(db_url)
+    assert st.migrations_applied == [3]
+    assert set(ws.WEB_TABLES) <= set(inspect(st.engine).get_table_names())
+    with st.engine.connect() as c:
+        assert current_version(c) == LATEST
+    assert open_store(db_url).migrations_applied == []
 
 
 def test_reassigned_device_splits_data_between_patients(store):
@@ -172,3 +232,20 @@ def test_reassigned_device_splits_data_between_patients(store):
     with pytest.raises(UserError, match="must start after"):
         store.assign_device("dev", "P1", since_utc_ms=(T0 + 60) * 1000)
     assert [a["action"] for a in store.audit_trail("devices")] == ["assign", "assign"]
+
+
+def test_database_url_problems_are_one_line_errors(tmp_path, capsys):
+    from spasmtrack.cli import main
+    from spasmtrack.store import normalise_url
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("~/x.sqlite").startswith("sqlite:////")
+    # a PostgreSQL server that is not there (no socket in an empty folder)
+    assert main(["patient", "list", "--db", f"postgresql://nobody:secret@/clinic?host={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open database postgresql+psycopg://nobody:***@/clinic" in err
+    assert "secret" not in err and "Traceback" not in err and err.count("\n") == 1
+    assert main(["patient", "list", "--db", "mysql://u@h/db"]) == 2
+    err = capsys.readouterr().err       # the CLI checks the scheme before opening anything
+    assert "mysql:// databases are not supported" in err and err.count("\n") == 1
+    with pytest.raises(UserError, match="unsupported database URL 'mysql://u@h/db'"):
+        open_store("mysql://u@h/db")    # the store refuses it too (callers other than the CLI)

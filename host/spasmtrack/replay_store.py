@@ -90,10 +90,10 @@ def store_replay(store: Store, patient: str, recording: str | Path, res: ReplayR
     if key not in existing:
         store.assign_device(key, pat["code"], who=who, since_utc_ms=start_utc_ms)
     ins = store.insert_records(key, frames)
-    with store.engine.begin() as c:
-        did = store._device_id(c, key, False)
-        store._audit(c, "devices", did, "replay-import", who,
-                     {"file": Path(recording).name, "sha256": sha, "board": board,
-                      "start_utc_ms": start_utc_ms, "config": config or {},
-                      "events": len(res.event_values), "summaries": len(res.summary_values)})
+    detail = {"file": Path(recording).name, "sha256": sha, "board": board,
+              "start_utc_ms": start_utc_ms, "config": config or {},
+              "events": len(res.event_values), "summaries": len(res.summary_values)}
+    store.transaction(lambda c: store._audit(c, "devices", store._device_id(c, key, False),
+                                             "replay-import", who, detail),
+                      what=f"logging the replay import of {Path(recording).name}")
     return ReplayImport(key, ins.inserted, ins.duplicates, len(res.event_values), len(res.summary_values))

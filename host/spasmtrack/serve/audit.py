@@ -23,10 +23,10 @@ def record(store: Store, action: str, user: str | None, *, patient: str | None =
            remote_addr: str | None = None, **detail) -> None:
     """Append one entry (its own transaction, so a refused change is still logged)."""
     assert action in ACTIONS, action
-    with store.engine.begin() as c:
-        c.execute(ws.web_audit.insert().values(
-            at_utc_ms=now_ms(), user_name=user, action=action, patient_code=patient,
-            detail_json=json.dumps(detail, sort_keys=True, default=str), remote_addr=remote_addr))
+    row = dict(at_utc_ms=now_ms(), user_name=user, action=action, patient_code=patient,
+               detail_json=json.dumps(detail, sort_keys=True, default=str), remote_addr=remote_addr)
+    store.transaction(lambda c: c.execute(ws.web_audit.insert().values(**row)),
+                      what=f"logging {action} in the web audit log")
 
 
 def recent(store: Store, limit: int = 200, patient: str | None = None) -> list[dict]:

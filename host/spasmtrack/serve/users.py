@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from ..errors import UserError
 from ..store import Store, now_ms
@@ -77,14 +77,18 @@ class Users:
         check_password(password)
         u = ws.web_users
         t = now_ms()
-        with self.store.engine.begin() as c:
+        pw_hash = _hasher.hash(password)
+
+        def add(c: Connection) -> int:
             if c.execute(select(u.c.id).where(u.c.name == name)).first():
                 raise UserError(f"user {name!r} already exists")
             key = c.execute(u.insert().values(
-                name=name, role=role, password_hash=_hasher.hash(password), disabled=0,
+                name=name, role=role, password_hash=pw_hash, disabled=0,
                 created_by=created_by, created_utc_ms=t, changed_utc_ms=t)).inserted_primary_key
             assert key is not None
             return int(key[0])
+        # a write retried while the database is busy (Store.transaction), as every store write
+        return self.store.transaction(add, what=f"adding user {name}", retry_unique=True)
 
     def list(self) -> list[dict]:
         u = ws.web_users
@@ -102,7 +106,8 @@ class Users:
         """Disable (or re-enable) a user; disabling ends the user's open sessions."""
         u, se = ws.web_users, ws.web_sessions
         t = now_ms()
-        with self.store.engine.begin() as c:
+
+        def change(c: Connection) -> None:
             uid = c.execute(select(u.c.id).where(u.c.name == name)).scalar()
             if uid is None:
                 raise UserError(f"no user {name!r}")
@@ -110,20 +115,24 @@ class Users:
             if disabled:
                 c.execute(update(se).where(se.c.user_id == uid, se.c.ended_utc_ms.is_(None))
                           .values(ended_utc_ms=t))
+        self.store.transaction(change, what=f"{'disabling' if disabled else 'enabling'} user {name}")
 
     def set_password(self, name: str, password: str) -> None:
         """New password; ends the user's open sessions."""
         check_password(password)
         u, se = ws.web_users, ws.web_sessions
         t = now_ms()
-        with self.store.engine.begin() as c:
+        pw_hash = _hasher.hash(password)
+
+        def change(c: Connection) -> None:
             uid = c.execute(select(u.c.id).where(u.c.name == name)).scalar()
             if uid is None:
                 raise UserError(f"no user {name!r}")
             c.execute(update(u).where(u.c.id == uid).values(
-                password_hash=_hasher.hash(password), changed_utc_ms=t))
+                password_hash=pw_hash, changed_utc_ms=t))
             c.execute(update(se).where(se.c.user_id == uid, se.c.ended_utc_ms.is_(None))
                       .values(ended_utc_ms=t))
+        self.store.transaction(change, what=f"changing the password of user {name}")
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The enabled user with this name and password, else None (same cost either way)."""
@@ -137,9 +146,9 @@ class Users:
         if row is None or row["disabled"]:
             return None
         if _hasher.check_needs_rehash(row["password_hash"]):
-            with self.store.engine.begin() as c:
-                c.execute(update(u).where(u.c.id == row["id"]).values(
-                    password_hash=_hasher.hash(password)))
+            new_hash = _hasher.hash(password)
+            self.store.transaction(lambda c: c.execute(update(u).where(u.c.id == row["id"]).values(
+                password_hash=new_hash)), what=f"rehashing the password of user {name}")
         return User(int(row["id"]), row["name"], row["role"], bool(row["disabled"]))
 
     # ----------------------------------------------------------------- sessions
@@ -147,10 +156,9 @@ class Users:
         """A new session token for ``user`` (give it to the browser; only its hash is kept)."""
         token = secrets.token_urlsafe(32)
         t = now_ms()
-        with self.store.engine.begin() as c:
-            c.execute(ws.web_sessions.insert().values(
-                token_sha256=_token_hash(token), user_id=user.id, created_utc_ms=t,
-                last_seen_utc_ms=t, ended_utc_ms=None))
+        self.store.transaction(lambda c: c.execute(ws.web_sessions.insert().values(
+            token_sha256=_token_hash(token), user_id=user.id, created_utc_ms=t,
+            last_seen_utc_ms=t, ended_utc_ms=None)), what=f"starting a session for {user.name}")
         return token
 
     def session_user(self, token: str | None, now: int | None = None) -> User | None:
@@ -159,7 +167,10 @@ class Users:
             return None
         se, u = ws.web_sessions, ws.web_users
         now = now if now is not None else now_ms()
-        with self.store.engine.begin() as c:
+
+        # A write transaction from the start (SQLite: BEGIN IMMEDIATE), retried while the
+        # database is busy: several requests of one browser mark the same session at once.
+        def touch(c: Connection) -> User | None:
             row = c.execute(select(se.c.id, se.c.created_utc_ms, se.c.last_seen_utc_ms,
                                    se.c.ended_utc_ms, u.c.id.label("uid"), u.c.name, u.c.role,
                                    u.c.disabled).join(u, u.c.id == se.c.user_id).where(
@@ -171,12 +182,13 @@ class Users:
                 c.execute(update(se).where(se.c.id == row["id"]).values(ended_utc_ms=now))
                 return None
             c.execute(update(se).where(se.c.id == row["id"]).values(last_seen_utc_ms=now))
-        return User(int(row["uid"]), row["name"], row["role"], bool(row["disabled"]))
+            return User(int(row["uid"]), row["name"], row["role"], bool(row["disabled"]))
+        return self.store.transaction(touch, what="checking a sign-in session")
 
     def end_session(self, token: str | None) -> None:
         if not token:
             return
         se = ws.web_sessions
-        with self.store.engine.begin() as c:
-            c.execute(update(se).where(se.c.token_sha256 == _token_hash(token),
-                                       se.c.ended_utc_ms.is_(None)).values(ended_utc_ms=now_ms()))
+        self.store.transaction(lambda c: c.execute(update(se).where(
+            se.c.token_sha256 == _token_hash(token), se.c.ended_utc_ms.is_(None)).values(
+            ended_utc_ms=now_ms())), what="ending a sign-in session")

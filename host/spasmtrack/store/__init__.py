@@ -1,9 +1,17 @@
 """Storage of patients, devices, synced records, doses and pump programs.
 
-``open_store(url)`` takes a database URL (``sqlite:///path`` by default; the SQL is
-portable SQLAlchemy Core so ``postgresql://...`` can follow). The SQLite file is created
-readable by its owner only (0600) because it holds health data; foreign keys are enforced
-and every multi-row change runs in one transaction.
+``open_store(url)`` takes a database URL: ``sqlite:///path`` (the embedded default) or
+``postgresql://user@host/db`` (the clinic database, driver psycopg 3). The same portable
+SQLAlchemy Core tables and migrations serve both. The SQLite file is created readable by
+its owner only (0600) because it holds health data; foreign keys are enforced.
+
+Concurrency: every change runs in one short transaction through :meth:`Store.transaction`,
+which waits for a busy database and retries (SQLite: write-ahead log, so readers never
+wait for a writer, and ``BEGIN IMMEDIATE`` for writers; PostgreSQL: retried on
+serialization failures, deadlocks and, where the change is idempotent, on a unique
+violation by a concurrent writer). Uniqueness lives in the database: (device, seq) per
+record, one active dose per fingerprint and occurrence. After ``busy_timeout_s`` of
+waiting it raises :class:`StoreBusy`, a one-line message naming the database.
 
 The BLE sync uses :meth:`Store.last_seq` and :meth:`Store.insert_records`; frames are
 decoded only through :mod:`spasmtrack.records` (the firmware's own definition).
@@ -12,22 +20,36 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
-from sqlalchemy import Engine, bindparam, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import UserError
 from . import schema as s
+from .bulk import copy_rows, update_by_id
 from .migrations import migrate
 from .timemap import TimeMap
 
-__all__ = ["Store", "open_store", "default_url", "InsertResult", "SyncConflict"]
+__all__ = ["Store", "open_store", "default_url", "InsertResult", "SyncConflict", "StoreBusy",
+           "normalise_url"]
 
 ENV_VAR = "SPASMTRACK_DB"
+#: How long a change waits for a busy database in total before giving up (seconds).
+BUSY_TIMEOUT_S = 30.0
+#: The database's own wait for a lock inside one attempt (milliseconds; SQLite
+#: busy_timeout, PostgreSQL lock_timeout), at most the store's whole budget.
+_ATTEMPT_WAIT_MS = 2000
+# PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected,
+# lock_not_available; unique_violation only where the caller says the change is idempotent.
+_PG_TRANSIENT = {"40001", "40P01", "55P03"}
+_PG_UNIQUE = "23505"
+T = TypeVar("T")
 
 
 def default_url() -> str:
@@ -44,6 +66,28 @@ def now_ms() -> int:
 
 class SyncConflict(UserError):
     """A frame arrived for an already stored (device, seq) with different content."""
+
+
+class StoreBusy(UserError):
+    """The database stayed busy (locked by other writers) longer than the store waits."""
+
+
+def normalise_url(url: str) -> str:
+    """A bare path becomes ``sqlite:///path``; ``postgresql://`` selects psycopg 3."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser()}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _transient(exc: DBAPIError, retry_unique: bool) -> bool:
+    """Whether ``exc`` means "another writer got there first; try again"."""
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return code in _PG_TRANSIENT or (retry_unique and code == _PG_UNIQUE)
+    msg = str(exc.orig).lower()
+    return "database is locked" in msg or "database is busy" in msg
 
 
 @dataclass
@@ -69,19 +113,75 @@ def _prepare_sqlite_file(url: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(wait_ms: int):
+    def on_connect(dbapi_conn, _record) -> None:
+        _sqlite_setup(dbapi_conn, wait_ms)
+    return on_connect
+
+
+def _sqlite_setup(dbapi_conn, wait_ms: int) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver's implicit BEGIN.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    # Write-ahead log: a report reads its snapshot while an import or sync writes.
+    # synchronous stays FULL: a sync acknowledges records to the device once committed,
+    # so a commit must survive a power cut.
+    cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock at BEGIN (waiting for it there), readers do not."""
+    write = conn.get_execution_options().get("spasmtrack_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Store:
     """A spasmtrack database. Create with :func:`open_store`."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.engine = engine
+        self.busy_timeout_s = busy_timeout_s
+        self._writer = engine.execution_options(spasmtrack_write=True)
         self.migrations_applied = migrate(engine)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def describe(self) -> str:
+        """The database URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def transaction(self, fn: Callable[[Connection], T], *, what: str,
+                    retry_unique: bool = False) -> T:
+        """Run ``fn(connection)`` in one write transaction, retrying while the database is busy.
+
+        ``fn`` must be safe to run again from the start (it re-reads what it depends on).
+        A lock held by another writer, a serialization failure or a deadlock rolls back
+        and retries with jittered back-off; ``retry_unique`` also retries a unique
+        violation (a concurrent writer stored the same row first, and ``fn`` will see it
+        on the next run). After :attr:`busy_timeout_s` raises :class:`StoreBusy`.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        pause = 0.02
+        while True:
+            try:
+                with self._writer.begin() as c:
+                    return fn(c)
+            except DBAPIError as exc:
+                if not _transient(exc, retry_unique):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise StoreBusy(
+                        f"database {self.describe()} stayed busy for {self.busy_timeout_s:g} s "
+                        f"while {what}; nothing of it was stored. Other spasmtrack processes "
+                        "are writing to it: try again when they finish") from None
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 0.5)
 
     # ------------------------------------------------------------------ patients/devices
     def add_patient(self, code: str, tz: str, display_name: str | None = None) -> int:
@@ -91,12 +191,14 @@ class Store:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise UserError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
-        with self.engine.begin() as c:
+
+        def add(c: Connection) -> int:
             if c.execute(select(s.patients.c.id).where(s.patients.c.code == code)).first():
                 raise UserError(f"patient {code!r} already exists")
             return int(c.execute(s.patients.insert().values(
                 code=code, tz=tz, display_name=display_name,
                 created_utc_ms=now_ms())).inserted_primary_key[0])
+        return self.transaction(add, what=f"adding patient {code}", retry_unique=True)
 
     def patient(self, code: str) -> dict:
         """The patient row as a dict; UserError naming the code if unknown."""
@@ -112,11 +214,16 @@ class Store:
 
     def device_id(self, key: str, *, create: bool = True, board: str | None = None) -> int:
         """Internal id of the device with ``key`` (BLE address or serial), registering it."""
-        with self.engine.begin() as c:
-            return self._device_id(c, key, create, board)
+        return self.transaction(lambda c: self._device_id(c, key, create, board),
+                                what=f"registering device {key}", retry_unique=True)
 
-    def _device_id(self, c, key: str, create: bool, board: str | None = None) -> int:
-        row = c.execute(select(s.devices.c.id).where(s.devices.c.key == key)).first()
+    def _device_id(self, c, key: str, create: bool, board: str | None = None,
+                   lock: bool = False) -> int:
+        """The device's id, registering it if ``create``. ``lock``: hold its row until the
+        transaction ends (PostgreSQL ``FOR UPDATE``; SQLite writers are serial anyway), so
+        concurrent syncs or assignments of one device run one after the other."""
+        q = select(s.devices.c.id).where(s.devices.c.key == key)
+        row = c.execute(q.with_for_update() if lock else q).first()
         if row:
             return int(row[0])
         if not create:
@@ -134,8 +241,8 @@ class Store:
         """
         pid = self.patient(patient_code)["id"]
         da = s.device_assignments
-        with self.engine.begin() as c:
-            did = self._device_id(c, key, True)
+        def assign(c: Connection) -> None:
+            did = self._device_id(c, key, True, lock=True)
             cur = c.execute(select(da).where(da.c.device_id == did, da.c.to_utc_ms.is_(None))
                             .order_by(da.c.from_utc_ms.desc())).mappings().first()
             if cur is not None and cur["patient_id"] == pid:
@@ -154,6 +261,8 @@ class Store:
             self._audit(c, "devices", did, "assign", who,
                         {"from_patient_id": cur["patient_id"] if cur else None,
                          "to_patient_id": pid, "since_utc_ms": since})
+        self.transaction(assign, what=f"assigning device {key} to {patient_code}",
+                         retry_unique=True)
 
     def device_windows(self, patient_code: str) -> list[tuple[int, str, int, int]]:
         """(device id, device key, from UTC ms, to UTC ms) of every device the patient wore."""
@@ -210,53 +319,82 @@ class Store:
 
     def insert_decoded(self, device_key: str, rows: list[tuple[int, int, dict, bytes]]) -> InsertResult:
         """Store already decoded records ``(rtype, seq, fields, frame)`` (one transaction)."""
+        return self.transaction(lambda c: self._insert_decoded(c, device_key, rows),
+                                what=f"storing {len(rows)} record(s) of device {device_key}",
+                                retry_unique=True)
+
+    def _insert_decoded(self, c: Connection, device_key: str,
+                        rows: list[tuple[int, int, dict, bytes]]) -> InsertResult:
         from .. import records as rec
         res = InsertResult()
         received = now_ms()
-        with self.engine.begin() as c:
-            did = self._device_id(c, device_key, True)
-            seqs = [r[1] for r in rows]
-            existing: dict[int, bytes] = {}
-            for chunk in range(0, len(seqs), 500):
-                part = seqs[chunk:chunk + 500]
-                existing.update((int(a), bytes(b)) for a, b in c.execute(
-                    select(s.records.c.seq, s.records.c.frame).where(
-                        s.records.c.device_id == did, s.records.c.seq.in_(part))))
-            new_rows: dict[int, list[dict]] = {}
-            raw = []
-            seen: dict[int, bytes] = {}
-            for rtype, seq, f, frame in rows:
-                old = existing.get(seq, seen.get(seq))
-                if old is not None:
-                    if old != frame:
-                        raise SyncConflict(f"device {device_key}: seq {seq} already stored with "
-                                           f"different content (type {rtype}); refusing to overwrite")
-                    res.duplicates += 1
-                    continue
-                seen[seq] = frame
-                raw.append({"device_id": did, "seq": seq, "rtype": rtype, "frame": frame,
-                            "received_utc_ms": received})
-                new_rows.setdefault(rtype, []).append(self._typed_row(rec, rtype, did, seq, f))
-                res.inserted += 1
-                res.by_type[rtype] = res.by_type.get(rtype, 0) + 1
-            if raw:
-                c.execute(s.records.insert(), raw)
-            boots_touched: set[int] = set()
-            anchor_boots: set[int] = set()
-            for rtype, items in new_rows.items():
-                table = self._table_for(rec, rtype)
-                items = [x for x in items if x is not None]
-                if table is None or not items:
-                    continue
-                c.execute(table.insert(), items)
-                if table is s.time_anchors:
-                    anchor_boots.update(x["boot"] for x in items)
-                elif "boot" in items[0]:
-                    boots_touched.update(x["boot"] for x in items)
-            if anchor_boots or boots_touched:
-                self._place(c, did, anchor_boots, boots_touched - anchor_boots)
-            res.last_seq = int(c.execute(select(func.max(s.records.c.seq)).where(
-                s.records.c.device_id == did)).scalar() or 0)
+        did = self._device_id(c, device_key, True, lock=True)
+        seqs = [r[1] for r in rows]
+        existing: dict[int, bytes] = {}
+        for chunk in range(0, len(seqs), 500):
+            part = seqs[chunk:chunk + 500]
+            existing.update((int(a), bytes(b)) for a, b in c.execute(
+                select(s.records.c.seq, s.records.c.frame).where(
+                    s.records.c.device_id == did, s.records.c.seq.in_(part))))
+        new_rows: dict[int, list[dict]] = {}
+        raw = []
+        seen: dict[int, bytes] = {}
+        for rtype, seq, f, frame in rows:
+            old = existing.get(seq, seen.get(seq))
+            if old is not None:
+                if old != frame:
+                    raise SyncConflict(f"device {device_key}: seq {seq} already stored with "
+                                       f"different content (type {rtype}); refusing to overwrite")
+                res.duplicates += 1
+                continue
+            seen[seq] = frame
+            raw.append({"device_id": did, "seq": seq, "rtype": rtype, "frame": frame,
+                        "received_utc_ms": received})
+            new_rows.setdefault(rtype, []).append(self._typed_row(rec, rtype, did, seq, f))
+            res.inserted += 1
+            res.by_type[rtype] = res.by_type.get(rtype, 0) + 1
+        if raw:
+            copy_rows(c, s.records, tuple(raw[0]), [tuple(x.values()) for x in raw])
+        # Anchors first, then every new row is placed in UTC as it is written; rows stored
+        # earlier move only where the new anchors change their mapping.
+        placed = {rec.TYPE_EVENT: (s.events, "onset_ms", "onset_utc_ms"),
+                  rec.TYPE_SUMMARY: (s.summaries, "start_ms", "start_utc_ms"),
+                  rec.TYPE_MARK: (s.markers, "ms", "utc_ms")}
+        anchors = [x for x in new_rows.pop(rec.TYPE_TIME_ANCHOR, []) if x is not None]
+        if anchors:
+            copy_rows(c, s.time_anchors, tuple(anchors[0]), [tuple(x.values()) for x in anchors])
+        anchor_boots = {x["boot"] for x in anchors}
+        # The time map of just the boots this batch touches (each boot maps on its own).
+        boots = anchor_boots | {x["boot"] for rt in placed for x in new_rows.get(rt, ())
+                                if x is not None}
+        tm = None
+        if boots:
+            ta = s.time_anchors
+            tm = TimeMap([tuple(a) for a in c.execute(select(
+                ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(
+                    ta.c.device_id == did, ta.c.boot.in_(sorted(boots))))])
+        if anchor_boots:
+            rej = tm.rejected_seqs
+            c.execute(update(s.time_anchors).where(s.time_anchors.c.device_id == did,
+                                                   s.time_anchors.c.boot.in_(anchor_boots)).values(used=1))
+            if rej:
+                c.execute(update(s.time_anchors).where(s.time_anchors.c.device_id == did,
+                                                       s.time_anchors.c.seq.in_(rej)).values(used=0))
+            for table, ms_col, utc_col in placed.values():
+                self._replace(c, tm, did, table, ms_col, utc_col, anchor_boots)
+        for rtype, items in new_rows.items():
+            table = self._table_for(rec, rtype)
+            items = [x for x in items if x is not None]
+            if table is None or not items:
+                continue
+            if rtype in placed:
+                _, ms_col, utc_col = placed[rtype]
+                utc = tm.to_utc_ms([x["boot"] for x in items], [x[ms_col] for x in items])
+                for x, u in zip(items, utc):
+                    x[utc_col] = u
+            copy_rows(c, table, tuple(items[0]), [tuple(x.values()) for x in items])
+        res.last_seq = int(c.execute(select(func.max(s.records.c.seq)).where(
+            s.records.c.device_id == did)).scalar() or 0)
         return res
 
     @staticmethod
@@ -301,36 +439,20 @@ class Store:
             return {**base, "first_seq": f["first_seq"], "last_seq": f["last_seq"]}
         return None
 
-    def _place(self, c, did: int, recompute: set[int], fill: set[int]) -> None:
-        """Map device time to UTC for rows of the given boots (all rows of ``recompute``,
-        rows still unplaced in ``fill``), and mark anchors rejected as clock jumps."""
-        ta = s.time_anchors
-        anchors = c.execute(select(ta.c.seq, ta.c.boot, ta.c.ms, ta.c.unix_s).where(
-            ta.c.device_id == did)).all()
-        tm = TimeMap([tuple(a) for a in anchors])
-        if recompute:
-            rej = tm.rejected_seqs
-            c.execute(update(ta).where(ta.c.device_id == did, ta.c.boot.in_(recompute)).values(used=1))
-            if rej:
-                c.execute(update(ta).where(ta.c.device_id == did, ta.c.seq.in_(rej)).values(used=0))
-        for table, ms_col, utc_col in ((s.events, "onset_ms", "onset_utc_ms"),
-                                       (s.summaries, "start_ms", "start_utc_ms"),
-                                       (s.markers, "ms", "utc_ms")):
-            for boots, only_null in ((recompute, False), (fill, True)):
-                boots = {b for b in boots if b in tm.boots}
-                if not boots:
-                    continue
-                q = select(table.c.id, table.c.boot, table.c[ms_col]).where(
-                    table.c.device_id == did, table.c.boot.in_(boots))
-                if only_null:
-                    q = q.where(table.c[utc_col].is_(None))
-                rows = c.execute(q).all()
-                if not rows:
-                    continue
-                utc = tm.to_utc_ms([r[1] for r in rows], [r[2] for r in rows])
-                c.execute(update(table).where(table.c.id == bindparam("_id")).values(
-                    {utc_col: bindparam("_utc")}),
-                    [{"_id": r[0], "_utc": u} for r, u in zip(rows, utc)])
+    @staticmethod
+    def _replace(c, tm: TimeMap, did: int, table, ms_col: str, utc_col: str,
+                 boots: set[int]) -> None:
+        """Map the stored rows of ``boots`` to UTC again; write only the rows that move."""
+        boots = {b for b in boots if b in tm.boots}
+        if not boots:
+            return
+        rows = c.execute(select(table.c.id, table.c.boot, table.c[ms_col], table.c[utc_col]).where(
+            table.c.device_id == did, table.c.boot.in_(boots))).all()
+        if not rows:
+            return
+        utc = tm.to_utc_ms([r[1] for r in rows], [r[2] for r in rows])
+        moved = [(r[0], u) for r, u in zip(rows, utc) if r[3] != u]
+        update_by_id(c, table, utc_col, moved)
 
     def sync_accounting(self, device_key: str) -> dict:
         """Exact accounting of a device's records: count, highest seq, seqs missing that
@@ -369,15 +491,35 @@ class Store:
             return [dict(r) for r in c.execute(q).mappings()]
 
 
-def open_store(url: str | None = None, *, echo: bool = False) -> Store:
-    """Open (creating and migrating) the store at ``url`` (default :func:`default_url`)."""
-    url = url or default_url()
-    if "://" not in url:     # a bare path
-        url = f"sqlite:///{Path(url).expanduser()}"
-    is_sqlite = make_url(url).get_backend_name() == "sqlite"
-    if is_sqlite:
+def open_store(url: str | None = None, *, echo: bool = False,
+               busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
+    """Open (creating and migrating) the store at ``url`` (default :func:`default_url`).
+
+    ``sqlite:///path`` or a bare path: an embedded file. ``postgresql://user@host/db``: a
+    PostgreSQL server (psycopg 3); the database must exist, its tables are created here.
+    """
+    url = normalise_url(url or default_url())
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
         _prepare_sqlite_file(url)
-    engine = create_engine(url, echo=echo)
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return Store(engine)
+    elif backend != "postgresql":
+        raise UserError(f"unsupported database URL {make_url(url).render_as_string(hide_password=True)!r}: "
+                        "use sqlite:///path or postgresql://user@host/database")
+    wait_ms = int(min(_ATTEMPT_WAIT_MS, busy_timeout_s * 1000))
+    connect_args = {}
+    if backend == "postgresql":
+        # A lock wait ends after this long and the transaction is retried (until
+        # busy_timeout_s), instead of waiting without end behind a stuck writer.
+        connect_args = {"options": f"-c lock_timeout={wait_ms}",
+                        "connect_timeout": 10}
+    engine = create_engine(url, echo=echo, connect_args=connect_args)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas(wait_ms))
+        event.listen(engine, "begin", _sqlite_begin)
+    try:
+        return Store(engine, busy_timeout_s=busy_timeout_s)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0]
+        raise UserError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+                        f"{reason}") from None

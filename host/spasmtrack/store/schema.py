@@ -12,7 +12,7 @@ Conventions (units are in the column names):
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, SmallInteger, String, Table, Text, UniqueConstraint)
+                        MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
 
 metadata = MetaData()
 
@@ -139,7 +139,8 @@ summaries = _device_seq_table(
     Column("config_version", Integer),
     Column("start_utc_ms", BigInteger),
     Column("fields_json", Text),
-    Index("ix_summaries_device_utc", "device_id", "start_utc_ms"),
+    # covered_ds too: the clinic overview sums good-signal time from the index alone (v4)
+    Index("ix_summaries_device_utc_cov", "device_id", "start_utc_ms", "covered_ds"),
 )
 
 markers = _device_seq_table(
@@ -175,9 +176,18 @@ doses = Table(
     Column("status", String(16), nullable=False),       # active | superseded | retracted
     Column("supersedes_id", Integer, ForeignKey("doses.id")),
     Column("reason", Text),                             # why a correction was made
-    Column("fingerprint", String(64), nullable=False),  # duplicate detection
+    Column("fingerprint", String(64), nullable=False),  # patient, drug, route, time, amount
+    # 0, or n for the n-th deliberate repeat of an active dose (schema v4)
+    Column("occurrence", Integer, nullable=False, server_default="0"),
     Index("ix_doses_patient_time", "patient_id", "taken_utc_ms"),
 )
+
+# The database, not a check before the insert, keeps a dose from being stored twice: one
+# active row per (fingerprint, occurrence). Partial index, same on SQLite and PostgreSQL.
+ACTIVE_DOSE = text("status = 'active'")
+ix_doses_active_fingerprint = Index(
+    "uq_doses_active_fingerprint", doses.c.fingerprint, doses.c.occurrence, unique=True,
+    sqlite_where=ACTIVE_DOSE, postgresql_where=ACTIVE_DOSE)
 
 pump_programs = Table(
     "pump_programs", metadata,
