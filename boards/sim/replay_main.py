@@ -19,6 +19,7 @@ import coeffs
 from core import detconfig
 from core import detector
 from core import dspchain
+from core import records as R
 
 
 def _read_exact(stream, buf, nbytes):
@@ -63,8 +64,8 @@ def main(nch, block, mains=0, config=None):
     jerk = array("i", bytes(4 * m_max))
     ichain.bind(imu[0], imu[1], imu[2], imu[3], imu[4], imu[5], acc, gyro, jerk)
     det.bind_imu(acc, gyro, jerk)
-    ne = len(det.evq[0])
-    ns = len(det.smq[0])
+    ne = R.EV_N
+    ns = R.SM_N
     t_ms = 0
     blocks = 0
     ticks = 0

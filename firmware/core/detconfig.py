@@ -65,6 +65,11 @@ PARAMS = (
     (28, "jerk_cgs", 300, "0.01 g/s; IMU jerk above this is a movement"),
     (29, "jerk_near_ms", 500, "ms before onset within which a jerk still counts as coinciding"),
     (30, "near_thr_64", 96, "peak < on threshold * near_thr_64/64 -> flag near threshold"),
+    (43, "move_mg", 40, "mg; mean gravity-free acceleration above which the IMU context is movement"),
+    (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acceleration (mg) * this"),
+    (45, "cad_r_min", 400, "1/1024; autocorrelation peak of the acceleration at 0.5-1.8 s that marks rhythmic movement"),
+    (46, "transfer_ddps", 1200, "0.1 dps; angular rate above this is a transfer or posture change"),
+    (47, "ctx_hold_ms", 2000, "ms a movement context is held after its cause ends"),
     (31, "window_s", 300, "s per summary window"),
     (32, "summary_grace_ms", 3000, "ms after a window ends before its summary is closed"),
 )

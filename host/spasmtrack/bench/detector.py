@@ -22,7 +22,8 @@ REPLAY_S = 600.0      # length of the CSV replayed for the speed figure
 _MP_BENCH = r"""
 import time
 from array import array
-import coeffs, dspchain, detconfig, detector
+import coeffs
+from core import dspchain, detconfig, detector
 N = 100
 M = N // 10
 raw = array('i', bytes(4 * N))
