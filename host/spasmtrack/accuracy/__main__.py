@@ -16,7 +16,7 @@ from .. import REPO_ROOT
 from ..corpus import RecordingSpec, build_corpus, generate
 from ..replay import detconfig_module, load_board_conv, replay_recording
 from .peers import PEERS, run_peers
-from .scoring import Score, score
+from .scoring import Score, score, score_by_context
 
 TARGETS = {"f1": 0.95, "median_onset_error_ms": 100.0, "clonus_accuracy": 0.90, "fp_per_hour": 1.0}
 DETECTOR = "spasmtrack"
@@ -31,7 +31,8 @@ def _one(spec: RecordingSpec, peers: bool, board: str) -> dict[str, Any]:
                            "x_realtime": res.x_realtime,
                            "lost_label_s": sum(b - a for a, b in rec.lost),
                            "lost_detected_s": sum(s["lost_ds"] for s in res.summaries) / 10.0,
-                           "scores": {DETECTOR: score(labels, res.events, hours)}}
+                           "scores": {DETECTOR: score(labels, res.events, hours)},
+                           "contexts": score_by_context(labels, res.events, rec.contexts, spec.duration_s)}
     if peers:
         cfg = detconfig_module().DEFAULT
         conv = load_board_conv(board)
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         for d in detectors:
             cs[d].add(r["scores"][d])
             total[d].add(r["scores"][d])
+    by_ctx: dict[str, Score] = {}
+    for r in results:
+        for name, sc in r["contexts"].items():
+            by_ctx.setdefault(name, Score()).add(sc)
     cfgmod = detconfig_module()
     report: dict[str, Any] = {
         "seed": a.seed, "scale": a.scale, "board": a.board, "config_version": cfgmod.CONFIG_VERSION,
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": sum(r["labels"] for r in results),
         "overall": {d: total[d].as_dict() for d in detectors},
         "classes": {c: {d: s.as_dict() for d, s in v.items()} for c, v in by_cls.items()},
+        "contexts": {c: s.as_dict() for c, s in by_ctx.items()},
         "recordings": [{"name": r["name"], "class": r["cls"], "hours": round(r["hours"], 3),
                         "labels": r["labels"], "replay_x_realtime": round(r["x_realtime"], 1),
                         "lost_label_s": round(r["lost_label_s"], 1),
@@ -124,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{c:<10} {d:<20} {s.f1:>6.3f} {s.precision:>6.3f} {s.recall:>6.3f} "
                   f"{_fmt(s.median_onset_ms, 0):>8} {_fmt(s.clonus_accuracy):>6} {_fmt(s.kind_accuracy):>6} "
                   f"{_fmt(s.clonus_hz_mae, 2):>6} {s.fp_per_hour:>6.2f}")
+    print(f"per activity context ({DETECTOR}; labels by their context, false events by the context at "
+          "their onset, per hour of that context)")
+    print(f"{'context':<10} {'hours':>6} {'F1':>6} {'prec':>6} {'recall':>6} {'onset ms':>8} {'clonus':>6} "
+          f"{'FP':>4} {'FP/h':>6}")
+    for c, s in sorted(by_ctx.items()):
+        print(f"{c:<10} {s.hours:>6.2f} {s.f1:>6.3f} {s.precision:>6.3f} {s.recall:>6.3f} "
+              f"{_fmt(s.median_onset_ms, 0):>8} {_fmt(s.clonus_accuracy):>6} {s.fp:>4} {s.fp_per_hour:>6.2f}")
     print("targets: F1 >= 0.95, median onset error <= 100 ms, clonus accuracy >= 0.90, <= 1 FP/h, "
           "better than every peer in every class")
     if short:

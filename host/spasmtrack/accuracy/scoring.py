@@ -118,3 +118,38 @@ def score(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]], hour
         if lk in CLONIC and dk in CLONIC and lab.get("clonus_hz") and d.get("clonus_hz"):
             s.clonus_hz_err.append(abs(d["clonus_hz"] - lab["clonus_hz"]))
     return s
+
+
+def score_by_context(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]],
+                     spans: Sequence[tuple[float, float, str]], duration_s: float,
+                     tol_s: float = 0.5) -> dict[str, Score]:
+    """Scores per activity context: one global one-to-one matching, then each matched or
+    missed label counts in its own ``context`` and each false detection in the context at its
+    onset (``spans``: (start s, end s, context); time outside them is 'rest'). Hours per
+    context are the time spent in it, so false events per hour are per hour of that context."""
+    busy: dict[str, float] = {}
+    for a, b, name in spans:
+        busy[name] = busy.get(name, 0.0) + (b - a)
+    out: dict[str, Score] = {name: Score(hours=v / 3600.0) for name, v in busy.items()}
+    out.setdefault("rest", Score()).hours = max(0.0, duration_s - sum(busy.values())) / 3600.0
+
+    def ctx_at(t: float) -> str:
+        for a, b, name in spans:
+            if a <= t < b:
+                return name
+        return "rest"
+
+    pairs = match(labels, dets, tol_s)
+    matched_l = {i for i, _ in pairs}
+    matched_d = {j for _, j in pairs}
+    for i, j in pairs:
+        lab = labels[i]
+        s = out.setdefault(lab.get("context", "rest"), Score())
+        s.add(score([lab], [dets[j]], 0.0, tol_s))
+    for i, lab in enumerate(labels):
+        if i not in matched_l:
+            out.setdefault(lab.get("context", "rest"), Score()).fn += 1
+    for j, d in enumerate(dets):
+        if j not in matched_d:
+            out.setdefault(ctx_at(d["onset_s"]), Score()).fp += 1
+    return out
