@@ -133,12 +133,12 @@ class Context:
                     self._cadence()
             # the context of this tick
             s = REST
-            if gyro[i] > tr:
-                s = TRANSFER
-            elif act > move and (vib >> 6) * 64 > (act >> 6) * vr:
+            if act > move and (vib >> 6) * 64 > (act >> 6) * vr:
                 s = VIBRATION
             elif act > move and self.rhythm:
                 s = RHYTHMIC
+            elif gyro[i] > tr:
+                s = TRANSFER
             if s != REST:
                 if self.state == REST:
                     self.since = tick0 + i

@@ -21,7 +21,7 @@ Physiological basis (see shared/design/DOMAIN.md):
 import struct
 from binascii import crc32
 
-CONFIG_VERSION = 2  # 2: flat_q_ms (flat-signal rule aware of ADC quantisation)
+CONFIG_VERSION = 3  # 3: burst structure, onset after leading blips, short clonus, IMU context
 
 # (key, name, default, unit and meaning)
 PARAMS = (
@@ -65,10 +65,15 @@ PARAMS = (
     (28, "jerk_cgs", 300, "0.01 g/s; IMU jerk above this is a movement"),
     (29, "jerk_near_ms", 500, "ms before onset within which a jerk still counts as coinciding"),
     (30, "near_thr_64", 96, "peak < on threshold * near_thr_64/64 -> flag near threshold"),
+    (48, "burst_min_ms", 700, "ms; a spasm needs one burst (100 ms envelope above the middle threshold) this long; else it is a burst train"),
+    (49, "clonus_min_ms", 1500, "ms; a shorter event is never clonic (too few beats): it is judged as a spasm"),
+    (50, "lead_pause_ms", 150, "ms; a pause this long after leading blips moves the onset to the next burst"),
+    (51, "lead_burst_ms", 300, "ms; leading bursts all shorter than this are blips (ECG, a tap), not the episode"),
+    (52, "lead_age_ms", 1000, "ms; only this early in an event can the onset move"),
     (43, "move_mg", 40, "mg; mean gravity-free acceleration above which the IMU context is movement"),
     (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acceleration (mg) * this"),
     (45, "cad_r_min", 400, "1/1024; autocorrelation peak of the acceleration at 0.5-1.8 s that marks rhythmic movement"),
-    (46, "transfer_ddps", 1200, "0.1 dps; angular rate above this is a transfer or posture change"),
+    (46, "transfer_ddps", 2500, "0.1 dps; angular rate above this is a transfer or posture change"),
     (47, "ctx_hold_ms", 2000, "ms a movement context is held after its cause ends"),
     (31, "window_s", 300, "s per summary window"),
     (32, "summary_grace_ms", 3000, "ms after a window ends before its summary is closed"),

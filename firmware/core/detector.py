@@ -321,6 +321,10 @@ class Detector:
         gyro = self.gyro if self.gyro is not None else self.zero
         fl = c.fl
         rest = FL.rest
+        track = CX.track
+        lead_pause = cfg.lead_pause_ms // 10
+        lead_max = cfg.lead_burst_ms // 10
+        lead_age = cfg.lead_age_ms // 10
         qp = c.qp
         qp[Q.P_M] = m
         qp[Q.P_FORCED] = (self.leadoff >> c.idx) & 1
@@ -461,6 +465,12 @@ class Detector:
                     continue
                 if e >= fl[FL.MID]:
                     # still active: above the middle of the two thresholds (rest noise seldom is)
+                    if c.b_run == 0 and c.b_pause >= lead_pause and c.b_max < lead_max \
+                            and tick - c.onset <= lead_age:
+                        # the event so far was one or two short blips (an ECG beat, a tap)
+                        # followed by a pause: the episode begins with this burst
+                        self._reonset(c, tick, fl[FL.OFF])
+                    track(c, 1, tick)
                     c.below = 0
                     c.last_above = tick
                     c.snap_lo = c.s_lo
@@ -474,6 +484,7 @@ class Detector:
                         self._close(c, tick + 1, R.FLAG_TRUNCATED)
                         self._start(c, tick + 1)
                 else:
+                    track(c, 0, tick)
                     c.below += 1
                     # end: half a merge gap of ticks below the middle threshold AND the mean over
                     # the last merge gap below it too (a dip of a weak, fluctuating spasm or the
@@ -522,6 +533,7 @@ class Detector:
                         if v > c.peak:
                             c.peak = v
                             c.on_at_peak = on_thr
+                        track(c, 1 if v >= mid else 0, j)
                         j += 1
                     c.last_above = tick
                     c.last_strong = tick
@@ -554,8 +566,39 @@ class Detector:
         c.last_win = onset
         c.last_above = onset
         c.last_strong = onset
+        c.ctx = self.ctx.state       # the activity context in force at the onset
         if st == _ACTIVE:
             c.below = 0
+
+    def _reonset(self, c, tick, off_thr):
+        """Move channel c's onset to the burst that starts at ``tick`` (backtracked to the
+        first tick above the offset threshold); the earlier blips are not counted."""
+        hist = c.hist
+        first = tick
+        k = 1
+        while k < 32 and hist[(tick - k) & _HMASK] > off_thr:
+            first = tick - k
+            k += 1
+        c.onset = first
+        c.last_win = first
+        c.b_n = 0
+        c.b_max = 0
+        c.n = 0
+        c.s_lo = 0
+        c.s_hi = 0
+        c.peak = 0
+        c.mot = 0
+        j = first
+        while j < tick:
+            v = hist[j & _HMASK]
+            c.n += 1
+            c.s_lo += v if v < _CLAMP else _CLAMP
+            if v > c.peak:
+                c.peak = v
+            j += 1
+        c.snap_n = c.n
+        c.snap_lo = c.s_lo
+        c.snap_hi = 0
 
     def _close(self, c, end_tick, flags):
         """Finish channel c's event at end_tick (exclusive); emit it unless too short or motion."""
@@ -579,6 +622,12 @@ class Detector:
                 n = cfg.clonus_win
             clo.window(c, end_tick, n)
         kind = clo.kind(c)
+        if kind != R.KIND_SPASM and dur < cfg.clonus_min_ms:
+            kind = R.KIND_SPASM      # too few beats for clonus: a burst train unless sustained
+        # burst structure: an episode needs one sustained burst unless it is clonic
+        if kind == R.KIND_SPASM and c.b_max * 10 < cfg.burst_min_ms:
+            self.out.count_rejected(onset)
+            return
         # motion artifacts
         jerk_near = self.last_jerk >= onset - self.jerk_near
         mot = c.mot_snap if c.snap_n > 0 else c.mot

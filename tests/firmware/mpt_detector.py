@@ -111,7 +111,7 @@ def test_short_voluntary_burst_is_not_an_event():
 
 
 def test_min_duration_is_configurable_and_versioned():
-    cfg = detconfig.make(min_duration_ms=200)
+    cfg = detconfig.make(min_duration_ms=200, burst_min_ms=200)
     assert cfg.version != detconfig.CONFIG_VERSION and cfg.version & 0x8000
     r = Rig(cfg)
     r.run(500, REST)
