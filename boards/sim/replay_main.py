@@ -1,7 +1,8 @@
 """Replay entry on the MicroPython unix port: the real DSP chains and detector on a stream.
 
 Started by ``spasmtrack replay`` (host/spasmtrack/replay.py) as
-``micropython -c "import replay_main; replay_main.main(NCH, BLOCK, MAINS)"`` with the
+``micropython -c "import replay_main; replay_main.main(NCH, BLOCK, MAINS)"`` (MAINS: 0 off,
+50/60 fixed, -1 automatic) with the
 board's ``coeffs.py`` on MICROPYPATH. Reads from stdin, little-endian int32 words:
 
     per block: n (raw EMG samples in this block, a multiple of 10, <= BLOCK; 0 ends)
