@@ -113,6 +113,8 @@ class Detector:
         self.stale_ticks = cfg.stale_ms // t
         self.dip_ticks = cfg.onset_dip_ms // t
         self.smooth_ticks = cfg.smooth_ms // t
+        if not 1 <= self.smooth_ticks <= 1000:   # roughness sums of 2**20 per tick stay < 2**30
+            raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
         self.clonus = CL.Clonus(cfg)
         self.chs = []
@@ -404,10 +406,11 @@ class Detector:
                     e = _CLAMP
                 # roughness of the 10 ms envelope: EMG is stochastic (~0.3-0.4), a mains hum
                 # that switched on is smooth (< 0.15): such an 'event' is a background step
-                v = fring[hp] - fring[(tick - 1) & _HMASK]
-                c.rough += v if v > 0 else -v
-                c.fsum += fring[hp]
-                if c.n == smooth:
+                if c.n < smooth:     # (sums of <= smooth_ms ticks of <= 2**20: below 2**30)
+                    v = fring[hp] - fring[(tick - 1) & _HMASK]
+                    c.rough += v if v > 0 else -v
+                    c.fsum += fring[hp]
+                elif c.n == smooth:
                     r = c.rough
                     s = c.fsum
                     while r > 1048575 or s > 1048575:   # keep r*1000 and s*rough_pm < 2**30
