@@ -53,6 +53,7 @@ def reset(c):
     c.b_pause = 0     # current run of ticks below the middle
     c.b_first = 0     # tick of the first burst's start
     c.b_last = 0      # tick of the last burst's start
+    c.ctx = REST      # the IMU context when the event was confirmed
 
 
 def track(c, above, tick):

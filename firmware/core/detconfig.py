@@ -15,6 +15,11 @@ Physiological basis (see shared/design/DOMAIN.md):
   relative to an adaptive noise floor (a slow low-quantile tracker, frozen during activity);
 - an explicit merge gap: activity separated by less than ``merge_gap_ms`` is one event
   (raters disagree mostly on split-vs-merge, so the rule is stated and reported);
+- one episode (docs/detector.md): bursts merge across pauses shorter than the merge gap; a
+  train of short bursts with no sustained one (tapping, steps, pushes, ECG) is not an
+  episode, leading blips before a pause are not its onset, and an event shorter than
+  clonus_min_ms is never clonic;
+- context from the IMU (rhythmic movement, vibration, transfers) is recorded per event;
 - clonus: rhythmic bursts at 3-10 Hz (typically 4.7-7 Hz, drifting up to 2 Hz at the ends
   of a bout) found by the autocorrelation of the 10 ms envelope in sliding 1.28 s windows.
 """

@@ -637,8 +637,8 @@ class Detector:
         if jerk_near and mot * 1000 >= state_n * cfg.motion_frac_pm and dur <= cfg.motion_max_ms:
             self.out.count_rejected(onset)
             return
-        if jerk_near or mot * 4 >= state_n:
-            flags |= R.FLAG_MOTION
+        if jerk_near or mot * 4 >= state_n or c.ctx != CX.REST:
+            flags |= R.FLAG_MOTION       # (also: the wearer was moving when it began)
         if c.clip:
             flags |= R.FLAG_CLIPPED
         if c.peak * 64 < c.on_at_peak * cfg.near_thr_64:
