@@ -634,7 +634,11 @@ class Detector:
         # motion artifacts
         jerk_near = self.last_jerk >= onset - self.jerk_near
         mot = c.mot_snap if c.snap_n > 0 else c.mot
-        if jerk_near and mot * 1000 >= state_n * cfg.motion_frac_pm and dur <= cfg.motion_max_ms:
+        moving = c.ctx == CX.VIBRATION or c.ctx == CX.RHYTHMIC
+        if (jerk_near or moving) and mot * 1000 >= state_n * cfg.motion_frac_pm \
+                and (dur <= cfg.motion_max_ms or moving):
+            # a motion artifact: a transient with a jerk, or any length while the body shakes
+            # or swings (cable sway, electrode rub)
             self.out.count_rejected(onset)
             return
         if jerk_near or mot * 4 >= state_n or c.ctx != CX.REST:

@@ -6,10 +6,12 @@ always warm. What each removes (band-passed signal minus notched signal) is the 
 narrow band at 50 or 60 Hz; for EMG and amplifier noise, which are broadband, the two bands
 carry about the same amplitude, while hum puts its energy in one of them. Per block the
 mean absolute narrow-band amplitude at each frequency is averaged over ~1 s
-(``a50``, ``a60``, in band-pass signal units >> ``_SH``), and:
+(``a50``, ``a60``, in band-pass signal units >> ``sh``, where ``sh`` makes 1 uV about 64
+units), and:
 
-* the notch at f switches in when a_f > 2 x a_other + ``min_units`` (about 0.5 uV ARV);
-* it stays in until a_f < 1.25 x a_other for 60 s without a break (hum switching on and
+* the notch at f switches in when a_f > 3 x a_other + ``min_units`` (1 uV ARV; 5 uV of hum
+  gives a ratio near 10, EMG and noise near 1, ECG bleed up to ~2);
+* it stays in until a_f < 1.5 x a_other (+ ``min_units``) for 60 s without a break (hum switching on and
   off with nearby equipment keeps it in; a notch left in costs < 0.2 % of EMG amplitude,
   ``docs/dsp.md``), then switches out.
 
@@ -21,20 +23,21 @@ from array import array
 import micropython
 from micropython import const
 
-_SH = const(6)           # narrow-band amplitudes are summed >> _SH
 _TCLAMP = const(262143)  # each term clamped (2**18 - 1) so a block sum stays < 2**29
 _OFF_S = const(60)       # s below the off ratio before a notch switches out
 
 
 @micropython.viper
 def band_sums(work, a, b, p):
-    """p[2] = sum(|work - a| >> sh), p[3] = sum(|work - b| >> sh) over p[0] samples (clamped)."""
+    """p[3] = sum(|work - a| >> p[2]), p[4] = sum(|work - b| >> p[2]) over p[0] samples;
+    each term clamped to 2**18 - 1, so a sum over <= 2048 samples stays below 2**30."""
     wp = ptr32(work)
     ap = ptr32(a)
     bp = ptr32(b)
     pp = ptr32(p)
     n = pp[0]
     sx = pp[1]
+    sh = pp[2]
     sa = 0
     sb = 0
     i = 0
@@ -43,20 +46,20 @@ def band_sums(work, a, b, p):
         d = w - ((ap[i] << sx) >> sx)
         if d < 0:
             d = 0 - d
-        d = d >> 6
+        d = d >> sh
         if d > 262143:
             d = 262143
         sa += d
         d = w - ((bp[i] << sx) >> sx)
         if d < 0:
             d = 0 - d
-        d = d >> 6
+        d = d >> sh
         if d > 262143:
             d = 262143
         sb += d
         i += 1
-    pp[2] = sa
-    pp[3] = sb
+    pp[3] = sa
+    pp[4] = sb
 
 
 def _state(sos, sx):
@@ -80,9 +83,15 @@ class AutoNotch:
         self.st60 = _state(self.sos60, sx)
         self.w50 = array("i", bytes(4 * block_len))
         self.w60 = array("i", bytes(4 * block_len))
-        self.p = array("i", [0, sx, 0, 0])
-        # 0.5 uV of narrow-band ARV in band-pass signal units >> _SH
-        self.min_units = max(1, int(0.5 / coeffs.UV_PER_COUNT * (1 << coeffs.SIG_FRAC)) >> _SH)
+        if block_len > 2048:
+            raise ValueError("AutoNotch: block_len must be <= 2048")
+        per_uv = (1 << coeffs.SIG_FRAC) / coeffs.UV_PER_COUNT     # band-pass units per uV
+        sh = 0
+        while per_uv / (1 << sh) > 128:
+            sh += 1
+        self.p = array("i", [0, sx, sh, 0, 0])
+        # 1 uV of narrow-band ARV
+        self.min_units = max(1, int(per_uv / (1 << sh)))
         self.off_need = _OFF_S * coeffs.FS_HZ
         self.a50 = 0
         self.a60 = 0
@@ -98,20 +107,19 @@ class AutoNotch:
         p = self.p
         p[0] = n
         band_sums(work, self.w50, self.w60, p)
-        self.a50 += (p[2] // n - self.a50) >> 3
-        self.a60 += (p[3] // n - self.a60) >> 3
+        self.a50 += (p[3] // n - self.a50) >> 2    # ~0.4 s at 100 ms blocks
+        self.a60 += (p[4] // n - self.a60) >> 2
         a50 = self.a50
         a60 = self.a60
         hz = self.hz
-        if hz == 0:
-            if a50 > 2 * a60 + self.min_units:
-                hz = 50
-            elif a60 > 2 * a50 + self.min_units:
-                hz = 60
-        else:
+        if a50 > 3 * a60 + self.min_units:
+            hz = 50
+        elif a60 > 3 * a50 + self.min_units:
+            hz = 60
+        elif hz != 0:
             af = a50 if hz == 50 else a60
             ao = a60 if hz == 50 else a50
-            if af * 4 < ao * 5 + self.min_units:
+            if af * 2 < ao * 3 + self.min_units:
                 if self.quiet < self.off_need:
                     self.quiet += n
                 else:
