@@ -75,6 +75,7 @@ PARAMS = (
     (50, "lead_pause_ms", 150, "ms; a pause this long after leading blips moves the onset to the next burst"),
     (51, "lead_burst_ms", 300, "ms; leading bursts all shorter than this are blips (ECG, a tap), not the episode"),
     (52, "lead_age_ms", 1000, "ms; only this early in an event can the onset move"),
+    (53, "mains_void_ms", 2000, "ms; an event begun this shortly before the automatic notch switched was the hum's onset: dropped"),
     (43, "move_mg", 40, "mg; mean gravity-free acceleration above which the IMU context is movement"),
     (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acceleration (mg) * this"),
     (45, "cad_r_min", 400, "1/1024; autocorrelation peak of the acceleration at 0.5-1.8 s that marks rhythmic movement"),

@@ -69,12 +69,17 @@ class FastEnv:
     ``buf`` (its ``fast`` output, ``EmgChain.attach_fast``); ``run(m)`` after ``chain.run(n)``
     is kept for callers and does nothing more. ``buf[0:m]`` holds one value per tick."""
 
+    #: id(buf) -> chain, so that ``Detector.bind(..., fast=buf)`` finds the chain's automatic
+    #: mains notch without another argument (configuration time only)
+    chains = {}
+
     def __init__(self, chain):
         if getattr(chain, "env_mode", "arv") == "tkeo":
             raise ValueError("FastEnv needs an ARV or low-pass chain (TKEO is not an amplitude in uV)")
         self.chain = chain
         self.buf = array("i", bytes(4 * chain.out_len))
         chain.attach_fast(self.buf)
+        FastEnv.chains[id(self.buf)] = chain
 
     def run(self, m):
         return m
@@ -113,6 +118,7 @@ class Detector:
         self.stale_ticks = cfg.stale_ms // t
         self.dip_ticks = cfg.onset_dip_ms // t
         self.smooth_ticks = cfg.smooth_ms // t
+        self.void_ticks = cfg.mains_void_ms // t
         if not 1 <= self.smooth_ticks <= 1000:   # roughness sums of 2**20 per tick stay < 2**30
             raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
@@ -122,6 +128,8 @@ class Detector:
             c = _Ch()
             c.idx = i
             c.bound = False
+            c.auto = None
+            c.auto_seen = 0
             c.env = c.lf = c.rmin = c.rmax = c.fast = None
             c.hist = array("i", bytes(4 * _HN))   # 100 ms envelope
             c.fring = array("i", bytes(4 * _HN))  # 10 ms envelope
@@ -160,6 +168,9 @@ class Detector:
         c.env, c.lf, c.rmin, c.rmax = env, lf, rmin, rmax
         c.fast = fast if fast is not None else env
         c.bound = True
+        chain = FastEnv.chains.get(id(c.fast)) if fast is not None else None
+        c.auto = getattr(chain, "auto", None)     # the chain's automatic mains notch, if any
+        c.auto_seen = c.auto.switches if c.auto is not None else 0
         if self.zero is None or len(self.zero) < len(env):
             self.zero = array("i", bytes(4 * len(env)))
         if len(self.lost) < len(env):
@@ -332,6 +343,15 @@ class Detector:
         qp[Q.P_FORCED] = (self.leadoff >> c.idx) & 1
         Q.scan(c.rmin, c.rmax, qual, qp)
         state = c.state
+        a = c.auto
+        if a is not None and a.switches != c.auto_seen:
+            c.auto_seen = a.switches
+            if state == _ACTIVE and tick0 - c.onset <= self.void_ticks:
+                # the notch switched: an event that began just before was the hum's onset
+                state = _IDLE
+                c.state = _IDLE
+                c.last_end = tick0
+                self.n_steps += 1
         warm = c.warm
         bad = c.bad
         mr = cfg.motion_ratio_64
@@ -627,8 +647,9 @@ class Detector:
         kind = clo.kind(c)
         if kind != R.KIND_SPASM and dur < cfg.clonus_min_ms:
             kind = R.KIND_SPASM      # too few beats for clonus: a burst train unless sustained
-        # burst structure: an episode needs one sustained burst unless it is clonic
-        if kind == R.KIND_SPASM and c.b_max * 10 < cfg.burst_min_ms:
+        # burst structure: an episode needs one sustained burst unless it is all clonus (a
+        # tonic part is a sustained burst)
+        if kind != R.KIND_CLONUS and c.b_max * 10 < cfg.burst_min_ms:
             self.out.count_rejected(onset)
             return
         # motion artifacts

@@ -16,7 +16,8 @@ units), and:
   ``docs/dsp.md``), then switches out.
 
 ``run(work, n)`` replaces ``work`` by the notched signal while a notch is in; ``hz`` says
-which (0, 50 or 60). Integer only; nothing is allocated per block.
+which (0, 50 or 60); ``switches`` counts changes, so that the detector can drop an 'event'
+that was the hum's onset before the notch caught it (``mains_void_ms``). Integer only; nothing is allocated per block.
 """
 from array import array
 
@@ -96,6 +97,7 @@ class AutoNotch:
         self.a50 = 0
         self.a60 = 0
         self.hz = 0
+        self.switches = 0   # notch changes so far (wraps at 2**30): the detector watches it
         self.quiet = 0      # samples in a row below the off ratio (capped)
 
     def run(self, work, n):
@@ -129,6 +131,7 @@ class AutoNotch:
         if hz != self.hz:
             self.hz = hz
             self.quiet = 0
+            self.switches = (self.switches + 1) & 0x3FFFFFFF
         if hz == 50:
             k.copy(self.w50, work, n)
         elif hz == 60:
