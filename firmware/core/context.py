@@ -54,6 +54,9 @@ def reset(c):
     c.b_first = 0     # tick of the first burst's start
     c.b_last = 0      # tick of the last burst's start
     c.ctx = REST      # the IMU context when the event was confirmed
+    c.s_run = 0       # current run of ticks above the onset threshold
+    c.s_max = 0       # longest such run
+    c.s_pause = 0     # ticks since the last tick above the onset threshold
 
 
 def track(c, above, tick):

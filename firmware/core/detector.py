@@ -486,13 +486,21 @@ class Detector:
                     FL.set_floor(fl, gsum // gap)
                     state = _IDLE
                     continue
+                if e > on_thr:
+                    if c.s_run == 0 and c.s_pause >= lead_pause and c.s_max < lead_max \
+                            and tick - c.onset <= lead_age:
+                        # the event so far was one or two short blips above the onset threshold
+                        # (an ECG beat, a tap) and a pause: the episode begins with this burst
+                        self._reonset(c, tick, fl[FL.MID])
+                    c.s_run += 1
+                    c.s_pause = 0
+                    if c.s_run > c.s_max:
+                        c.s_max = c.s_run
+                else:
+                    c.s_run = 0
+                    c.s_pause += 1
                 if e >= fl[FL.MID]:
                     # still active: above the middle of the two thresholds (rest noise seldom is)
-                    if c.b_run == 0 and c.b_pause >= lead_pause and c.b_max < lead_max \
-                            and tick - c.onset <= lead_age:
-                        # the event so far was one or two short blips (an ECG beat, a tap)
-                        # followed by a pause: the episode begins with this burst
-                        self._reonset(c, tick, fl[FL.OFF])
                     track(c, 1, tick)
                     c.below = 0
                     c.last_above = tick
@@ -593,19 +601,21 @@ class Detector:
         if st == _ACTIVE:
             c.below = 0
 
-    def _reonset(self, c, tick, off_thr):
-        """Move channel c's onset to the burst that starts at ``tick`` (backtracked to the
-        first tick above the offset threshold); the earlier blips are not counted."""
+    def _reonset(self, c, tick, mid):
+        """Move channel c's onset to the burst that rises above the onset threshold at
+        ``tick`` (backtracked over at most 100 ms above the middle threshold); the earlier
+        blips are not counted."""
         hist = c.hist
         first = tick
         k = 1
-        while k < 32 and hist[(tick - k) & _HMASK] > off_thr:
+        while k <= 10 and hist[(tick - k) & _HMASK] > mid:
             first = tick - k
             k += 1
         c.onset = first
         c.last_win = first
         c.b_n = 0
         c.b_max = 0
+        c.s_max = 0
         c.n = 0
         c.s_lo = 0
         c.s_hi = 0
@@ -649,6 +659,9 @@ class Detector:
             kind = R.KIND_SPASM      # too few beats for clonus: a burst train unless sustained
         # burst structure: an episode needs one sustained burst unless it is all clonus (a
         # tonic part is a sustained burst)
+        if kind == R.KIND_SPASM_WITH_CLONUS and c.b_max * 10 < cfg.burst_min_ms \
+                and c.n_rh * 2 >= c.n_win:
+            kind = R.KIND_CLONUS     # no tonic burst after all: mostly rhythmic, clonus
         if kind != R.KIND_CLONUS and c.b_max * 10 < cfg.burst_min_ms:
             self.out.count_rejected(onset)
             return
