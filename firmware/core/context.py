@@ -81,6 +81,8 @@ class Context:
     """IMU context of one detector (all channels share the body's IMU)."""
 
     def __init__(self, cfg):
+        if not 0 <= cfg.vib_ratio_64 <= 4095 or not 0 <= cfg.move_mg <= 65535:
+            raise ValueError("vib_ratio_64 must be 0..4095 and move_mg 0..65535 (products < 2**30)")
         self.cfg = cfg
         self.ring = array("i", bytes(4 * _RING))
         self.xs = array("i", bytes(4 * _RING))
@@ -97,7 +99,6 @@ class Context:
         self.state = REST
         self.hold = 0         # ticks the current non-rest context is still held
         self.since = -(1 << 28)  # tick at which the current non-rest context began
-        self.n_ticks = [0, 0, 0, 0]   # ticks per context (for tests and summaries)
 
     def rebase(self, step):
         self.since = self.since - step if self.since > -(1 << 28) + step else -(1 << 28)
@@ -152,7 +153,6 @@ class Context:
                 self.hold -= 1
             else:
                 self.state = REST
-            self.n_ticks[self.state] += 1
         self.act = act
         self.vib = vib
 

@@ -47,7 +47,6 @@ _T_STEP = const(1 << 25)     # a multiple of the ring length (256)
 _T_FAR = const(-(1 << 28))   # "long ago" on the tick clock
 
 _IDLE = const(0)
-_CAND = const(1)
 _ACTIVE = const(2)
 
 
