@@ -80,12 +80,14 @@ def track(c, above, tick):
 class Context:
     """IMU context of one detector (all channels share the body's IMU)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, scratch=None):
+        """``scratch``: an array('i') of >= 256 words to share (the clonus analysis's: both
+        run inside ``Detector.feed``, one after the other)."""
         if not 0 <= cfg.vib_ratio_64 <= 4095 or not 0 <= cfg.move_mg <= 65535:
             raise ValueError("vib_ratio_64 must be 0..4095 and move_mg 0..65535 (products < 2**30)")
         self.cfg = cfg
         self.ring = array("i", bytes(4 * _RING))
-        self.xs = array("i", bytes(4 * _RING))
+        self.xs = scratch if scratch is not None else array("i", bytes(4 * _RING))
         self.ac = array("i", bytes(4 * CL.LAGS))
         self.p = array("i", [0, _WIN, _LAG_MAX + 1, CL.SX])
         self.act = 0      # mean |acc| over ~1 s, 1/128 mg

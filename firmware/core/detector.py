@@ -151,7 +151,7 @@ class Detector:
         self.lost = bytearray(256)
         self.qual = bytearray(256)
         self.out = Outbox(cfg, self, queue_len)
-        self.ctx = CX.Context(cfg)
+        self.ctx = CX.Context(cfg, self.clonus.xs)
         # the tick clock: tick of the latest block and the device ms (mod 2**30) at that tick
         self.tick = 0
         self.ms_at_tick = 0
