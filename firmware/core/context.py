@@ -10,7 +10,7 @@ magnitude of the acceleration's first difference in 0.01 g/s):
   with: ``vib * 64 > act * vib_ratio_64`` (a 1 Hz swing gives a ratio near 0.6, 20 Hz
   vibration one near 12);
 * cadence: the autocorrelation of ``acc`` averaged over 50 ms (20 Hz) in 6.4 s windows,
-  every 0.5 s, at lags of 0.5-1.95 s: a peak of ``cad_r_min`` marks rhythmic movement
+  every 0.5 s, at lags of 0.3-1.8 s: a peak of ``cad_r_min`` marks rhythmic movement
   (walking at 0.5-2 steps/s, wheelchair pushes, cycling) with its period;
 * transfer / posture change: ``gyro`` above ``transfer_ddps``.
 
@@ -38,7 +38,7 @@ TRANSFER = const(3)
 
 _RING = const(256)      # 20 Hz acc history (12.8 s)
 _WIN = const(128)       # autocorrelation window (6.4 s at 20 Hz)
-_LAG_MIN = const(10)    # 0.5 s
+_LAG_MIN = const(6)     # 0.3 s (a swing's acceleration magnitude repeats twice per cycle)
 _LAG_MAX = const(36)    # 1.8 s
 _HOP = const(50)        # ticks between cadence windows (0.5 s)
 _DEC = const(5)         # ticks per 20 Hz sample

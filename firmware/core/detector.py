@@ -118,6 +118,7 @@ class Detector:
         self.dip_ticks = cfg.onset_dip_ms // t
         self.smooth_ticks = cfg.smooth_ms // t
         self.void_ticks = cfg.mains_void_ms // t
+        self.gait_ticks = max(400, cfg.gait_min_ms // t)
         if not 1 <= self.smooth_ticks <= 1000:   # roughness sums of 2**20 per tick stay < 2**30
             raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
@@ -133,6 +134,10 @@ class Detector:
             c.hist = array("i", bytes(4 * _HN))   # 100 ms envelope
             c.fring = array("i", bytes(4 * _HN))  # 10 ms envelope
             c.fl = FL.new(cfg)                     # noise floor and thresholds
+            c.dring = array("i", bytes(4 * _HN))  # 100 ms envelope at 20 Hz (12.8 s): gait check
+            c.dsum = 0
+            c.dn = 0
+            c.didx = 0
             c.qp = array("i", [0, self.rail, self.flat_counts, self.flat_need, 0, 0, CL.SX])
             c.mvc = 0
             c.cal_left = 0
@@ -152,6 +157,7 @@ class Detector:
         self.qual = bytearray(256)
         self.out = Outbox(cfg, self, queue_len)
         self.ctx = CX.Context(cfg, self.clonus.xs)
+        self.gp = array("i", [0, 0, CL.LAGS - 1, CL.SX])   # gait-check autocorrelation
         # the tick clock: tick of the latest block and the device ms (mod 2**30) at that tick
         self.tick = 0
         self.ms_at_tick = 0
@@ -375,6 +381,13 @@ class Detector:
                 e = 0
             gsum += e - hist[(tick - gap) & _HMASK]
             hist[hp] = e
+            c.dsum += e
+            c.dn += 1
+            if c.dn == 5:
+                c.dring[c.didx & _HMASK] = c.dsum // 5
+                c.didx = (c.didx + 1) & 0xFFFFF
+                c.dsum = 0
+                c.dn = 0
             v = fast[i]
             fring[hp] = v if v < _RCLAMP else _RCLAMP
             qv = qual[i]
@@ -473,6 +486,15 @@ class Detector:
                     c.apk = v
                 if (tick & 63) == 0:
                     FL.creep(fl)
+                    if self._gait(c, tick):
+                        # the 'event' is the EMG of walking or pushing, locked to the IMU's
+                        # rhythm (bursts on co-contraction): not a spasm; the floor moves up
+                        # to the activity's tonic level
+                        self.out.count_rejected(c.onset)
+                        state = _IDLE
+                        c.state = _IDLE
+                        c.last_end = tick
+                        continue
                 on_thr = fl[FL.ON]
                 if gsum >= on_thr * gap:
                     c.last_strong = tick
@@ -599,6 +621,54 @@ class Detector:
         c.ctx = self.ctx.state       # the activity context in force at the onset
         if st == _ACTIVE:
             c.below = 0
+
+    def _gait(self, c, tick):
+        """True when the IMU moves with a rhythm (walking, pushing) and channel c's event of at
+        least gait_min_ms has a 20 Hz envelope whose autocorrelation at the IMU's period
+        reaches gait_r_min and exceeds that at half the period by as much; the floor is then
+        set to the lowest envelope of the last second (the tonic level)."""
+        x = self.ctx
+        per = x.period
+        if not x.rhythm or x.state == CX.REST or per < 4 or per > CL.LAGS - 3:
+            return False
+        if c.n_win and c.n_rh * 2 >= c.n_win:
+            return False       # clonic: a 3-10 Hz rhythm of its own (it moves the limb too)
+        age = tick - c.onset
+        if age < self.gait_ticks:
+            return False
+        n = age // 5
+        if n > 128:
+            n = 128
+        p = self.gp
+        p[0] = c.didx
+        p[1] = n
+        CL.acorr(c.dring, self.clonus.xs, p, x.ac)
+        r = x.ac
+        # at the IMU's period or twice it (the acceleration magnitude of a swing repeats
+        # twice per cycle); a rhythm, not a slow wander: a peak there and a valley at half
+        lag = per
+        ok = False
+        while lag <= CL.LAGS - 3 and not ok:
+            v = r[lag]
+            if r[lag - 1] > v:
+                v = r[lag - 1]
+            if r[lag + 1] > v:
+                v = r[lag + 1]
+            ok = v >= self.cfg.gait_r_min and v - r[lag >> 1] >= self.cfg.gait_r_min
+            lag += per
+            if lag > 2 * per:
+                break
+        if not ok:
+            return False
+        lo = _FCLAMP
+        k = 1
+        while k <= 20:
+            w = c.dring[(c.didx - k) & _HMASK]
+            if w < lo:
+                lo = w
+            k += 1
+        FL.set_floor(c.fl, lo)
+        return True
 
     def _reonset(self, c, tick, mid):
         """Move channel c's onset to the burst that rises above the onset threshold at

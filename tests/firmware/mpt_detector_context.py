@@ -143,6 +143,23 @@ def test_gait_bursts_at_a_step_rhythm_are_not_events():
     assert r.finish() == [], r.events
 
 
+def test_gait_on_co_contraction_is_not_one_long_event():
+    # steps on a tonic level (co-contraction): the envelope never falls back to the floor, so
+    # by burst structure alone the walk would be one long 'spasm'; its rhythm is the IMU's
+    r = Rig()
+    r.run(500, REST)
+    t = r.tick
+    def gait(k):
+        return 5000 if ((k - t) % 90) < 30 else 1500
+    swing = lambda k: 200 + int(150 * math.sin(2 * math.pi * k / 90))
+    r.run(6000, gait, acc=swing)
+    r.run(300, REST)
+    ev = r.finish()
+    assert all(e[R.EV_DURATION_MS] < 10000 for e in ev), ev
+    assert len(ev) <= 1, ev
+    assert sum(s[R.SM_N_MOTION_REJECTED] for s in r.summaries) >= 1
+
+
 def test_onset_moves_past_a_leading_blip():
     r = Rig()
     r.run(500, REST)

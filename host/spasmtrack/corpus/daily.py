@@ -5,7 +5,9 @@ alone cannot tell them apart; what differs is their burst structure and the IMU:
 
 * ``walk``: a bout of 20-120 s; an EMG burst of 0.1-0.4 s at every stride (cadence
   0.6-1.2 Hz, +-3 % jitter), the IMU swinging with the same period (acceleration
-  0.15-0.5 g with a second harmonic and a heel-strike impulse, angular rate 60-200 dps);
+  0.15-0.5 g with a second harmonic and a heel-strike impulse, angular rate 60-200 dps) and
+  co-contraction between the bursts (a tonic level of 0-0.5 of the burst amplitude, also
+  in ``push``);
 * ``push`` (wheelchair propulsion): 20-120 s of arm bursts of 0.2-0.5 s at 0.7-1.3 Hz, the
   IMU moving with each push plus a weak 12-20 Hz rolling vibration;
 * ``ride`` (car, wheelchair on rough ground): 30-180 s of 10-30 Hz vibration on the IMU
@@ -104,6 +106,9 @@ def render(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, art: np.n
     on_i = (ti >= it.t0) & (ti < it.t1)
     if it.kind in ("walk", "push", "tapping"):
         amp += _burst_env(it.bursts, t, it.amp)
+    if it.kind in ("walk", "push") and p.get("tonic"):
+        on = (t >= it.t0) & (t < it.t1)      # co-contraction between the bursts
+        amp += on * p["tonic"] * it.amp
     if it.kind == "walk":
         ph = 2 * np.pi * it.freq * (ti - it.t0) + p["phase"]
         g = p["acc_g"]

@@ -298,6 +298,8 @@ class SynthRecording:
         else:
             extra.update(daily.ride_params(rng))
             extra["spikes"] = daily.ride_spikes(t, t1, extra, rng)
+        if kind in ("walk", "push"):
+            extra["tonic"] = float(rng.uniform(0.0, 0.5))
         ctx = daily.CONTEXT_OF[kind]
         self.distractors.append((t, t1, kind))
         self.contexts.append((t, t1, ctx))
