@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from spasmtrack import REPO_ROOT
+from spasmtrack import firmware
 from spasmtrack import records as R
 from spasmtrack.boards import known_boards
 from spasmtrack.mpybuild import build
@@ -35,9 +36,12 @@ def test_mpy_build_compiles_every_module_for_the_board_arch(name: str, tmp_path:
                  "drivers/ads1292r.mpy", "drivers/mpu6050.mpy", "drivers/lsm6dso.mpy"):
         assert must in names, must
     assert "core/dsp_plain.mpy" not in names
-    # .mpy header: "M", version 6, native arch in bits 2-7 of byte 2 (x64 = 2, xtensawin = 10)
+    # .mpy header: "M", version 6, native arch in bits 2-7 of byte 2 (x86 = 1, x64 = 2,
+    # xtensawin = 10); the sim board's is the unix port's own (x86 for a 32-bit build)
     hdr = (res.out / "core" / "dsp.mpy").read_bytes()[:4]
-    arch = {"x64": 2, "xtensawin": 10}[res.board.arch]
+    want = firmware.host_arch() if res.board.data.get("mcu") == "unix" else res.board.arch
+    assert res.arch == want
+    arch = {"x86": 1, "x64": 2, "xtensawin": 10}[want]
     assert hdr[0] == ord("M") and hdr[1] == 6 and hdr[2] >> 2 == arch, hdr
 
 

@@ -3,30 +3,18 @@ errors, and a cross-check that frames packed by MicroPython decode identically o
 vice versa."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from mpy_plugin import ROOT, run_micropython
+from spasmtrack import firmware
 from spasmtrack import records as R
 
 
 def _samples() -> list[tuple[int, int, tuple[int, ...]]]:
     """tests/firmware/record_samples.py, which does ``from core import records`` (the firmware
     module): run on CPython with ``core`` bound to the host's copy of the firmware core."""
-    saved = sys.modules.get("core")
-    sys.modules["core"] = sys.modules[R.fw.__name__.rsplit(".", 1)[0]]
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "record_samples_cpy", ROOT / "tests" / "firmware" / "record_samples.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            del sys.modules["core"]
-        else:
-            sys.modules["core"] = saved
+    mod = firmware.load_source(ROOT / "tests" / "firmware" / "record_samples.py", "record_samples_cpy")
+    assert mod.R is R.fw
     return mod.SAMPLES
 
 
@@ -114,7 +102,7 @@ def test_cpython_packed_frames_decode_identically_on_micropython() -> None:
 
 def test_errors_are_identical_on_both_interpreters() -> None:
     good = R.encode("EVENT", 3, SAMPLES[3][2])
-    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x09" + good[2:],
+    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x7e" + good[2:],
            good[:2] + b"\x02" + good[3:], good[:3] + b"\x10" + good[4:],
            good[:40] + bytes([good[40] ^ 0x80]) + good[41:]]
     cpy = []

@@ -25,6 +25,9 @@ Guarantees (tested in tests/firmware/mpt_flashlog.py):
 - Power loss at any byte: open keeps every complete record and drops only the torn one
   (``torn_bytes`` says how many bytes were skipped). A corrupt record in the middle (CRC) is
   skipped alone and counted in ``skipped``; scanning resyncs on the next valid frame.
+- A sector with an unreadable header over records: open writes a LOSS (LOSS_CORRUPT_SECTOR)
+  naming exactly its unacknowledged seqs (from its frames), then erases it; the next seq is
+  above every seq found. See docs/firmware-integrity.md.
 - Rotation: when the head is full the oldest sector is erased. If it holds records the host has
   not acknowledged, a LOSS record (first_seq = acked_seq + 1, last_seq = newest seq erased) is
   written into the reserve of the current head BEFORE the erase, so no unacknowledged record
@@ -36,11 +39,12 @@ length n of each complete frame with seq' >= seq, in seq order, copied into ``bu
 bytearray of records.MAX_FRAME); ``read_next(seq, buf) -> n`` (0 if none); ``ack(seq)``;
 properties ``last_seq``, ``acked_seq``, ``first_seq`` (oldest retained, 0 if empty),
 ``last_boot`` (boot number of the newest BOOT record, 0 if none); counters ``skipped``,
-``torn_bytes``, ``rotations``, ``losses``.
+``torn_bytes``, ``rotations``, ``losses``, ``corrupt_sectors`` (unreadable headers over
+records, found at open).
+CRCs via records.crc_store/crc_check, ack slots in 16-bit halves: no int >= 2**30.
 """
 import struct
 from array import array
-from binascii import crc32
 
 from . import records as R
 
@@ -59,6 +63,7 @@ _IOCTL_BLK_COUNT = const(4)
 _IOCTL_BLK_SIZE = const(5)
 _IOCTL_BLK_ERASE = const(6)
 _ERASED = const(0xFF)
+_BLANK_HDR = b"\xff" * _HDR
 LOSS_RESERVE = R.frame_size(R.TYPE_LOSS)
 
 
@@ -107,6 +112,7 @@ class FlashLog:
         self.torn_bytes = 0
         self.rotations = 0
         self.losses = 0
+        self.corrupt_sectors = 0
         self._last = 0
         self._acked = 0
         self._boot = 0
@@ -181,7 +187,8 @@ class FlashLog:
             self._st.ioctl(_IOCTL_BLK_ERASE, other)
             self._ack_blk = other
             self._ack_pos = 0
-        struct.pack_into("<II", self._ab, 0, seq, seq ^ 0xFFFFFFFF)
+        # seq | seq ^ 0xFFFFFFFF, written as halves (the complement is always >= 2**30)
+        struct.pack_into("<IHH", self._ab, 0, seq, (seq & 0xFFFF) ^ 0xFFFF, (seq >> 16) ^ 0xFFFF)
         self._program(self._ack_blk, self._ab, self._ack_pos)
         self._ack_pos += _ACK_SLOT
         self._acked = seq
@@ -311,10 +318,33 @@ class FlashLog:
     def _read_header(self, i):
         h = self._hb
         self._st.readblocks(_FIRST_LOG_BLOCK + i, h, 0)
-        magic, gen, boot, _, crc = struct.unpack_from("<IIHHI", h, 0)
-        if magic != _SECTOR_MAGIC or crc != crc32(memoryview(h)[0:12]) or gen == 0:
+        if not R.crc_check(h, 0, 12):
+            return 0, 0
+        magic, gen, boot = struct.unpack_from("<IIH", h, 0)
+        if magic != _SECTOR_MAGIC or gen == 0:
             return 0, 0
         return gen, boot
+
+    def _seq_range(self, i):
+        """(lowest seq, highest seq, seq and boot number of the newest BOOT) of the CRC-valid
+        frames in ring sector i; zeros where there are none."""
+        blk = _FIRST_LOG_BLOCK + i
+        buf = self._sb
+        pos = _HDR
+        lo = hi = bseq = boot = 0
+        while True:
+            n = self._next(blk, pos, self._bs, buf)
+            if n == 0:
+                return lo, hi, bseq, boot
+            pos = self._p + n
+            s = struct.unpack_from("<I", buf, 4)[0]
+            if lo == 0 or s < lo:
+                lo = s
+            if s > hi:
+                hi = s
+            if buf[1] == R.TYPE_BOOT and s > bseq:
+                bseq = s
+                boot = struct.unpack_from("<H", buf, R.HEADER_LEN)[0]
 
     def _scan_sector(self, i, track):
         """Scan ring sector i fully: return (last seq, end of data); with track, note BOOT,
@@ -337,13 +367,17 @@ class FlashLog:
                 t = buf[1]
                 if t == R.TYPE_BOOT:
                     self._boot = struct.unpack_from("<H", buf, R.HEADER_LEN)[0]
-                elif t == R.TYPE_LOSS:
+                elif t == R.TYPE_LOSS and buf[R.HEADER_LEN + 8] == R.LOSS_ROTATION:
                     ls = struct.unpack_from("<I", buf, R.HEADER_LEN + 4)[0]
                     if ls > self._last_loss:
                         self._last_loss = ls
 
     def _open(self):
-        # acknowledgement journal: the valid slot with the highest seq wins
+        self._open_acks()
+        self._open_sectors()
+
+    def _open_acks(self):
+        """Acknowledgement journal: the valid slot with the highest seq wins."""
         bs = self._bs
         best = 0
         best_blk = 0
@@ -352,9 +386,11 @@ class FlashLog:
             pos = 0
             while pos + _ACK_SLOT <= bs:
                 self._st.readblocks(b, self._ab, pos)
-                s, inv = struct.unpack_from("<II", self._ab, 0)
-                if s ^ inv == 0xFFFFFFFF and s != 0xFFFFFFFF and s >= best:
-                    best, best_blk, best_pos = s, b, pos
+                lo, hi, ilo, ihi = struct.unpack_from("<HHHH", self._ab, 0)
+                if lo ^ ilo == 0xFFFF and hi ^ ihi == 0xFFFF and (lo & hi) != 0xFFFF:
+                    s = lo | (hi << 16)
+                    if s >= best:
+                        best, best_blk, best_pos = s, b, pos
                 pos += _ACK_SLOT
         if best == 0 and not self._erased_from(0, 0, bs):
             self._st.ioctl(_IOCTL_BLK_ERASE, 0)     # foreign or torn content, no valid ack
@@ -365,20 +401,49 @@ class FlashLog:
         self._acked = best
         self._ack_blk = best_blk
         self._ack_pos = pos
-        # log sectors
+
+    def _open_sectors(self):
         head = -1
         hgen = 0
         hboot = 0
+        corrupt = []        # (sector, lowest seq, highest seq): unreadable header over records
+        top = self._acked   # highest seq seen anywhere
+        cbseq = cboot = 0   # the newest BOOT record in those sectors: seq, boot number
         for i in range(self._n):
             gen, boot = self._read_header(i)
             self._gen[i] = gen
             if gen > hgen:
                 head, hgen, hboot = i, gen, boot
-        if head < 0:
-            self._head = 0
-            self._start_sector(0, 1)
-            self._last = self._acked
-            return
+            elif gen == 0 and self._hb != _BLANK_HDR:     # else blank: nothing to scan
+                lo, hi, bseq, boot = self._seq_range(i)
+                if hi:
+                    corrupt.append((i, lo, hi))
+                    if hi > top:
+                        top = hi
+                    if bseq > cbseq:
+                        cbseq, cboot = bseq, boot
+        if head < 0:                        # nothing readable: start where nothing is lost
+            head = 0
+            while head < self._n - 1 and [c for c in corrupt if c[0] == head]:
+                head += 1
+            self._head = head
+            self._boot = cboot
+            self._start_sector(head, 1)
+        else:
+            self._open_head(head, hboot)
+            if cbseq > self._last:          # a newer boot than any readable sector knows
+                self._boot = cboot
+        if self._last < top:
+            self._last = top
+        for i, lo, hi in corrupt:
+            self.corrupt_sectors += 1
+            if lo <= self._acked:
+                lo = self._acked + 1
+            if hi >= lo:
+                self._write_loss(lo, hi, R.LOSS_CORRUPT_SECTOR)
+            self._st.ioctl(_IOCTL_BLK_ERASE, _FIRST_LOG_BLOCK + i)
+
+    def _open_head(self, head, hboot):
         self._head = head
         self._boot = hboot
         buf = self._sb
@@ -409,7 +474,7 @@ class FlashLog:
         self._first[i] = 0
         h = self._hb
         struct.pack_into("<IIHH", h, 0, _SECTOR_MAGIC, gen, self._boot, 0xFFFF)
-        struct.pack_into("<I", h, 12, crc32(memoryview(h)[0:12]))
+        R.crc_store(h, 0, 12)
         self._program(blk, h, 0)
         self._gen[i] = gen
         self._head = i
@@ -426,10 +491,15 @@ class FlashLog:
                 break
         return self._last
 
-    def _write_loss(self, vlast):
+    def _write_loss(self, first, last, reason):
+        """A LOSS record for seqs first..last at the head's end (its reserve included; the
+        next sector when even that is used up)."""
         lv = self._lv
-        lv[R.LS_FIRST_SEQ] = self._acked + 1
-        lv[R.LS_LAST_SEQ] = vlast
+        lv[R.LS_FIRST_SEQ] = first
+        lv[R.LS_LAST_SEQ] = last
+        lv[R.LS_REASON] = reason
+        if self._wp + LOSS_RESERVE > self._bs:
+            self._advance()
         seq = self._last + 1
         n = R.pack_into(self._lb, 0, R.TYPE_LOSS, seq, lv)
         self._program(_FIRST_LOG_BLOCK + self._head, self._lb, self._wp)
@@ -437,7 +507,8 @@ class FlashLog:
             self._first[self._head] = seq
         self._wp += n
         self._last = seq
-        self._last_loss = vlast
+        if reason == R.LOSS_ROTATION:
+            self._last_loss = last
         self.losses += 1
 
     def _advance(self):
@@ -447,7 +518,7 @@ class FlashLog:
             vlast = self._victim_last(nxt)
             if vlast > self._acked and vlast > self._last_loss:
                 if self._wp + LOSS_RESERVE <= self._bs:
-                    self._write_loss(vlast)     # before the erase: no silent window
+                    self._write_loss(self._acked + 1, vlast, R.LOSS_ROTATION)  # before the erase
                 else:
                     # the reserve was used up by a torn LOSS write before a power loss: the
                     # LOSS goes first thing into the new sector (window: erase + header)
@@ -455,4 +526,4 @@ class FlashLog:
             self.rotations += 1
         self._start_sector(nxt, self._gen[self._head] + 1)
         if pending:
-            self._write_loss(pending)
+            self._write_loss(self._acked + 1, pending, R.LOSS_ROTATION)

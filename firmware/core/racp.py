@@ -44,6 +44,9 @@ RACP_UUID = "a5e10003-5e7a-4c1d-9b2a-7370616d7472"
 LIVE_UUID = "a5e10004-5e7a-4c1d-9b2a-7370616d7472"
 STATUS_UUID = "a5e10005-5e7a-4c1d-9b2a-7370616d7472"
 CONFIG_UUID = "a5e10006-5e7a-4c1d-9b2a-7370616d7472"
+# The advertised name starts with this (and names no condition); a device advertises its
+# name only while its pairing window is open, otherwise only flags (a private address).
+ADV_NAME_PREFIX = "ST-"
 DIS_UUID16 = const(0x180A)
 BAS_UUID16 = const(0x180F)
 CTS_UUID16 = const(0x1805)
@@ -82,9 +85,10 @@ HDR_CONT = const(0x80)
 HDR_COUNTER_MASK = const(0x7F)
 
 CTS_LEN = const(10)
-STATUS_FMT = "<BIIIIHHHI"
+STATUS_FMT = "<BIIIIHHHIH"
+# peer_id: the id the device knows the reading host's bond by (the one ACK records name)
 STATUS_FIELDS = ("battery_pct", "last_seq", "acked_seq", "first_seq", "dropped_samples",
-                 "coverage_pm", "fw_version", "config_version", "boot_ms")
+                 "coverage_pm", "fw_version", "config_version", "boot_ms", "peer_id")
 
 
 def parse(cmd):

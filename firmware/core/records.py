@@ -1,13 +1,16 @@
 """The ONE definition of spasmtrack's versioned binary record layout (flash log and BLE wire).
 
-Runs unchanged on MicroPython and CPython (struct + binascii.crc32 only). The host loads this
-very file through ``spasmtrack.records``; nothing re-declares the layout elsewhere.
+Runs unchanged on MicroPython and CPython (struct, plus binascii.crc32 on CPython). The host
+loads this very file through ``spasmtrack.records``; nothing re-declares the layout elsewhere.
 
 Frame (little-endian, 12 bytes of overhead)::
 
     magic u8 (0xA5) | type u8 | layout_version u8 | payload_len u8 | seq u32 | payload | crc32 u32
 
 crc32 (binascii/zlib CRC-32) covers every preceding byte of the frame (header + payload).
+On MicroPython it is computed by ``crc_store``/``crc_check`` (viper, 32-bit words) and written
+byte by byte: a CRC is >= 2**30 for 3 frames in 4, which on the ESP32 (31-bit small ints)
+would be a heap-allocated long int on every append. Nothing here holds it as a Python int.
 ``seq`` is device-wide, starts at 1, is never reused (the flash log persists it).
 
 Units (the field names are the contract; the host store uses them as column names):
@@ -24,21 +27,29 @@ Units (the field names are the contract; the host store uses them as column name
 - ``jitter_us``: microseconds; ``battery_pct``: percent (0xFF unknown).
 - ``unix_s``: seconds since 1970-01-01 UTC; ``tz_quarter_h``: local offset in quarter hours
   (information only, signed).
+- ACK: the BLE peripheral acknowledged records (RACP DELETE) for another bonded host than
+  the previous acknowledgement came from: from ``from_seq`` on, acknowledgements came from
+  the host whose bond the device knows as ``peer_id`` (the status characteristic tells each
+  host its own id), so the patient's host learns that someone else acknowledged.
 - FAULT ``code``: ``name_code(exception class name)`` (crc32 & 0xFFFF) so the host can map
   known names; ``line``: source line of the fault or 0.
 - CONFIG: one record per parameter: ``config_version``, ``key`` (parameter id, defined by
   detconfig.py), ``value`` (signed int32, in the unit detconfig.py states for that key).
 - LOSS: written by the flash log when rotation erases records the host has not acknowledged:
   every seq in ``first_seq``..``last_seq`` (inclusive) that the host has not already received
-  is gone for good. first_seq is (acked seq + 1), so successive LOSS records overlap; the union
-  is what counts. ``reason``: LOSS_ROTATION=1. A host must ack only up to the end of the
+  is gone for good. For LOSS_ROTATION=1 (``reason``) first_seq is (acked seq + 1), so successive
+  LOSS records overlap; the union is what counts. LOSS_CORRUPT_SECTOR=2: a flash sector whose
+  header became unreadable was dropped; first_seq..last_seq are exactly the unacknowledged seqs
+  it held. A host must ack only up to the end of the
   contiguous run of seqs it holds (gaps explained by LOSS records count as held).
 
 API (stable; changes will be announced here):
 ``pack_into(buf, offset, rtype, seq, values) -> nbytes`` (values: a list/tuple/array in
 FIELDS order, range-checked per field), ``unpack_from(buf, offset, end=None) ->
 (rtype, seq, values_tuple, nbytes)`` raising ``RecordError`` (``.code`` is one of ERR_*),
-``frame_len(buf, offset)``, ``valid_len(buf, offset, end)`` (non-raising check), ``to_dict(rtype, values)``, ``FIELDS``, ``MAX_FRAME``, index
+``frame_len(buf, offset)``, ``valid_len(buf, offset, end)`` (non-raising check), ``to_dict(rtype, values)``,
+``crc_store(buf, start, end)`` / ``crc_check(buf, start, end)`` (CRC-32 of buf[start:end] written
+at / compared with buf[end:end+4], little-endian; no allocation), ``FIELDS``, ``MAX_FRAME``, index
 constants ``EV_*`` (EVENT), ``SM_*`` (SUMMARY), ``BT_*``, ``TA_*``, ``MK_*``, ``CF_*``, ``LS_*``,
 ``FT_*`` so device code can fill a preallocated ``array('i')`` in FIELDS order.
 """
@@ -46,8 +57,11 @@ import struct
 from binascii import crc32
 
 try:
+    import micropython
     from micropython import const
 except ImportError:  # CPython
+    micropython = None
+
     def const(x):
         return x
 
@@ -66,11 +80,12 @@ TYPE_MARK = const(5)
 TYPE_CONFIG = const(6)
 TYPE_LOSS = const(7)
 TYPE_FAULT = const(8)
+TYPE_ACK = const(9)
 
 TYPE_NAMES = {
     TYPE_BOOT: "BOOT", TYPE_TIME_ANCHOR: "TIME_ANCHOR", TYPE_EVENT: "EVENT",
     TYPE_SUMMARY: "SUMMARY", TYPE_MARK: "MARK", TYPE_CONFIG: "CONFIG", TYPE_LOSS: "LOSS",
-    TYPE_FAULT: "FAULT",
+    TYPE_FAULT: "FAULT", TYPE_ACK: "ACK",
 }
 
 # EVENT kind
@@ -102,6 +117,7 @@ FAULT_MEMORY = const(3)
 FAULT_BROWNOUT = const(4)
 # LOSS reason
 LOSS_ROTATION = const(1)
+LOSS_CORRUPT_SECTOR = const(2)
 # MVC not calibrated
 MVC_UNCALIBRATED = const(0xFFFF)
 
@@ -123,6 +139,7 @@ FIELDS = {
     TYPE_CONFIG: (("config_version", "H"), ("key", "H"), ("value", "i")),
     TYPE_LOSS: (("first_seq", "I"), ("last_seq", "I"), ("reason", "B")),
     TYPE_FAULT: (("boot", "H"), ("ms", "I"), ("cause", "B"), ("code", "H"), ("line", "H")),
+    TYPE_ACK: (("boot", "H"), ("ms", "I"), ("from_seq", "I"), ("peer_id", "H")),
 }
 
 # field indexes (FIELDS order) for preallocated value arrays
@@ -189,6 +206,11 @@ FT_CAUSE = const(2)
 FT_CODE = const(3)
 FT_LINE = const(4)
 
+AK_BOOT = const(0)
+AK_MS = const(1)
+AK_FROM_SEQ = const(2)
+AK_PEER_ID = const(3)
+
 # RecordError codes
 ERR_TRUNCATED = const(1)
 ERR_BAD_MAGIC = const(2)
@@ -233,6 +255,65 @@ MAX_FRAME = MAX_PAYLOAD + OVERHEAD
 MIN_FRAME = min(PAYLOAD_LEN.values()) + OVERHEAD
 
 
+# ---- CRC-32 without a 2**30+ int -----------------------------------------------------------
+_CRC_STORE = const(0)   # write the CRC at buf[end:end+4]; returns 1
+_CRC_CHECK = const(1)   # 1 if buf[end:end+4] holds the CRC, else 0
+_CRC_LOW16 = const(2)   # the CRC's low 16 bits
+
+if micropython is not None:
+    @micropython.viper
+    def _crc(buf, start: int, end: int, mode: int) -> int:
+        # reflected CRC-32 (poly 0xEDB88320, init and final xor 0xFFFFFFFF), bit by bit in
+        # machine words; the 32-bit constants are built from 16-bit halves (small ints)
+        p = ptr8(buf)
+        poly = (uint(0xEDB8) << 16) | uint(0x8320)
+        ones = (uint(0xFFFF) << 16) | uint(0xFFFF)
+        c = ones
+        i = start
+        while i < end:
+            c = c ^ uint(p[i])
+            k = 0
+            while k < 8:
+                if c & 1:
+                    c = (c >> 1) ^ poly
+                else:
+                    c = c >> 1
+                k += 1
+            i += 1
+        c = c ^ ones
+        if mode == _CRC_LOW16:
+            return int(c & 0xFFFF)
+        if mode == _CRC_STORE:
+            p[end] = c & 0xFF
+            p[end + 1] = (c >> 8) & 0xFF
+            p[end + 2] = (c >> 16) & 0xFF
+            p[end + 3] = (c >> 24) & 0xFF
+            return 1
+        if (uint(p[end]) | (uint(p[end + 1]) << 8) | (uint(p[end + 2]) << 16)
+                | (uint(p[end + 3]) << 24)) == c:
+            return 1
+        return 0
+else:
+    def _crc(buf, start, end, mode):
+        c = crc32(memoryview(buf)[start:end])
+        if mode == _CRC_LOW16:
+            return c & 0xFFFF
+        if mode == _CRC_STORE:
+            struct.pack_into("<I", buf, end, c)
+            return 1
+        return 1 if struct.unpack_from("<I", buf, end)[0] == c else 0
+
+
+def crc_store(buf, start, end):
+    """Write the CRC-32 of buf[start:end] at buf[end:end+4] (little-endian); allocates nothing."""
+    _crc(buf, start, end, _CRC_STORE)
+
+
+def crc_check(buf, start, end):
+    """True if buf[end:end+4] holds the CRC-32 of buf[start:end]; allocates nothing."""
+    return _crc(buf, start, end, _CRC_CHECK) == 1
+
+
 def frame_size(rtype):
     """Bytes of a whole frame of type ``rtype`` in the current layout."""
     return _PLAN[rtype][1] + OVERHEAD
@@ -240,7 +321,8 @@ def frame_size(rtype):
 
 def name_code(name):
     """16-bit code of an exception class name for FAULT records (crc32 & 0xFFFF)."""
-    return crc32(name.encode() if isinstance(name, str) else name) & 0xFFFF
+    b = name.encode() if isinstance(name, str) else name
+    return _crc(b, 0, len(b), _CRC_LOW16)
 
 
 def pack_into(buf, offset, rtype, seq, values, crcview=None):
@@ -248,8 +330,8 @@ def pack_into(buf, offset, rtype, seq, values, crcview=None):
 
     ``values`` is a sequence in FIELDS[rtype] order (extra trailing items are ignored).
     Raises RecordError (ERR_UNKNOWN_TYPE, ERR_BAD_VALUE naming the field, ERR_NO_ROOM).
-    ``crcview`` (optional): a preallocated memoryview of exactly buf[offset:offset+nbytes-4];
-    with it the call allocates nothing on MicroPython (without it, one memoryview slice).
+    Allocates nothing on MicroPython. ``crcview`` (optional, kept for callers that pass it):
+    a memoryview of exactly buf[offset:offset+nbytes-4], checked but no longer needed.
     """
     plan = _PLAN.get(rtype)
     if plan is None:
@@ -281,12 +363,10 @@ def pack_into(buf, offset, rtype, seq, values, crcview=None):
                               % (TYPE_NAMES[rtype], fields[i][0], v, _LO[c], _HI[c]))
         struct.pack_into(_PFX[c], buf, pos, v)
         pos += _SIZE[c]
-    if crcview is None:
-        crcview = memoryview(buf)[offset:pos]
-    elif len(crcview) != pos - offset:
+    if crcview is not None and len(crcview) != pos - offset:
         raise RecordError(ERR_NO_ROOM, "crcview has %d bytes, %s frame needs %d"
                           % (len(crcview), TYPE_NAMES[rtype], pos - offset))
-    struct.pack_into("<I", buf, pos, crc32(crcview))
+    _crc(buf, offset, pos, _CRC_STORE)
     return n
 
 
@@ -342,8 +422,7 @@ def valid_len(buf, offset=0, end=None):
     n = plan[1] + OVERHEAD
     if offset + n > end:
         return -ERR_TRUNCATED
-    pos = offset + n - CRC_LEN
-    if crc32(memoryview(buf)[offset:pos]) != struct.unpack_from("<I", buf, pos)[0]:
+    if _crc(buf, offset, offset + n - CRC_LEN, _CRC_CHECK) != 1:
         return -ERR_CRC
     return n
 
@@ -362,9 +441,9 @@ def unpack_from(buf, offset=0, end=None):
         raise RecordError(ERR_TRUNCATED, "truncated %s at offset %d: %d of %d bytes"
                           % (TYPE_NAMES[rtype], offset, end - offset, n))
     pos = offset + n - CRC_LEN
-    want = struct.unpack_from("<I", buf, pos)[0]
-    got = crc32(memoryview(buf)[offset:pos])
-    if got != want:
+    if _crc(buf, offset, pos, _CRC_CHECK) != 1:
+        want = struct.unpack_from("<I", buf, pos)[0]           # error path: may allocate
+        got = crc32(memoryview(buf)[offset:pos])
         raise RecordError(ERR_CRC, "CRC mismatch in %s at offset %d: stored 0x%08x, computed 0x%08x"
                           % (TYPE_NAMES[rtype], offset, want, got))
     seq = struct.unpack_from("<I", buf, offset + 4)[0]

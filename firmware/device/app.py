@@ -4,13 +4,20 @@
 complete EMG block (task context) and allocates nothing per block. The detector is used
 through a narrow seam (bind, bind_imu, feed, pop_event, pop_summary, set_status, flush,
 boot) so it can be swapped (``detector_factory``). Device time is the EMG sample count:
-block t_ms = first sample index * 1000 // fs, so overruns never shift it.
+block t_ms = first sample index * 1000 // fs, kept as the sampler's running ms counter (the
+product passes 2**30, a long int on the ESP32, after 17.9 min at 1 kHz), so overruns never
+shift it. The counter itself would reach 2**30 after 12.4 days: ``epoch_over`` turns true an
+hour before, and the runtime then restarts into a new boot (new device-time epoch).
 """
 from array import array
 
+from micropython import const
+
 from core import dspchain
 from core import records as R
-from device.sampler import EmgSampler, ImuStage
+from device.sampler import WRAP, EmgSampler, ImuStage
+
+EPOCH_MS = const(0x3FC91180)  # (1 << 30) - 3_600_000: restart an hour before ms reach 2**30
 
 
 def _i32(n):
@@ -80,6 +87,7 @@ class App:
         self.leadoff_blocks = 0
         self.t_ms = 0
         self._dropped_seen = 0
+        self._missed_seen = 0
 
     def process(self):
         """Run every complete block through chains, detector and log; returns blocks."""
@@ -119,13 +127,13 @@ class App:
                 st.poll()
                 st.take(self.imu_in, m)
                 self.ichain.run(m)
-            lost = s.dropped + s.missed  # overrun blocks + conversions read too late
-            d = lost - self._dropped_seen
-            self._dropped_seen = lost
+            # overrun blocks + conversions read too late (wrapping counters: differences)
+            d = (s.dropped - self._dropped_seen) % WRAP + (s.missed - self._missed_seen) % WRAP
+            self._dropped_seen = s.dropped
+            self._missed_seen = s.missed
             det.set_status(d, s.take_jitter(), None)
-            t = start * 1000 // self.fs
-            self.t_ms = t + n * 1000 // self.fs
-            det.feed(m, t)
+            self.t_ms = s.ms
+            det.feed(m, start)
             self._drain()
             if self.live is not None:
                 self.live(self.env0, m)
@@ -160,10 +168,19 @@ class App:
         self.det.flush()
         self._drain()
 
+    @property
+    def epoch_over(self):
+        """True when device ms are within an hour of 2**30 (time to start a new boot)."""
+        return self.t_ms >= EPOCH_MS
+
     def coverage_pm(self):
         """Per-mille of processed blocks without lead-off."""
         b = self.blocks
-        return 1000 - self.leadoff_blocks * 1000 // b if b else 0
+        lo = self.leadoff_blocks
+        while b >= 0x100000:  # keep lo * 1000 below 2**30
+            b >>= 1
+            lo >>= 1
+        return 1000 - lo * 1000 // b if b else 0
 
     def status(self):
         """Counters for the status characteristic and the console (allocates)."""

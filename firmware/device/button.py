@@ -1,7 +1,8 @@
-"""Debounced patient button: a short press marks a dose taken, a long press a felt spasm.
+"""Debounced patient button: a short press marks a dose taken, a long press a felt spasm,
+and (when ``pair_ms`` is given) a very long hold opens the BLE pairing window.
 
 ``Button(pin, on_mark, ticks_ms, ticks_diff, long_ms=1500, debounce_ms=25, min_ms=40,
-active_low=True, flag=None)``
+active_low=True, flag=None, pair_ms=None, on_pair=None)``
 
 - ``pin``: a machine.Pin-like input (``value()``, ``irq(handler=, trigger=)``,
   ``IRQ_FALLING``/``IRQ_RISING``), injected; the button pulls it to ground when
@@ -13,6 +14,9 @@ active_low=True, flag=None)``
 - ``ticks_ms()`` / ``ticks_diff(a, b)``: the time source (time.ticks_ms / time.ticks_diff on the
   device, the virtual clock in tests), milliseconds, wrapping like MicroPython ticks.
 - ``flag``: optional asyncio.ThreadSafeFlag set by the IRQ to wake ``run()``.
+- ``pair_ms`` / ``on_pair()``: a hold of ``pair_ms`` (e.g. 8000) calls ``on_pair()`` (from
+  ``poll()``) as soon as it is reached, and logs no mark; a felt spasm is then reported at
+  release (a hold between ``long_ms`` and ``pair_ms``), still stamped with the press start.
 
 Interrupt handler: stores (ticks, pin level) of every edge into a preallocated ring of
 ``EDGES`` slots and bumps a counter: no allocation, no calls besides ticks_ms and pin.value.
@@ -39,10 +43,16 @@ _CMASK = const(0x3FFFFFFF)     # counters stay small ints on the ESP32
 
 class Button:
     def __init__(self, pin, on_mark, ticks_ms, ticks_diff, long_ms=1500, debounce_ms=25,
-                 min_ms=40, active_low=True, flag=None):
+                 min_ms=40, active_low=True, flag=None, pair_ms=None, on_pair=None):
         if not 0 < debounce_ms < min_ms < long_ms:
             raise ValueError("button timing must satisfy 0 < debounce_ms (%d) < min_ms (%d) "
                              "< long_ms (%d)" % (debounce_ms, min_ms, long_ms))
+        if pair_ms is not None and (pair_ms <= long_ms or on_pair is None):
+            raise ValueError("pair_ms (%r) must exceed long_ms (%d) and come with on_pair"
+                             % (pair_ms, long_ms))
+        self.pair_ms = pair_ms
+        self._on_pair = on_pair
+        self.pairs = 0
         self._pin = pin
         self._on_mark = on_mark
         self._ticks = ticks_ms
@@ -118,9 +128,16 @@ class Button:
             if (self._w[0] - w) & _CMASK == 0:        # no edge arrived meanwhile
                 self._commit(lvl, self._burst_t)
                 self._have_burst = False
-        if self._pressed and not self._long_done and diff(now, self._press_t) >= self.long_ms:
-            self._long_done = True
-            self._emit(MARK_FELT_SPASM)
+        if self._pressed and not self._long_done:
+            held = diff(now, self._press_t)
+            if self.pair_ms is not None:
+                if held >= self.pair_ms:               # the pairing gesture: no mark
+                    self._long_done = True
+                    self.pairs += 1
+                    self._on_pair()
+            elif held >= self.long_ms:
+                self._long_done = True
+                self._emit(MARK_FELT_SPASM)
 
     def _commit(self, lvl, t):
         pressed = lvl == self._active

@@ -10,6 +10,10 @@ from micropython import const
 
 from drivers import SensorError
 
+# Each part's driver is imported where the board selects it: a board carries one EMG front
+# end and one IMU, and importing the other drivers would cost heap the device does not have.
+# esp32 and flash_storage are imported in open_storage because only one exists per port.
+
 _ADS_POLARITY = const(0)  # ADS1292R: SPI mode 1 (CPOL 0, CPHA 1)
 _ADS_PHASE = const(1)
 

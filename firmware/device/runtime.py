@@ -9,37 +9,43 @@ guard: an exception is logged as a FAULT record (exception class code and line) 
 board reboots; the watchdog is fed only while the pipeline makes progress, so a stalled
 pipeline ends in a watchdog reset (logged at the next boot).
 """
+import asyncio
+import gc
+import io
+import json
 import sys
 import time
+from binascii import crc32
 
 import machine
 import micropython
 from micropython import const
 
+from core import detconfig, flashlog, fwinfo
 from core import records as R
+
+# The device layer (hardware and its drivers, App, button, BLE peripheral) is imported in
+# start_hardware/_start_ble, in the order the device starts, and only what the board has:
+# imported here with the rest, ``import device.runtime`` alone no longer fits the 96 KB an
+# ESP32 leaves free with BLE up (tests/test_firmware_toolchain.py, measured).
 
 WDT_TIMEOUT_MS = const(8000)
 HOUSEKEEP_MS = const(1000)
 STATUS_EVERY_S = const(10)
 RETRY_MS = const(30000)
+PAIR_HOLD_MS = const(8000)    # holding the button this long opens the BLE pairing window
 
 
 def fw_version_u16():
-    from core import fwinfo
-
-    return (fwinfo.FW_VERSION_MAJOR << 8) | (fwinfo.FW_VERSION_MINOR & 0xFF)
+    return fwinfo.FW_VERSION_U16
 
 
 def board_hash(name):
-    from binascii import crc32
-
     return crc32(name.encode()) & 0xFFFF
 
 
 def _fault_line(exc):
     """Source line of the innermost frame of exc's traceback (0 if unknown)."""
-    import io
-
     s = io.StringIO()
     sys.print_exception(exc, s)
     line = 0
@@ -57,20 +63,19 @@ def _fault_line(exc):
 
 class Device:
     def __init__(self, board, storage=None, coeffs=None, wdt_ms=WDT_TIMEOUT_MS, console=True):
-        from core import flashlog
-        from device import hardware
-
         self.board = board
         self.console = console
-        self.log = flashlog.FlashLog(storage if storage is not None else hardware.open_storage(board))
+        if storage is None:
+            from device import hardware
+
+            storage = hardware.open_storage(board)
+        self.log = flashlog.FlashLog(storage)
         prev = self.log.last_boot
         self.boot = (prev + 1) & 0xFFFF or 1
         cause = machine.reset_cause()
         self.reset_cause = cause
         if cause == machine.WDT_RESET:
             self.log.append(R.TYPE_FAULT, [prev, 0, R.FAULT_WATCHDOG, 0, 0])
-        from core import detconfig
-
         self.log.append(R.TYPE_BOOT, [self.boot, cause, fw_version_u16(),
                                       detconfig.CONFIG_VERSION, board_hash(board.get("name", ""))])
         self.coeffs = coeffs
@@ -108,7 +113,7 @@ class Device:
         from device.app import App
 
         if self.coeffs is None:
-            import coeffs
+            import coeffs  # the board's own file, when the caller did not pass one
 
             self.coeffs = coeffs
         self.hw = hw = hardware.Hardware(self.board)
@@ -119,7 +124,8 @@ class Device:
         if hw.button is not None:
             from device import button
 
-            self.button = button.Button(hw.button, self._on_mark, time.ticks_ms, time.ticks_diff)
+            self.button = button.Button(hw.button, self._on_mark, time.ticks_ms, time.ticks_diff,
+                                        pair_ms=PAIR_HOLD_MS, on_pair=self._open_pairing)
 
     def _on_mark(self, kind, t_ticks):
         # device time of the press: sample-clock ms now minus how long ago it was
@@ -132,6 +138,18 @@ class Device:
         self.log.append(R.TYPE_MARK, m)
         self.say("mark %d at %d ms" % (kind, m[1]))
 
+    def _open_pairing(self):
+        """The patient held the button: a host may pair for the next two minutes."""
+        if self.ble is not None:
+            self.ble.open_pairing_window()
+            self.ble.advertise()
+            self.say("pairing window open")
+
+    def _show_passkey(self, passkey):
+        # the board's only output a patient can read here is the console; a board with an
+        # LED would blink the six digits (docs/ble-security.md)
+        self.say("pairing passkey %06d" % passkey)
+
     def clock(self):
         """Device time (boot, ms from the sample count) for the BLE peripheral."""
         return self.boot, self.t_ms()
@@ -139,8 +157,6 @@ class Device:
     def _ble_status(self):
         a = self.app
         s = a.sampler
-        from core import detconfig
-
         return 0xFF, s.dropped + s.missed, a.coverage_pm(), detconfig.CONFIG_VERSION
 
     def _start_ble(self):
@@ -148,12 +164,13 @@ class Device:
         try:
             import bluetooth
             from device import ble_peripheral as BP
-        except ImportError:
+        except ImportError:  # a board without a radio
             return None
         try:
-            per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="spasmtrack",
+            per = BP.BlePeripheral(bluetooth.BLE(), self.log, self.clock, name="ST-sensor",
                                    bonds=BP.BondStore("bonds.bin"), status=self._ble_status,
-                                   model=self.board.get("name", "?"))
+                                   model=self.board.get("name", "?"),
+                                   show_passkey=self._show_passkey)
         except OSError as e:
             self.say("BLE unavailable (%r): measuring and logging without it" % (e,))
             return None
@@ -177,8 +194,6 @@ class Device:
         machine.reset()
 
     async def _housekeeping(self, wdt):
-        import asyncio
-
         last = -1
         n = 0
         while True:
@@ -187,10 +202,11 @@ class Device:
             if blocks != last:  # the pipeline is alive: feed
                 wdt.feed()
                 last = blocks
+            if self.app.epoch_over:  # device ms near 2**30 (12.4 days): a new boot
+                self.say("12.4 days of device time: restarting into a new boot")
+                self.reboot()
             n += 1
             if n % STATUS_EVERY_S == 0:
-                import gc
-
                 gc.collect()
                 st = self.app.status()
                 st["heap_used"] = gc.mem_alloc()
@@ -198,8 +214,6 @@ class Device:
                 self.say("status %r" % (st,))
 
     async def run(self):
-        import asyncio
-
         wdt = machine.WDT(timeout=self.wdt_ms)
         tasks = [self._guard("app", self.app.run(self.hw.start_emg)),
                  self._guard("housekeeping", self._housekeeping(wdt))]
@@ -220,15 +234,11 @@ class Device:
 
 
 def load_board(path="board.json"):
-    import json
-
     with open(path) as f:
         return json.load(f)
 
 
 def main(board=None, storage=None):
-    import asyncio
-
     aeb = getattr(micropython, "alloc_emergency_exception_buf", None)  # not on the unix port
     if aeb is not None:
         aeb(100)

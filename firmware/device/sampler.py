@@ -11,10 +11,23 @@ so the sample index always equals the converter's conversion count. Nothing here
 allocates (tested under ``heap_lock``).
 
 ``next_block`` (task context) copies the oldest complete block into the DSP chain's
-input arrays and returns the absolute index of its first sample. The time base is the
-sample count: t_ms = index * 1000 // fs_hz. When the task falls behind by a whole ring,
-the interrupt overwrites the oldest blocks; those samples are counted in ``dropped`` and
-skipped, and the indices of later blocks still count them, so overruns never shift time.
+input arrays and returns the device time (ms) of its first sample. The time base is the
+sample count: a running ms counter advanced by ``block_len * 1000 / fs_hz`` per block with
+the exact remainder carried (so it equals index * 1000 // fs_hz without ever forming that
+product). When the task falls behind by a whole ring, the interrupt overwrites the oldest
+blocks; those samples are counted in ``dropped`` and skipped, and the time of later blocks
+still counts them, so overruns never shift time.
+
+31-bit discipline (the ESP32's small ints; anything >= 2**30 is a heap-allocated long int):
+every counter the interrupt touches (``irqs``, ``missed``, ``sched_full``, edge and block
+counters) wraps at 2**28, and so do ``dropped`` and ``overruns``: read them as differences
+modulo ``WRAP``. The ms counter reaches 2**30 after 12.4 days of uptime; App reports that
+(``App.epoch_over``) and the runtime restarts into a new boot before it does.
+
+Interrupts: ``drdy_irq`` (hard IRQ) asks ``micropython.schedule`` for the read. When the
+schedule queue is full that raises RuntimeError: the handler catches it, counts it in
+``sched_full`` and leaves ``_sched`` clear, so the next edge tries again; the conversions in
+between are filled by ``_hold`` and counted in ``missed``. Sampling never stops.
 
 Jitter: |interval between interrupts - nominal period| in microseconds, maximum since
 ``take_jitter()`` (reported in each summary and the status).
@@ -35,7 +48,9 @@ from micropython import const
 
 from core import dsp
 
-_WRAP = const(1 << 28)  # block and edge counters wrap here (small ints on every port)
+_WRAP = const(1 << 28)  # counters wrap here (small ints on every port)
+WRAP = _WRAP
+_CHUNK = const(256)     # blocks per step of the ms counter: 256 * block_len * 1000 < 2**30
 _STATUS_HELD = const(0x80)  # block status: samples filled by holding (missed conversions)
 
 
@@ -52,6 +67,8 @@ class EmgSampler:
             raise ValueError("channels must be 1 or 2, not %r" % (channels,))
         if n_blocks < 2:
             raise ValueError("the ring needs at least 2 blocks")
+        if not 0 < block_len <= 4000:
+            raise ValueError("block_len must be 1..4000 samples, not %r" % (block_len,))
         self._src = source
         self.channels = channels
         self.fs_hz = fs_hz
@@ -79,11 +96,13 @@ class EmgSampler:
         self._edges = 0
         self._edges_done = 0
         self._sched = False
+        self.sched_full = 0
         self.missed = 0
         # consumer side (task context)
         self._rblk = 0
         self._rslot = 0
-        self.blk_abs = 0
+        self.ms = 0         # device ms of the next block's first sample
+        self._frac = 0      # remainder of ms * fs_hz not yet a whole ms (0..fs_hz-1)
         self.dropped = 0
         self.overruns = 0
         self.status = 0
@@ -106,7 +125,8 @@ class EmgSampler:
                 self.jit_max = d
         self._run = True
         self._tl = t
-        self.irqs += 1
+        n = self.irqs + 1
+        self.irqs = n if n < _WRAP else 0
         self._advance()
 
     @micropython.native
@@ -151,8 +171,12 @@ class EmgSampler:
         overwritten by the part; they are filled by ``_hold`` and counted in ``missed``."""
         self._edges = (self._edges + 1) % _WRAP
         if not self._sched:
-            self._sched = True
-            micropython.schedule(self._read_ref, 0)
+            try:
+                micropython.schedule(self._read_ref, 0)
+                self._sched = True  # safe after the call: the read cannot run before we return
+            except RuntimeError:    # queue full: count it, the next edge tries again
+                n = self.sched_full + 1
+                self.sched_full = n if n < _WRAP else 0
 
     @micropython.native
     def read(self, _arg):
@@ -163,7 +187,7 @@ class EmgSampler:
         if k == 0:
             return
         if k > 1:
-            self.missed += k - 1
+            self.missed = (self.missed + k - 1) % _WRAP
             self._hold(k - 1)
         self.irq(None)
 
@@ -172,10 +196,22 @@ class EmgSampler:
         """Complete blocks waiting (may exceed the ring: those are lost)."""
         return (self._wblk - self._rblk) % _WRAP
 
+    def _skip_ms(self, blocks):
+        """Advance the ms counter by ``blocks`` blocks (exact: remainder carried)."""
+        fs = self.fs_hz
+        while blocks > 0:
+            k = blocks if blocks < _CHUNK else _CHUNK
+            f = self._frac + k * self._L * 1000
+            q = f // fs
+            self._frac = f - q * fs
+            self.ms += q
+            blocks -= k
+
     def next_block(self, raw0, raw1=None):
-        """Copy the oldest complete block to raw0 (and raw1); return the absolute index of
-        its first sample, or -1 if no block is complete. ``status`` then holds the OR of
-        the block's sample status bits (lead-off, railed, bad frame)."""
+        """Copy the oldest complete block to raw0 (and raw1); return the device time (ms)
+        of its first sample, or -1 if no block is complete. ``status`` then holds the OR
+        of the block's sample status bits (lead-off, railed, bad frame); ``ms`` is the
+        time of the sample after the block."""
         nb = self._NB
         while True:
             avail = (self._wblk - self._rblk) % _WRAP
@@ -183,31 +219,33 @@ class EmgSampler:
                 return -1
             if avail >= nb:  # the interrupt has lapped us: the oldest blocks are gone
                 skip = avail - nb + 1
-                self.dropped += skip * self._L
-                self.overruns += 1
+                self._drop(skip)
                 self._rblk = (self._rblk + skip) % _WRAP
                 self._rslot = (self._rslot + skip) % nb
-                self.blk_abs += skip
                 continue
             s = self._rslot
             dsp.copy(self._blk0[s], raw0, self._L)
             if raw1 is not None and self._blk1[s] is not None:
                 dsp.copy(self._blk1[s], raw1, self._L)
             self.status = self._bst[s]
-            start = self.blk_abs * self._L
             lapped = (self._wblk - self._rblk) % _WRAP >= nb
             self._rblk = (self._rblk + 1) % _WRAP
             self._rslot = (s + 1) % nb
-            self.blk_abs += 1
             if lapped:  # overwritten while we copied: drop it too
-                self.dropped += self._L
-                self.overruns += 1
+                self._drop(1)
                 continue
+            start = self.ms
+            self._skip_ms(1)
             return start
 
-    def t_ms(self, index):
-        """Device milliseconds of sample ``index`` (from the sample count, not a clock)."""
-        return index * 1000 // self.fs_hz
+    def _drop(self, blocks):
+        """Count ``blocks`` lost blocks (samples in ``dropped``) and skip their time."""
+        while blocks > 0:
+            k = blocks if blocks < _CHUNK else _CHUNK
+            self.dropped = (self.dropped + k * self._L) % _WRAP
+            self._skip_ms(k)
+            blocks -= k
+        self.overruns = (self.overruns + 1) % _WRAP
 
     def take_jitter(self):
         """Maximum interval jitter (us) since the last call; resets it."""

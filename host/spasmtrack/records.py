@@ -34,6 +34,14 @@ name_code = fw.name_code
 FIELDS: dict[int, tuple[tuple[str, str], ...]] = fw.FIELDS
 TYPE_NAMES: dict[int, str] = fw.TYPE_NAMES
 TYPE_BY_NAME: dict[str, int] = {v: k for k, v in fw.TYPE_NAMES.items()}
+#: EVENT ``kind`` -> the name the host uses in reports, JSON and truth files.
+KIND_NAMES: dict[int, str] = {fw.KIND_SPASM: "spasm", fw.KIND_CLONUS: "clonus",
+                              fw.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+
+def __getattr__(name: str) -> Any:
+    """Only reached for a name the firmware module does not define (its public names are
+    copied in above); declared so type checkers know this module re-exports them."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StreamError(ValueError):

@@ -1,7 +1,7 @@
 """Accuracy benchmark (``make accuracy``): the firmware detector vs labels and vs peers.
 
 ``python -m spasmtrack.accuracy [--seed N] [--scale F] [--classes a,b] [--no-peers]``
-generates the seeded corpus (:mod:`spasmtrack.corpus`), replays every recording through
+generates the seeded corpus (:mod:`spasmtrack.synth.corpus`), replays every recording through
 the real firmware on MicroPython, runs the peer detectors on the same signal, scores all
 of them with one-to-one event matching (:mod:`.scoring`), prints a table per recording
 class and overall and one per activity context of the firmware detector (rest, walking,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import REPO_ROOT
-from ..corpus import RecordingSpec, build_corpus, generate
+from ..synth.corpus import RecordingSpec, build_corpus, generate
 from ..replay import detconfig_module, load_board_conv, replay_recording
 from .peers import PEERS, run_peers
 from .scoring import Score, score, score_by_context

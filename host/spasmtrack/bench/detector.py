@@ -3,15 +3,14 @@ the speed of ``spasmtrack replay`` (CSV parse + conversion + firmware on MicroPy
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import time
-from pathlib import Path
+from typing import Any
 
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
-from ..corpus import build_corpus, generate
-from ..replay import micropython_exe, replay_file
+from .. import REPO_ROOT, firmware
+from ..synth.corpus import build_corpus, generate
+from ..replay import replay_file
 from . import BenchFigure
 
 WORK = REPO_ROOT / "build" / "bench" / "detector"
@@ -25,7 +24,7 @@ _MP_BENCH = r"""
 import time
 from array import array
 import coeffs
-from core import dspchain, detconfig, detector
+from core import detconfig, detector, dspchain
 N = 100
 M = N // 10
 B = SECONDS * 10
@@ -86,14 +85,14 @@ print('{"det_us": %d, "chain_us": %d, "samples": %d, "events": %d}' % (sum(best_
 """
 
 
-def _detector_cost(seconds: int = 60, reps: int = 7) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")]))
+def _detector_cost(seconds: int = 60, reps: int = 7) -> dict[str, Any]:
     code = _MP_BENCH.replace("SECONDS", str(seconds)).replace("REPS", str(reps))
-    proc = subprocess.run([micropython_exe(), "-X", "heapsize=256K", "-c", code], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(firmware.unix_command("-c", code, heap="256K"), env=firmware.unix_env(),
+                          capture_output=True, text=True, timeout=600)
     if proc.returncode:
         raise RuntimeError(f"detector bench failed:\n{proc.stdout}{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    r: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return r
 
 
 def _replay_speed() -> tuple[float, int, int]:

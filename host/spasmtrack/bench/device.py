@@ -13,9 +13,8 @@ import json
 import subprocess
 
 from . import BenchFigure
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, REPO_ROOT, firmware
 from ..mpybuild import build
-from ..simboard import micropython
 
 _SCRIPT = r"""
 import gc, time, json
@@ -104,12 +103,8 @@ def measure() -> dict:
 
 
 def _isr() -> dict:
-    import os
-
-    env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")])
-    proc = subprocess.run([micropython(), "-c", _SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=str(REPO_ROOT))
+    proc = subprocess.run(firmware.unix_command("-c", _SCRIPT), capture_output=True, text=True,
+                          env=firmware.unix_env(), timeout=300, cwd=str(REPO_ROOT))
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout + proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -133,5 +128,5 @@ def run() -> list[BenchFigure]:
     for name in sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json")):
         res = build(name, REPO_ROOT / "build" / "bench-mpy")
         figs.append(BenchFigure(f"deployed_bytes_{name}", res.total_bytes, "bytes",
-                                note=f"{len(res.files)} files, mpy-cross -march={res.board.arch}"))
+                                note=f"{len(res.files)} files, mpy-cross -march={res.arch}"))
     return figs

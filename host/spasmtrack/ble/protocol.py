@@ -6,6 +6,7 @@ Current Time encoding and the status layout all come from the firmware module.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from spasmtrack import firmware
 
@@ -21,6 +22,11 @@ delete_to = fw.delete_to
 abort = fw.abort
 cts_to_unix = fw.cts_to_unix
 unix_to_cts = fw.unix_to_cts
+
+def __getattr__(name: str) -> Any:
+    """Only reached for a name the firmware module does not define (its public names are
+    copied in above); declared so type checkers know this module re-exports them."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def uuid16(u: int) -> str:

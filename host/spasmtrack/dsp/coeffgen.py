@@ -223,7 +223,7 @@ def _ba(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _notch(sos: np.ndarray, bp: IntCascade) -> IntCascade:
-    from .quantize import quantize_cascade, l1_norm
+    from .quantize import quantize_cascade
     # quantize the notch as the last stage of bp + notch so its bounds include the band-pass
     full = quantize_cascade(np.vstack([bp.float_sos(), sos]), bp.input_max, bp.frac, min_q=12)
     return IntCascade(full.sections[-1:], bp.frac, bp.input_max, full.bounds[-1:])

@@ -1,0 +1,1 @@
+"""Synthetic data generators: simulated patients, labelled corpora, multi-week event-level data."""
