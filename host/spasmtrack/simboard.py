@@ -83,10 +83,17 @@ def _start_board(flash: Path, heapsize: str | None, cause: int, raw: bool) -> tu
 def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
     """Copy bytes both ways until the board exits (-> its exit code) or the host side
     closes (-> None); also returns whether the host last chose the raw REPL. After a soft
-    reset in the raw REPL (``raw`` on entry) the board is put back into it at its prompt."""
+    reset in the raw REPL (``raw`` on entry) the board is put back into it at its prompt.
+
+    What the host sends before the board's first output is held back until then: the unix
+    port starts inside CPython (the ``micropython`` wheel), and a Ctrl-C (SIGINT) that arrives
+    while CPython is still importing kills the interpreter instead of interrupting the board,
+    whereas on an ESP32 the bytes wait in the UART until MicroPython reads them."""
     host_in, host_out = sys.stdin.fileno(), sys.stdout.fileno()
     to_raw = raw
     seen = b""
+    booted = False
+    held = b""
     while True:
         r, _, _ = select.select([host_in, master], [], [], 1.0)
         if host_in in r:
@@ -98,6 +105,9 @@ def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
                     raw = True
                 elif b == _CTRL_B:
                     raw = False
+            if not booted:
+                held += data
+                continue
             try:
                 os.write(master, data)
             except OSError:
@@ -109,6 +119,14 @@ def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
                 data = b""
             if data:
                 os.write(host_out, data)
+                if not booted:
+                    booted = True
+                    if held:
+                        try:
+                            os.write(master, held)
+                        except OSError:
+                            pass
+                        held = b""
                 if to_raw:
                     seen = (seen + data)[-16:]
                     if seen.endswith(b">>> "):         # the REPL reads input now
