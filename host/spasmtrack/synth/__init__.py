@@ -1,0 +1,1 @@
+"""Synthetic signal generators (seeded, labelled) for tests, demos and the accuracy benchmark."""
