@@ -134,10 +134,23 @@ def shortfalls(head: dict[str, Any]) -> list[str]:
     return out
 
 
+def score_dict(s: Score) -> dict[str, Any]:
+    """Score.as_dict with precision, recall and F1 None where undefined (no detections,
+    no labels)."""
+    d = s.as_dict()
+    if s.tp + s.fp == 0:
+        d["precision"] = None
+    if s.tp + s.fn == 0:
+        d["recall"] = None
+    if d["precision"] is None or d["recall"] is None:
+        d["f1"] = None
+    return d
+
+
 def to_json(head: dict[str, Any]) -> dict[str, Any]:
     def conv(o: Any) -> Any:
         if isinstance(o, Score):
-            return o.as_dict()
+            return score_dict(o)
         if isinstance(o, dict):
             return {k: conv(v) for k, v in o.items()}
         if isinstance(o, list):
@@ -155,7 +168,8 @@ def print_table(head: dict[str, Any], detectors: list[str]) -> None:
         tag = f"{g}{'*' if v['tuned_on'] else ''}"
 
         def row(ctx: str, d: str, s: Score) -> None:
-            print(f"{tag:<10} {ctx:<11} {d:<20} {s.f1:>6.3f} {s.precision:>6.3f} {s.recall:>6.3f} "
+            sd = score_dict(s)
+            print(f"{tag:<10} {ctx:<11} {d:<20} {_fmt(sd['f1']):>6} {_fmt(sd['precision']):>6} {_fmt(sd['recall']):>6} "
                   f"{s.tp + s.fn:>6} {s.fp:>4} {s.fp_per_hour:>6.2f} {s.hours:>6.2f} "
                   f"{_fmt(s.median_onset_ms, 0):>8} {_fmt(s.clonus_accuracy, 2):>6}")
         for d in detectors:
@@ -178,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", help="comma-separated corpus classes (default: all)")
     ap.add_argument("--tuned-on", default=TUNED_ON, help=f"the generator the detector was tuned on (default {TUNED_ON})")
     ap.add_argument("--no-peers", action="store_true", help="score the firmware detector only")
+    ap.add_argument("--limit", type=int, help="at most this many recordings of each generator (quick runs)")
     ap.add_argument("--board", default="sim")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", default=str(REPO_ROOT / "build" / "accuracy.json"))
@@ -188,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m spasmtrack.accuracy: unknown generator {', '.join(bad) or '(none)'}; "
               f"known: {', '.join(GENERATORS)}", file=sys.stderr)
         return 2
-    if not a.scale > 0 or a.jobs < 1:
-        print("python -m spasmtrack.accuracy: --scale must be > 0 and --jobs >= 1", file=sys.stderr)
+    if not a.scale > 0 or a.jobs < 1 or (a.limit is not None and a.limit < 1):
+        print("python -m spasmtrack.accuracy: --scale must be > 0, --jobs and --limit >= 1", file=sys.stderr)
         return 2
     from .generators import jobs as make_jobs
 
-    todo = make_jobs(gens, a.seed, a.scale, a.classes.split(",") if a.classes else None)
+    todo = make_jobs(gens, a.seed, a.scale, a.classes.split(",") if a.classes else None, a.limit)
     if not todo:
         print("python -m spasmtrack.accuracy: no recordings selected", file=sys.stderr)
         return 2
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
               "recordings": [{"name": r["name"], "generator": r["generator"], "hours": round(r["hours"], 3),
                               "labels": r["labels"], "lost_s": round(r["lost_s"], 1),
                               "replay_x_realtime": round(r["x_realtime"], 1), **r["extra"],
-                              **{d: _total(r["contexts"][d]).as_dict() for d in detectors}} for r in results],
+                              **{d: score_dict(_total(r["contexts"][d])) for d in detectors}} for r in results],
               "shortfalls": short, "wall_s": round(time.time() - t0, 1)}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

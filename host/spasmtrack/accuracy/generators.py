@@ -62,18 +62,20 @@ def context_at(contexts: list[tuple[float, float, str]], t_s: float) -> str:
     return contexts[-1][2] if contexts else "all"
 
 
-def jobs(generators: list[str], seed: int, scale: float, corpus_classes: list[str] | None = None) -> list[Job]:
+def jobs(generators: list[str], seed: int, scale: float, corpus_classes: list[str] | None = None,
+         limit: int | None = None) -> list[Job]:
+    """The recordings of each generator (at most ``limit`` of each)."""
     out: list[Job] = []
     if "corpus" in generators:
         from ..corpus import build_corpus
 
-        out += [Job("corpus", s.name, seed, scale) for s in build_corpus(seed, scale, corpus_classes)]
+        out += [Job("corpus", s.name, seed, scale) for s in build_corpus(seed, scale, corpus_classes)][:limit]
     if "patient" in generators:
-        out += [Job("patient", str(k), seed, scale) for k in range(len(PATIENT_WINDOWS))]
+        out += [Job("patient", str(k), seed, scale) for k in range(len(PATIENT_WINDOWS))][:limit]
     if "dailylife" in generators:
         from ..synth.dailylife import build_days
 
-        out += [Job("dailylife", str(k), seed, scale) for k in range(len(build_days(seed, scale)))]
+        out += [Job("dailylife", str(k), seed, scale) for k in range(len(build_days(seed, scale)))][:limit]
     return out
 
 
