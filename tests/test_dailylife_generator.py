@@ -186,3 +186,21 @@ def test_csv_reads_back_as_a_replay_recording(tmp_path) -> None:
     chunk = next(iter(rec.chunks()))
     assert np.allclose(chunk.emg_uv[0], r.emg_uv[: chunk.emg_uv.shape[1]], atol=0.006)
     assert np.allclose(chunk.imu[2], r.imu_at_emg_rate(0, chunk.imu.shape[1])[2], atol=6e-5)
+
+
+def test_model_texture_matches_a_real_vastus_lateralis_recording() -> None:
+    """Checked against something we did not write: openhdemg's packaged HD-EMG recording
+    (vastus lateralis, ~26 % MVC plateau). The model's bipolar EMG at 25 % excitation has
+    a median frequency inside the 10th-90th percentile range of the real bipolar pairs."""
+    from spasmtrack.synth.dailylife.realemg import bipolar_plateau, median_frequency
+
+    real, force = bipolar_plateau(FS)
+    assert 20.0 < force < 35.0 and real.shape[0] >= 10 and real.shape[1] > 15 * FS
+    mdf_real = np.array([median_frequency(p, FS) for p in real])
+    lo, hi = np.percentile(mdf_real, [10, 90])
+    assert 45.0 < lo < hi < 110.0                       # a real surface EMG, not noise or hum
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        pool = MotorUnitPool.build(rng, FS, 2000.0)
+        model = pool.emg(pool.spikes(np.full(12 * FS, 0.25), rng), 12 * FS)[FS:12 * FS]
+        assert lo <= median_frequency(model, FS) <= hi, seed

@@ -34,7 +34,7 @@ from scipy import signal as sps
 
 SIGMA_RADIAL = 0.063        # S/m, Andreassen & Rosenfalck 1981
 SIGMA_AXIAL = 0.33          # S/m
-SKIN_FAT_MM = 3.0           # electrode-to-muscle distance (mm)
+SKIN_FAT_MM = 7.0           # skin and subcutaneous fat over the muscle (mm); see the module docstring
 IED_MM = 20.0               # inter-electrode distance of the bipolar pair (mm)
 ELECTRODE_FROM_ENDPLATE_MM = 25.0   # first electrode beyond the endplate (mm)
 FS_MODEL_HZ = 10_000        # rate of the field computation (Hz)

@@ -116,7 +116,7 @@ def patient_for(rng: np.random.Generator, k: int) -> Patient:
     muscle = ("quadriceps", "triceps surae", "biceps brachii")[int(rng.integers(0, 3))] \
         if condition in ("stroke", "CP") else ("quadriceps", "triceps surae")[int(rng.integers(0, 2))]
     return Patient(condition=condition, muscle=muscle,
-                   emg_gain_uv=float(rng.uniform(2500.0, 6000.0)),
+                   emg_gain_uv=float(rng.uniform(1200.0, 3000.0)),
                    tone=float(rng.uniform(0.0, 0.035)),
                    clonus_hz=float(rng.uniform(4.0, 8.0)),
                    mains_hz=int(rng.choice([50, 60])),
