@@ -72,17 +72,17 @@ def tonic_envelope(ep: Episode, n: int, fs: int, rng: np.random.Generator) -> np
 def clonic_beats(ep: Episode, t0: float, t1: float, fs: int, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Beat times (s) from t0 to t1 with the rate drifting from clonus_hz[0] to [1], and
-    beat sizes trending by amp_trend per beat (decaying or waxing)."""
+    beat sizes going exponentially from ep.peak to ep.peak * ep.amp_trend (decaying or
+    waxing) over the bout."""
     f0, f1 = ep.clonus_hz
     times, sizes = [], []
-    t, size = t0, ep.peak
+    t = t0
     while t < t1:
-        times.append(t)
-        sizes.append(min(1.0, size))
         frac = (t - t0) / max(t1 - t0, 1e-9)
+        times.append(t)
+        sizes.append(min(1.0, ep.peak * ep.amp_trend ** frac))
         f = f0 + (f1 - f0) * frac
         t += (1.0 / f) * (1.0 + rng.normal(0.0, 0.03))
-        size *= ep.amp_trend
     return np.asarray(times), np.asarray(sizes)
 
 

@@ -8,8 +8,9 @@ standing and walking: near vertical, lying: horizontal with the roll of the side
 
 Per context: gait swings the pitch at the stride rate with a heel-strike transient
 (a 15 Hz damped oscillation, 0.5-1.2 g) each stride; a vehicle adds 10-30 Hz band-limited
-vibration, bumps and slow cornering forces; wheelchair pushes surge the body at the
-push rate over floor vibration; transfers swing the segment through 40-80 degrees;
+vibration (0.02-0.1 g RMS, Griffin 1990), bumps and slow cornering forces; wheelchair
+pushes surge the body at the push rate over floor vibration; transfers swing the segment
+through 30-90 degrees at 40-120 dps;
 passive stretches at physiotherapy move it through a trapezoidal range; rolling in bed
 turns the roll by 90 degrees. Involuntary episodes move the limb 50-150 ms after the EMG:
 the muscle force (the episode's excitation through a 100 ms twitch low-pass) turns the
@@ -37,12 +38,30 @@ def _lowpass(x: np.ndarray, fc: float) -> np.ndarray:
     return sps.sosfilt(sos, x)
 
 
+def _taper(m: int, edge_s: float = 1.0) -> np.ndarray:
+    w = np.ones(m)
+    e = min(int(edge_s * FS_IMU), m // 2)
+    if e:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(e) / e)
+        w[:e], w[m - e:] = ramp, ramp[::-1]
+    return w
+
+
+def _smooth(x: np.ndarray, width_s: float = 1.0) -> np.ndarray:
+    k = np.hanning(int(width_s * FS_IMU) + 2)[1:-1]
+    k /= k.sum()
+    pad = k.size
+    xp = np.concatenate((np.full(pad, x[0]), x, np.full(pad, x[-1])))
+    return np.convolve(xp, k, mode="same")[pad:-pad]
+
+
 def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
                bursts: dict[int, list[tuple[float, float]]], bumps_s: list[float], fs_emg: int,
                rng: np.random.Generator) -> np.ndarray:
     """(6, n) IMU at FS_IMU for the whole day: ax, ay, az (g), gx, gy, gz (dps)."""
     n = int(np.ceil(script.duration_s * FS_IMU))
-    pitch = np.zeros(n)          # degrees
+    base = np.zeros(n)           # posture pitch of each segment (degrees), smoothed below
+    osc = np.zeros(n)            # movement within a segment (degrees), zero at its ends
     roll = np.zeros(n)
     lin = np.zeros((3, n))       # linear acceleration, g
     gyro_extra = np.zeros((3, n))
@@ -55,7 +74,8 @@ def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
         c = seg.context
         if c == "walking":
             f = seg.params["stride_hz"]
-            pitch[a:b] = 80.0 + seg.params["swing_deg"] * np.sin(2 * np.pi * f * t)
+            base[a:b] = 80.0
+            osc[a:b] = seg.params["swing_deg"] * np.sin(2 * np.pi * f * t) * _taper(m)
             lin[2, a:b] += 0.1 * np.sin(4 * np.pi * f * t)
             strike = np.arange(0.25 / f, m / FS_IMU, 1.0 / f)
             for ts in strike:
@@ -64,7 +84,6 @@ def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
                 tt = np.arange(w) / FS_IMU
                 lin[0, i:i + w] += rng.uniform(0.5, 1.2) * np.exp(-tt / 0.04) * np.cos(2 * np.pi * 15.0 * tt)
         elif c == "sleep":
-            pitch[a:b] = 0.0
             rolls = bursts.get(k, [])
             r = np.full(m, roll_state)
             for (s0, s1) in rolls:
@@ -76,8 +95,9 @@ def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
                 roll_state = new
             roll[a:b] = r
         elif c == "transfer":
-            swing = rng.uniform(40.0, 80.0)
-            pitch[a:b] = swing * np.sin(np.pi * t / (m / FS_IMU)) ** 2
+            # peak angular rate of sin^2 over the transfer: swing * pi / duration
+            swing = float(np.clip(seg.params["rotation_dps"] * (m / FS_IMU) / np.pi, 30.0, 90.0))
+            osc[a:b] = swing * np.sin(np.pi * t / (m / FS_IMU)) ** 2
             lin[:, a:b] += _bandnoise(rng, m, 0.5, 5.0, 0.1) * np.ones((3, 1))
             roll_state = 0.0
         elif c == "physio":
@@ -85,9 +105,7 @@ def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
             rng_deg = seg.params["stretch_dps"] * p / 4
             phase = (t % p) / p
             tri = np.clip(np.minimum(phase * 4, (1 - phase) * 4), 0.0, 1.0)
-            pitch[a:b] = rng_deg * tri
-        else:
-            pitch[a:b] = 0.0 if c != "walking" else 80.0
+            osc[a:b] = rng_deg * tri * _taper(m)
         if c == "vehicle":
             lo, hi = seg.params["vib_hz"]
             for ax in range(3):
@@ -111,6 +129,9 @@ def render_imu(script: DayScript, drives: list[tuple[Episode, EpisodeDrive]],
                 i0, i1 = int(s0 * FS_IMU), int(s1 * FS_IMU)
                 if i1 > i0:
                     gyro_extra[1, i0:i1] += rng.uniform(5.0, 25.0) * np.hanning(i1 - i0)
+    # posture changes take about a second
+    pitch = _smooth(base) + osc
+    roll = _smooth(roll)
     # involuntary episodes turn the limb: force = excitation through a 100 ms twitch
     for ep, d in drives:
         if ep.imu_dps <= 0:

@@ -37,7 +37,7 @@ class Segment:
 class Episode:
     """One involuntary episode. ``peak``: peak excitation (0..1 of maximal); ``shape``
     for unit/tonic/myoclonus/mixed's tonic part; clonus: ``clonus_hz`` start and end
-    (drifting), ``beats`` decaying or waxing (``amp_trend`` per beat, multiplicative)."""
+    (drifting), beats decaying or waxing (``amp_trend``: last beat / first beat)."""
     thomas_type: str
     t0_s: float
     duration_s: float
@@ -153,11 +153,11 @@ def _episode(rng: np.random.Generator, t0: float, pat: Patient, ctx: str, cause:
     if tt == "clonus":
         return Episode(tt, t0, float(rng.uniform(2.0, 25.0)), float(rng.uniform(0.15, 0.5)), "beats",
                        clonus_hz=(hz, float(np.clip(hz + drift, 3.5, 8.5))),
-                       amp_trend=float(rng.choice([rng.uniform(0.93, 0.99), rng.uniform(1.0, 1.03)])),
+                       amp_trend=float(rng.uniform(0.3, 0.8) if rng.random() < 0.6 else rng.uniform(1.2, 2.0)),
                        imu_dps=imu * 0.5, cause=cause, imu_delay_s=float(rng.uniform(0.05, 0.15)))
     tonic = float(rng.uniform(1.0, 5.0))
     return Episode(tt, t0, tonic + float(rng.uniform(2.0, 12.0)), float(rng.uniform(0.12, 0.45)), "plateau",
-                   clonus_hz=(hz, float(np.clip(hz + drift, 3.5, 8.5))), amp_trend=float(rng.uniform(0.95, 1.0)),
+                   clonus_hz=(hz, float(np.clip(hz + drift, 3.5, 8.5))), amp_trend=float(rng.uniform(0.4, 1.0)),
                    tonic_s=tonic, imu_dps=imu, cause=cause, imu_delay_s=float(rng.uniform(0.05, 0.15)))
 
 
@@ -181,7 +181,7 @@ def build_day(name: str, plan: str, seed: int, patient_index: int, scale: float 
             params = {"push_hz": float(rng.uniform(0.7, 1.2)), "vib_g": float(rng.uniform(0.02, 0.08))}
         elif ctx == "vehicle":
             params = {"vib_hz": (float(rng.uniform(10.0, 15.0)), float(rng.uniform(20.0, 30.0))),
-                      "vib_g": float(rng.uniform(0.05, 0.3)), "sway_uv": float(rng.uniform(20.0, 150.0))}
+                      "vib_g": float(rng.uniform(0.02, 0.1)), "sway_uv": float(rng.uniform(20.0, 150.0))}
         elif ctx == "physio":
             params = {"stretch_period_s": float(rng.uniform(6.0, 12.0)), "stretch_dps": float(rng.uniform(30.0, 70.0))}
         elif ctx == "transfer":
