@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,10 @@ def _one(job: Job, peers: bool, board: str) -> dict[str, Any]:
         conv = load_board_conv(board)
         fs_uv = conv.adc_max * conv.uv_per_count
         x = np.clip(rec.signal(), -fs_uv, fs_uv)       # the peers see what the ADC would have seen
-        per_channel = [run_peers(ch, 1000.0, cfg.min_duration_ms / 1000.0, cfg.merge_gap_ms / 1000.0)
-                       for ch in x]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")         # NeuroKit2 warns when a recording has no activation
+            per_channel = [run_peers(ch, 1000.0, cfg.min_duration_ms / 1000.0, cfg.merge_gap_ms / 1000.0)
+                           for ch in x]
         for name in PEERS:
             dets[name] = [e for pc in per_channel for e in pc[name]]
     out: dict[str, Any] = {"name": rec.name, "generator": rec.generator, "hours": rec.duration_s / 3600.0,
