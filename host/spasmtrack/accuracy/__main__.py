@@ -17,7 +17,7 @@ from .. import REPO_ROOT
 from ..replay import detconfig_module, load_board_conv, replay_recording
 from .generators import GENERATORS, TUNED_ON, Job, build
 from .peers import PEERS, run_peers
-from .scoring import Score, drop_ignored, merge_channels, recall_by, score_contexts
+from .scoring import Score, context_of, drop_ignored, match, merge_channels, recall_by, score_contexts
 
 TARGETS = {"f1_unseen": 0.90, "median_onset_error_ms": 100.0, "clonus_accuracy": 0.90,
            "fp_per_h_walking": 2.0, "fp_per_h_vehicle": 2.0, "fp_per_h_rest": 1.0}
@@ -49,7 +49,22 @@ def _one(job: Job, peers: bool, board: str) -> dict[str, Any]:
         out["contexts"][name] = score_contexts(rec.labels, evs, rec.contexts)
         if rec.labels and "thomas_type" in rec.labels[0]:
             out["types"][name] = recall_by(rec.labels, evs, "thomas_type")
+        if name == DETECTOR:
+            out["errors"] = _errors(rec.labels, evs, rec.contexts)
     return out
+
+
+def _errors(labels: list[dict[str, Any]], dets: list[dict[str, Any]],
+            contexts: list[tuple[float, float, str]]) -> dict[str, list[dict[str, Any]]]:
+    """The detector's false events and missed labels (for the detector engineer)."""
+    pairs = match(labels, dets)
+    ml, md = {i for i, _ in pairs}, {j for _, j in pairs}
+    return {"false_events": [{"onset_s": d["onset_s"], "duration_s": round(d["offset_s"] - d["onset_s"], 2),
+                              "kind": d.get("kind"), "context": context_of(contexts, d["onset_s"])}
+                             for j, d in enumerate(dets) if j not in md],
+            "missed": [{k: v for k, v in lab.items() if k in ("onset_s", "offset_s", "kind", "thomas_type", "shape",
+                                                               "context", "rms_uv")}
+                       for i, lab in enumerate(labels) if i not in ml]}
 
 
 def _fmt(v: Any, nd: int = 3) -> str:
@@ -231,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
               "recordings": [{"name": r["name"], "generator": r["generator"], "hours": round(r["hours"], 3),
                               "labels": r["labels"], "lost_s": round(r["lost_s"], 1),
                               "replay_x_realtime": round(r["x_realtime"], 1), **r["extra"],
+                              "detector_errors": r["errors"],
                               **{d: score_dict(_total(r["contexts"][d])) for d in detectors}} for r in results],
               "shortfalls": short, "wall_s": round(time.time() - t0, 1)}
     out = Path(a.out)
