@@ -44,7 +44,7 @@ class DailyLifeRecording:
     def __init__(self, script: DayScript, board: str = "sim"):
         self.script = script
         rng = np.random.default_rng(script.seed + 7919)
-        n = int(round(script.duration_s * FS))
+        n = int(round(script.duration_s * FS)) // 10 * 10      # whole 10 ms envelope ticks
         self.n = n
         pat = script.patient
         pool = MotorUnitPool.build(np.random.default_rng(script.seed + 1), FS, pat.emg_gain_uv)
