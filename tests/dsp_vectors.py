@@ -1,25 +1,20 @@
 """Test and benchmark signals for the DSP core, in ADC counts of a board."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 from scipy import signal
 
+from spasmtrack import firmware
 from spasmtrack.dsp.testsignals import emg_like
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_coeffs(board: str = "sim") -> ModuleType:
-    path = ROOT / "boards" / board / "coeffs.py"
-    spec = importlib.util.spec_from_file_location(f"coeffs_{board}", path)
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
+    return firmware.board_module(board)
 
 
 def vectors(c: ModuleType, n: int = 12000, seed: int = 7) -> dict[str, np.ndarray]:

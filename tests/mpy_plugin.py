@@ -10,35 +10,43 @@ A module may ask for a smaller heap with a first-lines comment ``# mpy-heapsize:
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from spasmtrack import firmware
+
 ROOT = Path(__file__).resolve().parents[1]
-MPY_PATH = os.pathsep.join(
-    [str(ROOT / "firmware"), str(ROOT / "boards" / "sim"), str(ROOT / "tests" / "firmware"), ".frozen"]
-)
+#: the firmware, the virtual board's hardware layer and its programs, then the firmware tests
+MPY_PATH = firmware.micropypath(extra=[ROOT / "tests" / "firmware"])
 TIMEOUT_S = 600
 
 
 def micropython_binary() -> str:
-    exe = shutil.which("micropython")
-    if exe is None:
-        venv = ROOT / ".venv" / "bin" / "micropython"
-        if venv.exists():
-            return str(venv)
-        raise pytest.UsageError("micropython unix port not found: run `make test` to install it")
-    return exe
+    """The unix port to test on: ``SPASMTRACK_MICROPYTHON`` (e.g. a 32-bit build), else the
+    pinned one (spasmtrack.firmware.micropython)."""
+    try:
+        return firmware.micropython()
+    except firmware.FirmwareMissing as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+_host_arch: list[str] = []
+
+
+def host_arch() -> str:
+    """``mpy-cross -march`` of that binary (x64, or x86 for a 32-bit build), asked once."""
+    if not _host_arch:
+        _host_arch.append(firmware.host_arch(micropython_binary()))
+    return _host_arch[0]
 
 
 def run_micropython(code: str, heapsize: str | None = None, timeout: float = TIMEOUT_S,
                     cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in the MicroPython unix port with the firmware on its path."""
-    env = dict(os.environ, MICROPYPATH=MPY_PATH)
+    env = firmware.unix_env(MPY_PATH)
     cmd = [micropython_binary()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]

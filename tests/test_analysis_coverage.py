@@ -7,7 +7,7 @@ import pytest
 
 from spasmtrack import records as rec
 from spasmtrack.analysis import Params, analyse, load
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.analysis.tzutil import HOUR_MS
 from spasmtrack.report.html import render
 from spasmtrack.store import open_store

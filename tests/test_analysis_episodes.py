@@ -6,7 +6,7 @@ import pytest
 
 from spasmtrack.analysis import Params, analyse, load
 from spasmtrack.analysis.episodes import EPISODE_GAP_MS, combine_kinds, group_episodes
-from spasmtrack.analysis.synth import generate
+from spasmtrack.synth.multiweek import generate
 from spasmtrack.report.html import render
 from spasmtrack.store import open_store
 

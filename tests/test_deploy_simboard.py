@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from spasmtrack import REPO_ROOT
+from spasmtrack import firmware
 from spasmtrack import records as R
 from spasmtrack.boards import known_boards
 from spasmtrack.mpybuild import build
@@ -30,14 +31,17 @@ pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat mis
 def test_mpy_build_compiles_every_module_for_the_board_arch(name: str, tmp_path: Path) -> None:
     res = build(name, tmp_path)
     names = {str(f) for f in res.files}
-    for must in ("main.py", "device.mpy", "app.mpy", "sampler.mpy", "dsp.mpy", "coeffs.mpy",
-                 "flashlog.mpy", "records.mpy", "detector.mpy", "board.json",
+    for must in ("main.py", "device/runtime.mpy", "device/app.mpy", "device/sampler.mpy", "core/dsp.mpy",
+                 "coeffs.mpy", "core/flashlog.mpy", "core/records.mpy", "core/detector.mpy", "board.json",
                  "drivers/ads1292r.mpy", "drivers/mpu6050.mpy", "drivers/lsm6dso.mpy"):
         assert must in names, must
-    assert "dsp_plain.mpy" not in names
-    # .mpy header: "M", version 6, native arch in bits 2-7 of byte 2 (x64 = 2, xtensawin = 10)
-    hdr = (res.out / "dsp.mpy").read_bytes()[:4]
-    arch = {"x64": 2, "xtensawin": 10}[res.board.arch]
+    assert "core/dsp_plain.mpy" not in names
+    # .mpy header: "M", version 6, native arch in bits 2-7 of byte 2 (x86 = 1, x64 = 2,
+    # xtensawin = 10); the sim board's is the unix port's own (x86 for a 32-bit build)
+    hdr = (res.out / "core" / "dsp.mpy").read_bytes()[:4]
+    want = firmware.host_arch() if res.board.data.get("mcu") == "unix" else res.board.arch
+    assert res.arch == want
+    arch = {"x86": 1, "x64": 2, "xtensawin": 10}[want]
     assert hdr[0] == ord("M") and hdr[1] == 6 and hdr[2] >> 2 == arch, hdr
 
 
@@ -88,10 +92,10 @@ def test_make_deploy_to_the_sim_board_boots_and_logs(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         out = proc.stdout
         assert "copied 21 files" in out or "copied" in out, out
-        for f in ("main.py", "device.mpy", "drivers/ads1292r.mpy", "coeffs.mpy", "board.json"):
+        for f in ("main.py", "device/runtime.mpy", "drivers/ads1292r.mpy", "coeffs.mpy", "board.json"):
             assert f in out, f
         assert "bytes free of" in out and "reset" in out
-        assert (flash / "device.mpy").is_file() and (flash / "board.json").is_file()
+        assert (flash / "device/runtime.mpy").is_file() and (flash / "board.json").is_file()
         fd = os.open(str(pty), os.O_RDWR | os.O_NOCTTY)
         try:
             text = _read_console(fd, "spasmtrack: status", 25)
@@ -110,7 +114,7 @@ def test_make_deploy_to_the_sim_board_boots_and_logs(tmp_path: Path) -> None:
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=90)
         assert proc.returncode != 0
         assert "has no frozen spasmtrack firmware" in proc.stderr, proc.stdout + proc.stderr
-        assert (flash / "device.mpy").is_file() and (flash / "records.mpy").is_file()
+        assert (flash / "device/runtime.mpy").is_file() and (flash / "core" / "records.mpy").is_file()
     finally:
         sock.terminate()
         sock.wait(10)

@@ -108,7 +108,7 @@ def test_csv_import_names_every_bad_row_and_stores_nothing(db, tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("time,drug,amount,unit,route\n"
                  "2026-11-10T08:00+01:00,baclofen,20,mg,oral\n"
-                 "2026-11-10 08:00,baclofen,20,mg,oral\n"
+                 "2026-11-10T09:00+01:00,baclofen,20,mg,oral,after lunch,extra\n"
                  "2026-11-10T08:00+01:00,baclofen,20,spoons,oral\n"
                  "2030-01-01T08:00+01:00,baclofen,20,mg,oral\n"
                  "2026-11-10T08:00+01:00,baclofen,20,mg,rectal\n")
@@ -116,7 +116,7 @@ def test_csv_import_names_every_bad_row_and_stores_nothing(db, tmp_path):
         log.import_csv("P1", f, now=NOW)
     msg = str(ei.value)
     assert "4 bad row(s)" in msg
-    for frag in ("bad.csv:3: time '2026-11-10 08:00' has no time zone", "bad.csv:4: unknown unit 'spoons'",
+    for frag in ("bad.csv:3: 2 cell(s) more than the header's 5 columns", "bad.csv:4: unknown unit 'spoons'",
                  "bad.csv:5: dose time 2030-01-01T07:00Z is in the future", "bad.csv:6: unknown route 'rectal'"):
         assert frag in msg
     assert log.list("P1") == []
@@ -167,19 +167,24 @@ def test_button_mark_becomes_dose_with_provenance(db):
 
 def test_cli_dose_add_and_errors(db, capsys):
     url, st, log = db
+    assert main(["patient", "add", "P2", "--tz", "America/New_York", "--db", url + ".new"]) == 2
+    assert "no such database" in capsys.readouterr().err
     assert main(["patient", "add", "P2", "--tz", "America/New_York", "--db", url]) == 0
     assert main(["dose", "add", "--patient", "P2", "--amount", "10 mg",
                  "--time", "2026-11-10 08:00 America/New_York", "--db", url]) == 0
-    assert main(["dose", "add", "--patient", "P2", "--amount", "10 mg",
-                 "--time", "2026-11-10 08:00", "--db", url]) == 2
-    assert "has no time zone" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["dose", "add", "--patient", "P2", "--amount", "5 mg",      # the patient's zone
+                 "--time", "2026-11-10 14:00", "--db", url]) == 0
+    assert "at 2026-11-10 14:00 EST" in capsys.readouterr().out
     assert main(["dose", "add", "--patient", "NOPE", "--amount", "10 mg",
                  "--time", "2026-11-10T08:00Z", "--db", url]) == 2
     assert "unknown patient 'NOPE'" in capsys.readouterr().err
     assert main(["dose", "pump", "--patient", "P2", "--rate", "00:00=350", "--rate", "07:00=450",
                  "--from", "2026-11-01 00:00 America/New_York", "--db", url]) == 0
     assert main(["dose", "list", "--patient", "P2", "--db", url]) == 0
-    assert "10 mg  baclofen oral" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "10 mg  baclofen oral" in out and "times in America/New_York" in out
+    assert "2026-11-10 08:00 EST" in out
 
 
 def test_pump_retract_and_late_entry_counts(db):

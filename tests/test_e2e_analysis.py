@@ -9,14 +9,13 @@ import datetime as dt
 import numpy as np
 import pytest
 
-pytest.importorskip("spasmtrack.analysis")
-
-from spasmtrack.analysis import Params, analyse, load  # noqa: E402
-from spasmtrack.demo import PATIENT_CODE, write_dose_log  # noqa: E402
-from spasmtrack.doses import DoseLog  # noqa: E402
-from spasmtrack.patient import Scenario, build_timeline  # noqa: E402
-from spasmtrack.patient.eventlevel import peridose_truth, truth_frames  # noqa: E402
-from spasmtrack.store import open_store  # noqa: E402
+from spasmtrack.analysis import Params, analyse, load
+from spasmtrack.demo import PATIENT_CODE
+from spasmtrack.synth.patient.doselog import write_dose_log
+from spasmtrack.doses import DoseLog
+from spasmtrack.synth.patient import Scenario, build_timeline
+from spasmtrack.synth.patient.eventlevel import peridose_truth, truth_frames
+from spasmtrack.store import open_store
 
 
 def _start(days: int) -> str:

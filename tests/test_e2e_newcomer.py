@@ -28,6 +28,6 @@ def test_clean_clone_runs_make_test_and_make_demo(tmp_path):
     assert s["records_logged"] == s["records_synced"] > 0
     report = Path(s["report_path"])
     assert (report if report.is_absolute() else clone / report).exists()
-    assert "== spasmtrack demo summary ==" in demo.stdout
+    assert "== spasmtrack demo: " in demo.stdout and "7 of 7 stages complete" in demo.stdout
     test = subprocess.run(["make", "test"], cwd=clone, capture_output=True, text=True, timeout=3600)
     assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]

@@ -1,34 +1,19 @@
-"""firmware/flashlog.py and boards/sim/flash_storage.py also run on CPython (the demo and host
+"""firmware/core/flashlog.py and boards/sim/flash_storage.py also run on CPython (the demo and host
 tools use them there): same behaviour, and a byte-identical flash image to MicroPython's."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import ModuleType
 
-from mpy_plugin import ROOT, run_micropython
+from mpy_plugin import run_micropython
+from spasmtrack import firmware
 from spasmtrack import records as R
 
 
-def _load(name: str, path) -> ModuleType:
-    saved = sys.modules.get("records")
-    sys.modules["records"] = R.fw
-    try:
-        spec = importlib.util.spec_from_file_location(f"_cpy_{name}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            del sys.modules["records"]
-        else:
-            sys.modules["records"] = saved
-    return mod
+FL = firmware.core("flashlog")
+FS: ModuleType = firmware.board_module("sim", "flash_storage")
 
-
-FL = _load("flashlog", ROOT / "firmware" / "flashlog.py")
-FS = _load("flash_storage", ROOT / "boards" / "sim" / "flash_storage.py")
-
-# the same scenario as code for both interpreters: appends over a rotation, an ack, a torn write
+# the same scenario as code for both interpreters: appends over a rotation, an ack, a torn write,
+# a flipped bit in the newest sector's header
 SCENARIO = """
 def scenario(R, FlashLog, RamFlash, PowerLoss):
     fl = RamFlash(256, 8)
@@ -47,8 +32,13 @@ def scenario(R, FlashLog, RamFlash, PowerLoss):
         pass
     fl.power_budget = None
     log = FlashLog(fl)
+    torn = log.torn_bytes
     seq = log.append(R.TYPE_MARK, (1, 123456, R.MARK_DOSE_TAKEN))
-    return fl, log, seq
+    log.append(R.TYPE_EVENT, (1, 77, 700, 1, 0, 0, 1, 2, 3, 0, 0, 0, 0, 2))
+    fl.image[(2 + log._head) * 256 + 5] ^= 0x10
+    log = FlashLog(fl)
+    seq = log.append(R.TYPE_MARK, (1, 123999, R.MARK_FELT_SPASM))
+    return fl, log, seq, torn
 """
 
 
@@ -59,30 +49,34 @@ def _cpython_run():
 
 
 def test_flashlog_on_cpython_recovers_and_rotates() -> None:
-    fl, log, seq = _cpython_run()
-    assert log.torn_bytes == 23
+    fl, log, seq, torn = _cpython_run()
+    assert torn == 23
     assert seq == log.last_seq
     buf = bytearray(R.MAX_FRAME)
     recs = [R.decode_frame(bytes(buf[:n])) for n in log.read_from(0, buf)]
     seqs = [r.seq for r in recs]
     assert seqs == sorted(seqs) and seqs[-1] == seq
     losses = [r for r in recs if r.type_name == "LOSS"]
-    assert losses and all(r["first_seq"] == 6 for r in losses)     # acked 5
+    rotation = [r for r in losses if r["reason"] == R.LOSS_ROTATION]
+    assert rotation and all(r["first_seq"] == 6 for r in rotation)  # acked 5
+    corrupt = [r for r in losses if r["reason"] == R.LOSS_CORRUPT_SECTOR]
+    assert len(corrupt) == 1 and log.corrupt_sectors == 1           # the flipped header bit
+    assert corrupt[0]["last_seq"] == seq - 2 and seq - 2 not in seqs  # ..and the seqs go on
     missing = set(range(1, seq + 1)) - set(seqs)
     assert missing and all(6 <= s <= max(r["last_seq"] for r in losses) or s <= 5 for s in missing)
 
 
 def test_flash_image_is_byte_identical_on_micropython_and_cpython() -> None:
-    fl, log, seq = _cpython_run()
-    code = ("import records as R, binascii\n"
-            "from flashlog import FlashLog\n"
+    fl, log, seq, torn = _cpython_run()
+    code = ("from core.flashlog import FlashLog\n"
+            "from core import records as R\nimport binascii\n"
             "from flash_storage import RamFlash, PowerLoss\n"
             + SCENARIO +
-            "fl, log, seq = scenario(R, FlashLog, RamFlash, PowerLoss)\n"
-            "print(seq, log.last_seq, log.acked_seq, log.torn_bytes)\n"
+            "fl, log, seq, torn = scenario(R, FlashLog, RamFlash, PowerLoss)\n"
+            "print(seq, log.last_seq, log.acked_seq, torn)\n"
             "print(binascii.hexlify(fl.image).decode())\n")
     proc = run_micropython(code, "96K")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     head, image = proc.stdout.split()[:4], proc.stdout.split()[4]
-    assert [int(x) for x in head] == [seq, log.last_seq, log.acked_seq, log.torn_bytes]
+    assert [int(x) for x in head] == [seq, log.last_seq, log.acked_seq, torn]
     assert bytes.fromhex(image) == bytes(fl.image)

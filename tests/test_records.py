@@ -1,31 +1,20 @@
-"""spasmtrack.records (host loader of firmware/records.py): typed decode helpers, precise
+"""spasmtrack.records (host loader of firmware/core/records.py): typed decode helpers, precise
 errors, and a cross-check that frames packed by MicroPython decode identically on CPython and
 vice versa."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from mpy_plugin import ROOT, run_micropython
+from spasmtrack import firmware
 from spasmtrack import records as R
 
 
 def _samples() -> list[tuple[int, int, tuple[int, ...]]]:
-    """tests/firmware/record_samples.py, which does ``import records`` (the firmware module)."""
-    saved = sys.modules.get("records")
-    sys.modules["records"] = R.fw
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "record_samples_cpy", ROOT / "tests" / "firmware" / "record_samples.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            del sys.modules["records"]
-        else:
-            sys.modules["records"] = saved
+    """tests/firmware/record_samples.py, which does ``from core import records`` (the firmware
+    module): run on CPython with ``core`` bound to the host's copy of the firmware core."""
+    mod = firmware.load_source(ROOT / "tests" / "firmware" / "record_samples.py", "record_samples_cpy")
+    assert mod.R is R.fw
     return mod.SAMPLES
 
 
@@ -33,7 +22,7 @@ SAMPLES = _samples()
 
 
 def test_host_module_is_the_firmware_file() -> None:
-    assert R.fw.__file__ == str(ROOT / "firmware" / "records.py")
+    assert R.fw.__file__ == str(ROOT / "firmware" / "core" / "records.py")
     assert R.TYPE_EVENT == 3 and R.EV_ONSET_MS == 1 and R.MAX_FRAME == R.fw.MAX_FRAME
     assert "0.01 uV" in R.fw.__doc__
 
@@ -83,7 +72,7 @@ def _mpy(code: str) -> str:
 
 def test_micropython_packed_frames_decode_identically_on_cpython() -> None:
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         "from record_samples import SAMPLES\n"
         "for t, s, v in SAMPLES:\n"
         "    b = bytearray(R.MAX_FRAME)\n"
@@ -100,7 +89,7 @@ def test_micropython_packed_frames_decode_identically_on_cpython() -> None:
 def test_cpython_packed_frames_decode_identically_on_micropython() -> None:
     data = b"".join(R.encode(t, s, v) for t, s, v in SAMPLES)
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         f"b = binascii.unhexlify({data.hex()!r})\n"
         "off = 0\n"
         "while off < len(b):\n"
@@ -113,7 +102,7 @@ def test_cpython_packed_frames_decode_identically_on_micropython() -> None:
 
 def test_errors_are_identical_on_both_interpreters() -> None:
     good = R.encode("EVENT", 3, SAMPLES[3][2])
-    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x09" + good[2:],
+    bad = [good[:30], b"\x00" + good[1:], good[:1] + b"\x7e" + good[2:],
            good[:2] + b"\x02" + good[3:], good[:3] + b"\x10" + good[4:],
            good[:40] + bytes([good[40] ^ 0x80]) + good[41:]]
     cpy = []
@@ -122,7 +111,7 @@ def test_errors_are_identical_on_both_interpreters() -> None:
             R.fw.unpack_from(b, 0)
         cpy.append((ei.value.code, str(ei.value)))
     out = _mpy(
-        "import records as R, binascii\n"
+        "from core import records as R\nimport binascii\n"
         f"for h in {[b.hex() for b in bad]!r}:\n"
         "    try:\n"
         "        R.unpack_from(binascii.unhexlify(h), 0)\n"

@@ -105,7 +105,7 @@ def test_edf_recording_with_channel_mapping(tmp_path: Path) -> None:
 
 def test_corpus_recording_through_replay_scores_and_never_overlaps() -> None:
     from spasmtrack.accuracy.scoring import score
-    from spasmtrack.corpus import build_corpus, generate
+    from spasmtrack.synth.corpus import build_corpus, generate
     from spasmtrack.replay import replay_recording
 
     for spec in build_corpus(11, scale=0.15, classes=["clonus", "leadoff"]):

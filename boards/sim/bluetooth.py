@@ -1,25 +1,44 @@
 # Sim board: the MicroPython `bluetooth` module, backed by a Bumble host stack.
 #
-# MicroPython cannot run Bumble, so every BLE() call is sent as a small binary frame
-# (u16 len | u8 op | fields) over TCP to the bridge (host/spasmtrack/ble/simbridge.py,
-# address in the environment variable SPASMTRACK_BLE_BRIDGE, "127.0.0.1:PORT"), which
-# owns a Bumble Device on the virtual radio. Events come back as frames and are delivered
-# to the handler given to BLE.irq() from the main thread through micropython.schedule(),
-# like the ESP32 port delivers NimBLE events. A small reader thread only waits for the
-# socket to become readable (it allocates nothing).
+# MicroPython cannot run Bumble, so every BLE() call is sent as a small binary frame over
+# TCP to the bridge (host/spasmtrack/ble/simbridge.py, address in the environment variable
+# SPASMTRACK_BLE_BRIDGE, "127.0.0.1:PORT"), which owns a Bumble Device on the virtual
+# radio. The frames are defined once, in simwire.py, which both sides load. Events come
+# back as frames and are delivered to the handler given to BLE.irq() from the main thread
+# through micropython.schedule(), like the ESP32 port delivers NimBLE events. A small
+# reader thread only waits for the socket to become readable (it allocates nothing).
 #
-# NimBLE-like behaviour the firmware sees:
-# - gatts_notify() takes one of TX_SLOTS transmit buffers per notification until the
-#   controller has sent it; with none free it raises OSError(ENOMEM) (NimBLE: mbuf pool
-#   exhausted). TX_SLOTS defaults to 12 (ESP-IDF's CONFIG_BT_NIMBLE_MSYS_1_BLOCK_COUNT);
-#   SPASMTRACK_SIM_TXBUF overrides it.
+# What the firmware sees is what MicroPython's NimBLE binding does (extmod/modbluetooth.c,
+# extmod/nimble/modbluetooth_nimble.c; each point has a test in tests/test_ble_nimble.py):
+# - config(mtu=) / config(addr_mode=) and config("mac") / config("mtu") before
+#   active(True) raise OSError(ENODEV) (mp_bluetooth_set_preferred_mtu & co. check
+#   mp_bluetooth_is_active); gap_name, bond, mitm, io and le_secure are accepted.
+# - active(True) loads the identity key: _IRQ_GET_SECRET(10, 0, b"irk") and, when the
+#   handler has none, _IRQ_SET_SECRET(10, b"irk", 16 random bytes) (load_irk(), called
+#   from sync_cb while activating): a handler registered after active() misses both.
+# - bond secrets are sec_type 1 (our) and 2 (peer), keyed by a 7-byte ble_addr_t, valued
+#   by the 80-byte ble_store_value_sec (simwire.SEC_VALUE_FMT); a peer lookup without key
+#   iterates by index (ble_secret_store_read); a False answer to SET_SECRET leaves the
+#   link encrypted but not bonded (BLE_HS_ESTORE_CAP).
+# - _IRQ_ENCRYPTION_UPDATE carries ints (conn, encrypted, authenticated, bonded, key_size)
+#   (mp_bluetooth_gatts_on_encryption_update); Just Works gives authenticated = 0.
+# - attribute permissions (_FLAG_*_ENCRYPTED / _AUTHENTICATED) are checked by the stack
+#   and refused with ATT 0x05 Insufficient Authentication; CCCD writes (subscriptions) are
+#   accepted on any link (the firmware must check security itself before notifying).
+# - gatts_notify() takes one of TX_SLOTS buffers of the shared pool until the controller
+#   has sent it; with none free it raises OSError(ENOMEM) (ble_hs_mbuf_from_flat); while
+#   the pool is empty a peer's write is refused with ATT 0x11 Insufficient Resources
+#   before the firmware sees it. TX_SLOTS defaults to 12 (ESP-IDF's
+#   CONFIG_BT_NIMBLE_MSYS_1_BLOCK_COUNT); SPASMTRACK_SIM_TXBUF overrides it.
+# - gatts_indicate() has no EALREADY (indications queue in the stack); a failed one
+#   fires _IRQ_GATTS_INDICATE_DONE with the error status inside the call, then raises
+#   (ble_gattc_indicate_custom -> ble_gap_notify_tx_event).
 # - attribute buffers are 20 bytes unless gatts_set_buffer(); central writes are
 #   truncated to the buffer (or appended in append mode); local gatts_write grows it.
-# - only one indication in flight per connection: a second raises OSError(EALREADY)
-#   until _IRQ_GATTS_INDICATE_DONE.
-# - notifications are truncated to MTU-3; config(mtu=) is the MTU offered in exchanges.
-# - security flags (_FLAG_READ_ENCRYPTED ...) are enforced by the stack (ATT errors),
-#   bonding keys are fetched and stored through _IRQ_GET_SECRET / _IRQ_SET_SECRET.
+# - config(addr_mode=2) advertises a resolvable private address made from the identity
+#   key; config("mac") then raises OSError(EINVAL) (mp_bluetooth_get_current_address).
+# - _IRQ_PASSKEY_ACTION (conn, action, passkey) asks for gap_passkey() (display: the
+#   firmware chooses the passkey and shows it).
 # Events are dispatched from scheduled callbacks, i.e. between ANY two bytecodes of the
 # main program (as on the ESP32). The C stack's calls are atomic there; here each frame
 # goes out in ONE socket write (a reply sent from a callback never lands inside another
@@ -33,30 +52,7 @@ import micropython
 import _thread
 from micropython import const
 
-_OP_HELLO = const(0x01)
-_OP_ACTIVE = const(0x02)
-_OP_CONFIG = const(0x03)
-_OP_ADV = const(0x04)
-_OP_REGISTER = const(0x05)
-_OP_GWRITE = const(0x06)
-_OP_NOTIFY = const(0x07)
-_OP_INDICATE = const(0x08)
-_OP_SETBUF = const(0x09)
-_OP_DISCONNECT = const(0x0A)
-_OP_PAIR = const(0x0B)
-_OP_REPLY = const(0x0C)
-_EV_OK = const(0x81)
-_EV_HANDLES = const(0x85)
-_EV_CONNECT = const(0x90)
-_EV_DISCONNECT = const(0x91)
-_EV_WRITE = const(0x92)
-_EV_READREQ = const(0x93)
-_EV_MTU = const(0x94)
-_EV_ENC = const(0x95)
-_EV_GETSECRET = const(0x96)
-_EV_SETSECRET = const(0x97)
-_EV_INDDONE = const(0x98)
-_EV_TXDONE = const(0x99)
+import simwire as W
 
 # IRQ numbers (MicroPython docs)
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -68,6 +64,7 @@ _IRQ_MTU_EXCHANGED = const(21)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
+_IRQ_PASSKEY_ACTION = const(31)
 
 FLAG_READ = const(0x0002)
 FLAG_WRITE_NO_RESPONSE = const(0x0004)
@@ -75,9 +72,12 @@ FLAG_WRITE = const(0x0008)
 FLAG_NOTIFY = const(0x0010)
 FLAG_INDICATE = const(0x0020)
 
+_ENODEV = const(19)
+_EINVAL = const(22)
 _ENOMEM = const(12)
-_EALREADY = const(114)
 _ENOTCONN = const(107)
+_BLE_HS_ENOTCONN = const(7)     # NimBLE's own code, as INDICATE_DONE reports it
+_ADDR_MODE_RPA = const(2)
 _DEFAULT_BUF = const(20)
 
 
@@ -155,16 +155,14 @@ class BLE:
         self._bond = False
         self._mitm = False
         self._le_secure = False
-        self._name = "MPY BTSTACK"
-        self._addr = bytes(6)
+        self._addr_mode = 1
+        self._name = "MPY NIMBLE"
         self._attrs = {}
         self._slots = _env_int("SPASMTRACK_SIM_TXBUF", 12)
         self._inflight = {}     # conn -> notifications sent (written by gatts_notify)
         self._txdone = {}       # conn -> completions (written by the TXDONE event)
-        self._indicating = {}
         self._events = []
         self._busy = False
-        self._hdr = bytearray(2)
         self._poller = None
         self._lock = _thread.allocate_lock()
         self._service_ref = self._service
@@ -175,14 +173,18 @@ class BLE:
     def _connect(self):
         addr = os.getenv("SPASMTRACK_BLE_BRIDGE")
         if not addr:
-            raise OSError(19)  # ENODEV: no radio attached to this sim board
+            raise OSError(_ENODEV)  # no radio attached to this sim board
         host, port = addr.rsplit(":", 1)
         s = socket.socket()
         s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        try:   # no Nagle delay: a buffer taken here is taken at the bridge at once
+            s.setsockopt(6, 1, 1)   # IPPROTO_TCP, TCP_NODELAY
+        except (OSError, AttributeError):
+            pass
         self._sock = s
         self._poller = select.poll()
         self._poller.register(s, select.POLLIN)
-        self._send(_OP_HELLO, self._addr + self._name.encode())
+        self._send(W.OP_HELLO, self._addr, self._slots, tail=self._name.encode())
         self._send_config()
         _thread.start_new_thread(self._reader, ())
 
@@ -204,11 +206,11 @@ class BLE:
                 lock.release()
                 continue
 
-    def _send(self, op, payload=b""):
+    def _send(self, op, *fields, tail=b""):
         s = self._sock
         if s is None:
             raise OSError(_ENOTCONN)
-        s.write(struct.pack("<HB", len(payload) + 1, op) + payload)  # one write: atomic
+        s.write(W.pack(op, *fields, tail=tail))  # one write: atomic
 
     def _read_exact(self, n):
         buf = bytearray(n)
@@ -231,18 +233,19 @@ class BLE:
             return True
         return False
 
-    def _call(self, op, payload, want):
+    def _call(self, op, want, *fields, tail=b""):
         # Synchronous request: events that arrive before the reply are kept in order
-        # and delivered afterwards from the scheduler (never nested inside this call).
+        # and delivered afterwards from the scheduler (never nested inside this call),
+        # except what the stack waits for (secrets, read requests), as in NimBLE.
         self._busy = True
         try:
-            self._send(op, payload)
+            self._send(op, *fields, tail=tail)
             while True:
                 ev, p = self._read_frame()
                 if ev == want:
                     return p
-                if ev == _EV_GETSECRET or ev == _EV_SETSECRET or ev == _EV_READREQ:
-                    self._dispatch(ev, p)  # the stack waits for these answers
+                if ev == W.EV_GETSECRET or ev == W.EV_SETSECRET or ev == W.EV_READREQ:
+                    self._dispatch(ev, p)
                 else:
                     self._events.append((ev, p))
         finally:
@@ -276,53 +279,53 @@ class BLE:
         return None
 
     def _dispatch(self, ev, p):
-        if ev == _EV_CONNECT or ev == _EV_DISCONNECT:
-            conn, at = struct.unpack_from("<HB", p)
-            addr = memoryview(p[3:9])
-            if ev == _EV_CONNECT:
+        if ev == W.EV_CONNECT or ev == W.EV_DISCONNECT:
+            (conn, at, addr), _ = W.unpack(ev, p)
+            if ev == W.EV_CONNECT:
                 self._txdone[conn] = 0
                 self._inflight[conn] = 0
-                self._irq(_IRQ_CENTRAL_CONNECT, (conn, at, addr))
+                self._irq(_IRQ_CENTRAL_CONNECT, (conn, at, memoryview(addr)))
             else:
                 self._inflight.pop(conn, None)
                 self._txdone.pop(conn, None)
-                self._indicating.pop(conn, None)
-                self._irq(_IRQ_CENTRAL_DISCONNECT, (conn, at, addr))
-        elif ev == _EV_WRITE:
-            conn, handle = struct.unpack_from("<HH", p)
+                self._irq(_IRQ_CENTRAL_DISCONNECT, (conn, at, memoryview(addr)))
+        elif ev == W.EV_WRITE:
+            (conn, handle), value = W.unpack(ev, p)
             a = self._attrs.get(handle)
             if a is not None:
-                a.value = p[4:]
+                a.value = value
             self._irq(_IRQ_GATTS_WRITE, (conn, handle))
-        elif ev == _EV_READREQ:
-            req, conn, handle = struct.unpack_from("<HHH", p)
+        elif ev == W.EV_READREQ:
+            (req, conn, handle), _ = W.unpack(ev, p)
             rc = self._irq(_IRQ_GATTS_READ_REQUEST, (conn, handle)) or 0
-            self._send(_OP_REPLY, struct.pack("<HB", req, rc))
-        elif ev == _EV_MTU:
-            conn, mtu = struct.unpack_from("<HH", p)
+            self._send(W.OP_REPLY, req, tail=bytes((rc & 0xFF,)))
+        elif ev == W.EV_MTU:
+            (conn, mtu), _ = W.unpack(ev, p)
             self._irq(_IRQ_MTU_EXCHANGED, (conn, mtu))
-        elif ev == _EV_ENC:
-            conn, enc, auth, bonded, ks = struct.unpack_from("<HBBBB", p)
-            self._irq(_IRQ_ENCRYPTION_UPDATE, (conn, bool(enc), bool(auth), bool(bonded), ks))
-        elif ev == _EV_GETSECRET:
-            req, st, index = struct.unpack_from("<HBH", p)
-            key = p[5:]
+        elif ev == W.EV_ENC:
+            (conn, enc, auth, bonded, ks), _ = W.unpack(ev, p)
+            self._irq(_IRQ_ENCRYPTION_UPDATE, (conn, enc, auth, bonded, ks))  # ints, as NimBLE
+        elif ev == W.EV_GETSECRET:
+            (req, st, index), key = W.unpack(ev, p)
             v = self._irq(_IRQ_GET_SECRET, (st, index, memoryview(key) if key else None))
-            self._send(_OP_REPLY, struct.pack("<H", req) + (bytes(v) if v else b""))
-        elif ev == _EV_SETSECRET:
-            req, st, klen = struct.unpack_from("<HBB", p)
-            key = p[4:4 + klen]
-            value = p[4 + klen:]
-            ok = self._irq(_IRQ_SET_SECRET, (st, memoryview(key), memoryview(value) if value else None))
-            self._send(_OP_REPLY, struct.pack("<HB", req, 1 if ok else 0))
-        elif ev == _EV_INDDONE:
-            conn, handle, status = struct.unpack_from("<HHB", p)
-            self._indicating[conn] = False
+            self._send(W.OP_REPLY, req, tail=bytes(v) if v is not None else b"")
+        elif ev == W.EV_SETSECRET:
+            (req, st, klen), rest = W.unpack(ev, p)
+            key = rest[:klen]
+            value = rest[klen:]
+            ok = self._irq(_IRQ_SET_SECRET, (st, memoryview(key),
+                                             memoryview(value) if value else None))
+            self._send(W.OP_REPLY, req, tail=b"\x01" if ok else b"\x00")
+        elif ev == W.EV_INDDONE:
+            (conn, handle, status), _ = W.unpack(ev, p)
             self._irq(_IRQ_GATTS_INDICATE_DONE, (conn, handle, status))
-        elif ev == _EV_TXDONE:
-            conn, n = struct.unpack_from("<HH", p)
+        elif ev == W.EV_TXDONE:
+            (conn, n), _ = W.unpack(ev, p)
             if conn in self._txdone:
                 self._txdone[conn] += n
+        elif ev == W.EV_PASSKEY:
+            (conn, action, passkey), _ = W.unpack(ev, p)
+            self._irq(_IRQ_PASSKEY_ACTION, (conn, action, passkey))
 
     # -- public API -------------------------------------------------------------------
     def active(self, *args):
@@ -332,12 +335,13 @@ class BLE:
         if on and not self._active:
             if self._sock is None:
                 self._connect()
-            p = self._call(_OP_ACTIVE, b"\x01", _EV_OK)
+            # the bridge loads the identity key through the secret IRQs before it answers
+            p = self._call(W.OP_ACTIVE, W.EV_OK, 1)
             if len(p) == 6:
                 self._addr = bytes(p)
             self._active = True
         elif not on and self._active:
-            self._call(_OP_ACTIVE, b"\x00", _EV_OK)
+            self._call(W.OP_ACTIVE, W.EV_OK, 0)
             self._active = False
             self._inflight.clear()
             self._txdone.clear()
@@ -345,33 +349,45 @@ class BLE:
 
     def _send_config(self):
         if self._sock is not None:
-            self._send(_OP_CONFIG, struct.pack("<HBBBB", self._mtu, self._io, self._bond,
-                                               self._mitm, self._le_secure) + self._name.encode())
+            self._send(W.OP_CONFIG, self._mtu, self._io, self._bond, self._mitm,
+                       self._le_secure, self._addr_mode, tail=self._name.encode())
 
     def config(self, *args, **kw):
         if args:
             k = args[0]
-            if k == "mac":
-                return (1, self._addr)  # random static address
             if k == "gap_name":
                 return self._name.encode()
+            if k == "mac":
+                self._need_active()
+                if self._addr_mode == _ADDR_MODE_RPA:
+                    raise OSError(_EINVAL)  # NimBLE cannot report the current RPA
+                return (1, self._addr)  # random static address
             if k == "mtu":
+                self._need_active()
                 return self._mtu
-            if k in ("io", "bond", "mitm", "le_secure"):
-                return getattr(self, "_" + k)
             raise ValueError("unknown config param")
         for k, v in kw.items():
             if k == "mtu":
+                self._need_active()
                 if not 23 <= v <= 517:
-                    raise ValueError("mtu out of range")
+                    raise OSError(_EINVAL)
                 self._mtu = v
+            elif k == "addr_mode":
+                self._need_active()
+                if not 0 <= v <= 3:
+                    raise OSError(_EINVAL)
+                self._addr_mode = int(v)
             elif k == "gap_name":
                 self._name = v.decode() if isinstance(v, (bytes, bytearray)) else str(v)
             elif k == "io":
                 self._io = int(v)
-            elif k in ("bond", "mitm", "le_secure"):
-                setattr(self, "_" + k, bool(v))
-            elif k in ("rxbuf", "addr_mode"):
+            elif k == "bond":
+                self._bond = 1 if v else 0
+            elif k == "mitm":
+                self._mitm = 1 if v else 0
+            elif k == "le_secure":
+                self._le_secure = 1 if v else 0
+            elif k == "rxbuf":
                 pass
             else:
                 raise ValueError("unknown config param")
@@ -382,27 +398,34 @@ class BLE:
 
     def _need_active(self):
         if not self._active:
-            raise OSError(_ENOTCONN)
+            raise OSError(_ENODEV)   # ERRNO_BLUETOOTH_NOT_ACTIVE
 
     def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
         self._need_active()
         adv = bytes(adv_data or b"")
         resp = bytes(resp_data or b"")
         if len(adv) > 31 or len(resp) > 31:
-            raise OSError(22)  # EINVAL: legacy advertising payload too long
+            raise OSError(_EINVAL)  # legacy advertising payload too long
         iv = 0 if interval_us is None else max(1, int(interval_us))
-        self._send(_OP_ADV, struct.pack("<IBB", iv, 1 if connectable else 0, len(adv)) + adv + resp)
+        self._send(W.OP_ADV, iv, 1 if connectable else 0, len(adv), tail=adv + resp)
 
     def gap_disconnect(self, conn_handle):
         self._need_active()
         if conn_handle not in self._inflight:
             return False
-        self._send(_OP_DISCONNECT, struct.pack("<H", conn_handle))
+        self._send(W.OP_DISCONNECT, conn_handle)
         return True
 
     def gap_pair(self, conn_handle):
         self._need_active()
-        self._send(_OP_PAIR, struct.pack("<H", conn_handle))
+        self._send(W.OP_PAIR, conn_handle)
+
+    def gap_passkey(self, conn_handle, action, passkey):
+        self._need_active()
+        if action not in (W.PASSKEY_ACTION_INPUT, W.PASSKEY_ACTION_DISPLAY,
+                          W.PASSKEY_ACTION_NUMERIC_COMPARISON):
+            raise OSError(_EINVAL)
+        self._send(W.OP_PASSKEY, conn_handle, action, int(passkey))
 
     def gatts_register_services(self, services):
         self._need_active()
@@ -422,7 +445,7 @@ class BLE:
                     blob += bytes([len(du)]) + du + struct.pack("<H", d[1])
                     n += 1
             counts.append(n)
-        p = self._call(_OP_REGISTER, bytes(blob), _EV_HANDLES)
+        p = self._call(W.OP_REGISTER, W.EV_HANDLES, tail=bytes(blob))
         handles = [struct.unpack_from("<H", p, 2 * i)[0] for i in range(len(p) // 2)]
         out = []
         i = 0
@@ -447,32 +470,39 @@ class BLE:
         a.value = bytes(data)
         if len(a.value) > a.buf:
             a.buf = len(a.value)
-        self._send(_OP_GWRITE, struct.pack("<HB", value_handle, 1 if send_update else 0) + a.value)
+        self._send(W.OP_GWRITE, value_handle, 1 if send_update else 0, tail=a.value)
 
     def gatts_set_buffer(self, value_handle, length, append=False):
         a = self._attr(value_handle)
         a.buf = int(length)
         a.append = bool(append)
-        self._send(_OP_SETBUF, struct.pack("<HHB", value_handle, a.buf, 1 if append else 0))
+        self._send(W.OP_SETBUF, value_handle, a.buf, 1 if append else 0)
+
+    def _pool_empty(self):
+        used = 0
+        for c in self._inflight:
+            used += self._inflight[c] - self._txdone.get(c, 0)
+        return used >= self._slots
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
         self._need_active()
         n = self._inflight.get(conn_handle)
-        done = self._txdone.get(conn_handle)
-        if n is None or done is None:
+        if n is None:
             raise OSError(_ENOTCONN)
-        if n - done >= self._slots:
-            raise OSError(_ENOMEM)
+        if self._pool_empty():
+            raise OSError(_ENOMEM)   # ble_hs_mbuf_from_flat() found no buffer
         v = self._attr(value_handle).value if data is None else data
         self._inflight[conn_handle] = n + 1
-        self._send(_OP_NOTIFY, struct.pack("<HH", conn_handle, value_handle) + bytes(v))
+        self._send(W.OP_NOTIFY, conn_handle, value_handle, tail=bytes(v))
 
     def gatts_indicate(self, conn_handle, value_handle, data=None):
         self._need_active()
+        if self._pool_empty():
+            raise OSError(_ENOMEM)
         if conn_handle not in self._inflight:
+            # ble_gattc_indicate_custom fails: the NOTIFY_TX event (-> INDICATE_DONE with
+            # the error) fires inside the call, then the call raises
+            self._irq(_IRQ_GATTS_INDICATE_DONE, (conn_handle, value_handle, _BLE_HS_ENOTCONN))
             raise OSError(_ENOTCONN)
-        if self._indicating.get(conn_handle):
-            raise OSError(_EALREADY)
         v = self._attr(value_handle).value if data is None else data
-        self._indicating[conn_handle] = True
-        self._send(_OP_INDICATE, struct.pack("<HH", conn_handle, value_handle) + bytes(v))
+        self._send(W.OP_INDICATE, conn_handle, value_handle, tail=bytes(v))

@@ -53,9 +53,14 @@ def power_on():
         import bluetooth  # noqa: F401
     except ImportError:
         pass
+    # df and ls on the board describe a board's flash, not the host's disk
+    import simflashfs
+    simflashfs.install()
 
 
 def run_main():
+    if _env("SIM_SKIP_MAIN"):
+        return  # soft reset from the raw REPL: a board skips main.py and stays in the raw REPL
     try:
         os.stat("main.py")
     except OSError:

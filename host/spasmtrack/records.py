@@ -1,38 +1,22 @@
 """Host view of the device record layout.
 
-The layout itself is defined once, in ``firmware/records.py``; this module loads that very file
-(from :data:`spasmtrack.FIRMWARE_DIR`) and re-exports its constants, so the host can never drift
+The layout itself is defined once, in ``firmware/core/records.py``; this module loads that very file
+(through :mod:`spasmtrack.firmware`) and re-exports its constants, so the host can never drift
 from the device. On top it adds typed helpers: :class:`Record`, :func:`decode_frame`,
 :func:`decode_stream` and :func:`encode`. Units of every field are documented in the firmware
 module's docstring (``fw.__doc__``): ms of device time, 0.01 uV, 0.1 s, ...
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Iterable
 
-from spasmtrack import FIRMWARE_DIR
-
-
-def _load_firmware_records() -> ModuleType:
-    path = FIRMWARE_DIR / "records.py"
-    name = "spasmtrack._firmware_records"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - only if the file is missing
-        raise ImportError(f"cannot load the record layout from {path}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from spasmtrack import firmware
 
 
 #: The firmware module itself (``fw.pack_into``, ``fw.unpack_from``, ``fw.FIELDS``, ...).
-fw = _load_firmware_records()
+fw: ModuleType = firmware.core("records")
 
 # Re-export every public constant and table of the firmware module (TYPE_*, KIND_*, FLAG_*,
 # EV_*, SM_*, ERR_*, FIELDS, MAX_FRAME, ...).
@@ -50,6 +34,14 @@ name_code = fw.name_code
 FIELDS: dict[int, tuple[tuple[str, str], ...]] = fw.FIELDS
 TYPE_NAMES: dict[int, str] = fw.TYPE_NAMES
 TYPE_BY_NAME: dict[str, int] = {v: k for k, v in fw.TYPE_NAMES.items()}
+#: EVENT ``kind`` -> the name the host uses in reports, JSON and truth files.
+KIND_NAMES: dict[int, str] = {fw.KIND_SPASM: "spasm", fw.KIND_CLONUS: "clonus",
+                              fw.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+
+def __getattr__(name: str) -> Any:
+    """Only reached for a name the firmware module does not define (its public names are
+    copied in above); declared so type checkers know this module re-exports them."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StreamError(ValueError):
@@ -64,7 +56,7 @@ class StreamError(ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One decoded frame. ``fields`` maps FIELDS names to ints in the units of firmware/records.py."""
+    """One decoded frame. ``fields`` maps FIELDS names to ints in the units of firmware/core/records.py."""
 
     rtype: int
     seq: int

@@ -3,7 +3,7 @@
 The host reads the recording in chunks (:mod:`spasmtrack.recording`), converts microvolts
 to ADC counts with the board's gain and full scale (clipping exactly where the board's ADC
 clips) and g / dps to IMU counts with the board's ranges, and streams int32 blocks to
-``boards/sim/replay_main.py`` running in the MicroPython unix port, which runs
+``boards/sim/programs/replay_main.py`` running in the MicroPython unix port, which runs
 ``dspchain.EmgChain`` / ``ImuChain`` and ``detector.Detector`` unchanged and writes the
 EVENT and SUMMARY records back. Nothing holds more than one chunk of signal.
 """
@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from typing import Any, Iterable
+from typing import IO, Any, Iterable
 
 import numpy as np
 
-from . import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from . import BOARDS_DIR, firmware
 from .errors import UserError
+from . import records
 from .records import fw as R
 from .recording import Chunk, Recording, RecordingError, open_recording
 
-KIND_NAMES = {R.KIND_SPASM: "spasm", R.KIND_CLONUS: "clonus", R.KIND_SPASM_WITH_CLONUS: "spasm_with_clonus"}
+KIND_NAMES = records.KIND_NAMES
 FLAG_NAMES = ((R.FLAG_CLIPPED, "clipped"), (R.FLAG_MOTION, "motion_nearby"),
               (R.FLAG_PARTIAL_LEADOFF, "partial_lead_off"), (R.FLAG_TRUNCATED, "truncated"),
               (R.FLAG_NEAR_THRESHOLD, "near_threshold"))
@@ -66,7 +65,7 @@ class BoardConv:
 
 
 def load_board_conv(name: str) -> BoardConv:
-    """Read boards/<name>/board.json (H-dev's spasmtrack.boards supersedes this when present)."""
+    """Read boards/<name>/board.json."""
     path = BOARDS_DIR / name / "board.json"
     if not path.exists():
         known = sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
@@ -92,31 +91,12 @@ def load_board_conv(name: str) -> BoardConv:
 
 
 def detconfig_module():
-    """firmware/detconfig.py loaded on the host (the one versioned detector configuration)."""
-    import importlib.util
-
-    name = "spasmtrack._firmware_detconfig"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIRMWARE_DIR / "detconfig.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """firmware/core/detconfig.py loaded on the host (the one versioned detector configuration)."""
+    return firmware.core("detconfig")
 
 
 def param_names() -> set[str]:
     return {p[1] for p in detconfig_module().PARAMS}
-
-
-def micropython_exe() -> str:
-    exe = REPO_ROOT / ".venv" / "bin" / "micropython"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("micropython")
-    if not found:
-        raise UserError("micropython unix port not found: run `make setup`")
-    return found
 
 
 @dataclass
@@ -127,6 +107,8 @@ class ReplayResult:
     wall_s: float                     # wall-clock time of the replay (s)
     channels: list[str]
     notes: list[str] = field(default_factory=list)
+    event_values: list[tuple[int, ...]] = field(default_factory=list)     # raw EVENT fields
+    summary_values: list[tuple[int, ...]] = field(default_factory=list)   # raw SUMMARY fields
 
     @property
     def x_realtime(self) -> float:
@@ -162,10 +144,11 @@ def summary_dict(v: Iterable[int]) -> dict[str, Any]:
 
 
 class _Reader(threading.Thread):
-    def __init__(self, stream):
+    def __init__(self, stream: IO[bytes] | None) -> None:
         super().__init__(daemon=True)
+        assert stream is not None
         self.stream = stream
-        self.lines: list[str] = []
+        self.lines: list[bytes] = []
 
     def run(self) -> None:
         for line in self.stream:
@@ -187,17 +170,17 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if nch > 8:
         raise RecordingError(f"{info.path}: {nch} EMG channels; the detector handles at most 8")
     mains = conv.mains_hz if mains_hz is None else mains_hz
-    path = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / board), str(BOARDS_DIR / "sim")])
-    env = dict(os.environ, MICROPYPATH=path)
+    env = firmware.unix_env(firmware.micropypath(board=board))
     cfg_code = ""
     if config:
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
-        cfg_code = f"import detconfig; cfg = detconfig.make({items}); "
+        cfg_code = f"from core import detconfig; cfg = detconfig.make({items}); "
     code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
             f"{', cfg' if config else ''})")
     t_start = time.perf_counter()
-    proc = subprocess.Popen([micropython_exe(), "-X", "heapsize=2M", "-c", code], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
+    assert proc.stdin is not None
     out_reader = _Reader(proc.stdout)
     err_reader = _Reader(proc.stderr)
     out_reader.start()
@@ -234,14 +217,18 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if os.environ.get("SPASMTRACK_REPLAY_STDERR"):
         sys.stderr.write(b"".join(err_reader.lines).decode(errors="replace"))
     events, summaries, notes = [], [], list(info.notes)
+    ev_raw: list[tuple[int, ...]] = []
+    sm_raw: list[tuple[int, ...]] = []
     for raw in out_reader.lines:
         parts = raw.decode().split()
         if not parts:
             continue
         if parts[0] == "E":
-            events.append(event_dict(int(x) for x in parts[1:]))
+            ev_raw.append(tuple(int(x) for x in parts[1:]))
+            events.append(event_dict(ev_raw[-1]))
         elif parts[0] == "S":
-            summaries.append(summary_dict(int(x) for x in parts[1:]))
+            sm_raw.append(tuple(int(x) for x in parts[1:]))
+            summaries.append(summary_dict(sm_raw[-1]))
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:
@@ -250,7 +237,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
                      "then linear interpolation)")
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
-    return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes)
+    return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes,
+                        ev_raw, sm_raw)
 
 
 class _Resampler:
@@ -275,6 +263,7 @@ class _Resampler:
         emg = chunk.emg_uv
         if self.sos is not None:
             emg = np.empty_like(chunk.emg_uv)
+            assert self.zi is not None
             for c in range(emg.shape[0]):
                 emg[c], self.zi[c] = sps.sosfilt(self.sos, chunk.emg_uv[c], zi=self.zi[c])
         imu = chunk.imu
@@ -310,6 +299,7 @@ def _send(proc: subprocess.Popen, conv: BoardConv, emg: np.ndarray, imu: np.ndar
         parts.append(np.array([n], "<i4").tobytes())
         parts.append(np.ascontiguousarray(counts[:, s:e]).tobytes())
         parts.append(np.ascontiguousarray(imu_c[:, s // EMG_DECIM:e // EMG_DECIM]).tobytes())
+    assert proc.stdin is not None
     proc.stdin.write(b"".join(parts))
 
 

@@ -2,10 +2,18 @@
 
 Runs the MicroPython unix port with the sim board's hardware layer (boards/sim) in the
 board's flash folder (build/sim-board/flash by default), behind a pty made by socat, so
-``mpremote connect PTY resume ...`` reaches it like a USB board. Like a board it runs
-``main.py`` from its flash at power-on and leaves the REPL to mpremote (Ctrl-C
-interrupts main.py: the pty has ISIG on, so it arrives as SIGINT); ``machine.reset()``
-ends the process and the launcher loop powers it on again with the reset cause.
+``mpremote connect PTY ...`` reaches it like a USB board. Like a board it runs ``main.py``
+from its flash at power-on and leaves the REPL to mpremote (Ctrl-C interrupts main.py: the
+board's own pty has ISIG on, so it arrives as SIGINT); ``machine.reset()`` ends the process
+and the launcher loop powers it on again with the reset cause.
+
+A soft reset (Ctrl-D in the raw REPL or at the ``>>>`` prompt) ends the unix port's
+process with exit code 0; the launcher then prints ``MPY: soft reboot`` as the ESP32 port
+does and starts the board again with reset cause SOFT. As on a board, a soft reset from the
+raw REPL skips ``main.py`` and comes back in the raw REPL, so ``mpremote soft-reset``,
+``reset`` and ``exec`` without ``resume`` work while the firmware runs. For this the
+launcher relays the bytes between socat's pty and the board's own pty and notes whether the
+host last asked for the raw REPL (Ctrl-A) or left it (Ctrl-B).
 
 ``--loop`` is the part socat executes: power the board on again after each reset.
 """
@@ -13,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -20,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import BOARDS_DIR, REPO_ROOT
+from . import BOARDS_DIR, REPO_ROOT, firmware
 from .errors import UserError
 
 DEFAULT_DIR = REPO_ROOT / "build" / "sim-board"
@@ -32,41 +42,109 @@ SOFT_RESET = 5
 def micropython() -> str:
     """The unix-port binary: $SPASMTRACK_MICROPYTHON (e.g. a build with the firmware frozen
     in, boards/README.md "Memory"), else the venv's."""
-    exe = (os.environ.get("SPASMTRACK_MICROPYTHON") or shutil.which("micropython")
-           or str(REPO_ROOT / ".venv" / "bin" / "micropython"))
-    if not Path(exe).exists():
-        raise UserError("micropython unix port not found: run `make setup`")
-    return exe
+    return firmware.micropython()
 
 
 def board_env(heapsize: str | None) -> dict[str, str]:
-    env = dict(os.environ)
     # the flash folder (cwd) first, then the sim hardware layer; never the source tree's
     # firmware/: the board runs what was deployed
-    env["MICROPYPATH"] = os.pathsep.join(["", str(BOARDS_DIR / "sim"), ".frozen"])
-    return env
+    return firmware.unix_env(firmware.micropypath("", firmware=False, programs=False))
+
+
+#: What the ESP32 port prints on a soft reset (ports/esp32/main.c).
+SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
+_CTRL_A, _CTRL_B = 0x01, 0x02
+
+
+def _start_board(flash: Path, heapsize: str | None, cause: int, raw: bool) -> tuple[int, int]:
+    """Fork the unix port on a pty of its own (ISIG on, so Ctrl-C is SIGINT); (pid, master fd)."""
+    import termios
+    import tty
+    cmd = firmware.unix_command("-i", str(BOARDS_DIR / "sim" / "simboot.py"), heap=heapsize)
+    env = board_env(heapsize)
+    env["SIM_RESET_CAUSE"] = str(cause)
+    if raw:
+        env["SIM_SKIP_MAIN"] = "1"      # a soft reset from the raw REPL does not run main.py
+    pid, master = pty.fork()
+    if pid == 0:                        # the board: its pty is stdin, stdout and terminal
+        try:
+            tty.setraw(0)
+            attrs = termios.tcgetattr(0)
+            attrs[3] |= termios.ISIG
+            termios.tcsetattr(0, termios.TCSANOW, attrs)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.chdir(flash)
+            os.execve(cmd[0], cmd, env)
+        finally:
+            os._exit(127)
+    return pid, master
+
+
+def _relay(pid: int, master: int, raw: bool) -> tuple[int | None, bool]:
+    """Copy bytes both ways until the board exits (-> its exit code) or the host side
+    closes (-> None); also returns whether the host last chose the raw REPL. After a soft
+    reset in the raw REPL (``raw`` on entry) the board is put back into it at its prompt."""
+    host_in, host_out = sys.stdin.fileno(), sys.stdout.fileno()
+    to_raw = raw
+    seen = b""
+    while True:
+        r, _, _ = select.select([host_in, master], [], [], 1.0)
+        if host_in in r:
+            data = os.read(host_in, 4096)
+            if not data:
+                return None, raw
+            for b in data:
+                if b == _CTRL_A:
+                    raw = True
+                elif b == _CTRL_B:
+                    raw = False
+            try:
+                os.write(master, data)
+            except OSError:
+                pass
+        if master in r:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                data = b""
+            if data:
+                os.write(host_out, data)
+                if to_raw:
+                    seen = (seen + data)[-16:]
+                    if seen.endswith(b">>> "):         # the REPL reads input now
+                        os.write(master, bytes([_CTRL_A]))
+                        to_raw = False
+                continue
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status), raw
 
 
 def loop(flash: Path, heapsize: str | None) -> int:
     """Power the board on, and again after every reset, until the pty goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the board, not for us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is a byte for the board, not for us
     flash.mkdir(parents=True, exist_ok=True)
     cause = 1  # PWRON_RESET
     fast_exits = 0
+    raw = False
     while True:
-        cmd = [micropython()]
-        if heapsize:
-            cmd += ["-X", f"heapsize={heapsize}"]
-        cmd += ["-i", str(BOARDS_DIR / "sim" / "simboot.py")]
-        env = board_env(heapsize)
-        env["SIM_RESET_CAUSE"] = str(cause)
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, cwd=flash, env=env,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        rc = proc.returncode
-        if rc < 0 and -rc in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            return 0  # the pty closed: power off
-        cause = rc - RESET_EXIT_BASE if RESET_EXIT_BASE < rc < RESET_EXIT_BASE + 10 else SOFT_RESET
+        pid, master = _start_board(flash, heapsize, cause, raw)
+        rc, raw = _relay(pid, master, raw)
+        os.close(master)
+        if rc is None:                  # the pty closed: power off
+            try:
+                os.kill(pid, signal.SIGHUP)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            return 0
+        if RESET_EXIT_BASE < rc < RESET_EXIT_BASE + 10:
+            cause, raw = rc - RESET_EXIT_BASE, False     # machine.reset(): a hard reset
+        else:
+            cause = SOFT_RESET
+            if rc != 0:
+                raw = False             # a crash: like a watchdog, back to the friendly REPL
+            os.write(sys.stdout.fileno(), SOFT_REBOOT_BANNER)
         fast_exits = fast_exits + 1 if time.monotonic() - t0 < 1.0 else 0
         if fast_exits > 5:
             time.sleep(1.0)  # a boot loop: do not spin
@@ -82,10 +160,11 @@ def serve(pty: Path, flash: Path, heapsize: str | None) -> subprocess.Popen:
     if heapsize:
         inner += f" --heapsize {heapsize}"
     cmd = ["socat", f"PTY,link={pty},raw,echo=0",
-           f"EXEC:{inner},pty,setsid,ctty,raw,echo=0,isig=1"]
+           f"EXEC:{inner},pty,setsid,ctty,raw,echo=0,isig=0"]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT / "host") + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
     t0 = time.monotonic()
     while not pty.exists():
         if proc.poll() is not None:

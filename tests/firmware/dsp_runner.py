@@ -8,7 +8,7 @@ output acc, gyro, jerk.
 import sys
 from array import array
 
-import dspchain
+from core import dspchain
 
 
 def _load_coeffs(board_dir):
@@ -24,9 +24,9 @@ def _load_coeffs(board_dir):
 
 def _kernels(name):
     if name == "plain":
-        import dsp_plain
+        from core import dsp_plain
         return dsp_plain
-    import dsp
+    from core import dsp
     return dsp
 
 

@@ -1,11 +1,11 @@
 # mpy-heapsize: 96K
-# firmware/button.py on the MicroPython unix port with a simulated bouncing pin: interrupts are
+# firmware/device/button.py on the MicroPython unix port with a simulated bouncing pin: interrupts are
 # delivered with the heap locked (as on the device), time is a virtual millisecond clock.
 import time
 
 import micropython
-import records as R
-from button import EDGES, MARK_DOSE_TAKEN, MARK_FELT_SPASM, Button
+from core import records as R
+from device.button import EDGES, MARK_DOSE_TAKEN, MARK_FELT_SPASM, Button
 from mpunit import assert_equal, assert_raises
 
 assert MARK_DOSE_TAKEN == R.MARK_DOSE_TAKEN and MARK_FELT_SPASM == R.MARK_FELT_SPASM
@@ -17,11 +17,24 @@ def ticks_diff(a, b):
 
 
 class Clock:
+    """Virtual ms: ``now`` counts on (test bookkeeping); ``ticks_ms`` wraps at 2**30 as on the
+    ESP32, kept wrapped so the IRQ reads a small int there too (heap locked, 31-bit ints)."""
+
     def __init__(self, start=0):
-        self.now = start
+        self._now = start
+        self._ticks = start & 0x3FFFFFFF
+
+    @property
+    def now(self):
+        return self._now
+
+    @now.setter
+    def now(self, v):
+        self._ticks = (self._ticks + (v - self._now)) & 0x3FFFFFFF
+        self._now = v
 
     def ticks_ms(self):
-        return self.now & 0x3FFFFFFF
+        return self._ticks
 
 
 class BouncingPin:
@@ -274,3 +287,23 @@ def test_run_task_wakes_on_flag_and_reports():
 
     asyncio.run(main())
     assert_equal(marks, [MARK_DOSE_TAKEN])
+
+
+def test_very_long_hold_opens_pairing_and_logs_no_mark():
+    opened = []
+    rig = Rig(pair_ms=8000, on_pair=lambda: opened.append(rig.clock.now))
+    rig.advance(50)
+    t0 = rig.clock.now
+    rig.bounce(0)
+    rig.advance(8100)                                    # held past pair_ms
+    assert_equal(len(opened), 1)
+    assert 8000 <= opened[0] - t0 <= 8000 + rig.poll_ms, opened
+    rig.bounce(1)
+    rig.advance(100)
+    assert_equal((rig.marks, rig.btn.pairs), ([], 1))   # no felt-spasm mark for it
+    t1 = rig.press(2000)                                 # a felt spasm: reported at release
+    rig.advance(100)
+    assert_equal(rig.marks, [(MARK_FELT_SPASM, t1)])
+    t2 = rig.press(300)
+    rig.advance(100)
+    assert_equal(rig.marks[-1], (MARK_DOSE_TAKEN, t2))

@@ -1,7 +1,7 @@
 # mpy-heapsize: 256K  (the sim board's part simulators; the button itself is tested at 96K)
-# firmware/button.py against the sim board's machine.Pin: edges from simhw.drive() arrive as
+# firmware/device/button.py against the sim board's machine.Pin: edges from simhw.drive() arrive as
 # interrupts with the heap locked, time from the virtual clock (ticks wrap at 2**30).
-from button import MARK_DOSE_TAKEN, Button
+from device.button import MARK_DOSE_TAKEN, Button
 from mpt_button import ticks_diff
 from mpunit import SkipTest, assert_equal
 

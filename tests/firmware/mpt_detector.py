@@ -4,9 +4,9 @@ import gc
 from array import array
 
 import coeffs
-import detconfig
-import detector
-import records as R
+from core import detconfig
+from core import detector
+from core import records as R
 from mpunit import assert_raises
 
 M = 10            # ticks per block (100 ms)
@@ -381,7 +381,7 @@ def test_feed_allocates_nothing():
 
 
 def test_fast_env_matches_chain_pre_average():
-    import dspchain
+    from core import dspchain
     n = 100
     c = dspchain.EmgChain(coeffs, n)
     raw = array("i", [((i * 7919) % 4001) - 2000 for i in range(n)])

@@ -5,13 +5,12 @@ import json
 import asyncio
 
 import flash_storage
-import flashlog
 import machine
-import records as R
+from core import records as R
 import simhw
 import sources
-from device import Device
-from hardware import Hardware
+from device.runtime import Device
+from device.hardware import Hardware
 from mpunit import assert_raises
 
 
@@ -160,3 +159,17 @@ def test_sensor_fault_at_start_is_a_precise_fault_record():
     dev.fault(e, "hardware")
     f = [v for rt, v in _records(dev.log) if rt == R.TYPE_FAULT][0]
     assert f[R.FT_CODE] == R.name_code("SensorError")
+
+
+def test_device_time_near_2_30_restarts_into_a_new_boot_without_a_fault():
+    from device.app import EPOCH_MS
+
+    st = flash_storage.RamFlash(4096, 8)
+    dev = _device(st)
+    dev.app.sampler.ms = EPOCH_MS - 300  # 12.4 days of device ms less an hour, less 0.3 s
+    # bounded: without the restart the device would simply run on (TimeoutError)
+    assert_raises(SystemExit, asyncio.run, asyncio.wait_for_ms(dev.run(), 15000))
+    assert simhw.reset_requests == [machine.SOFT_RESET], simhw.reset_requests
+    assert EPOCH_MS <= dev.app.t_ms < EPOCH_MS + 5000, dev.app.t_ms
+    kinds = [rt for rt, v in _records(dev.log)]
+    assert R.TYPE_FAULT not in kinds, kinds

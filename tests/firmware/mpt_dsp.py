@@ -5,9 +5,9 @@ import gc
 from array import array
 
 import coeffs
-import dsp
-import dsp_plain
-import dspchain
+from core import dsp
+from core import dsp_plain
+from core import dspchain
 from mpunit import raises
 
 BLOCK = 100

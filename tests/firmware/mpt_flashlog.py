@@ -1,13 +1,13 @@
 # mpy-heapsize: 512K  (test bookkeeping only: the log itself runs in 96K, see mpt_flashlog_heap.py)
-# firmware/flashlog.py on the real MicroPython unix port, over the sim board's NOR flash
+# firmware/core/flashlog.py on the real MicroPython unix port, over the sim board's NOR flash
 # (boards/sim/flash_storage.py): power loss at every byte of a realistic tail, rotation with LOSS
 # records, acknowledgements, corrupt records in the middle, and the allocation-free append.
 import gc
 import os
 
-import records as R
+from core import records as R
 from flash_storage import FileFlash, PowerLoss, RamFlash
-from flashlog import FlashLog, FlashLogError
+from core.flashlog import FlashLog, FlashLogError
 from mpunit import assert_equal, assert_raises
 
 BS = 256        # small sectors: 4 EVENT frames + the LOSS reserve per sector

@@ -4,9 +4,9 @@
 import gc
 import os
 
-import records as R
+from core.flashlog import FlashLog
+from core import records as R
 from flash_storage import FileFlash
-from flashlog import FlashLog
 from mpunit import assert_equal
 
 PATH = "/tmp/spasmtrack_mpt_flashlog_heap.bin"

@@ -1,7 +1,8 @@
-# The BLE wire protocol (firmware/racp.py) and the bond store on MicroPython itself.
+# The BLE wire protocol (firmware/core/racp.py) on MicroPython itself (the bond store:
+# mpt_ble_bonds.py).
 import struct
 
-import racp as P
+from core import racp as P
 from mpunit import assert_equal, assert_raises
 
 
@@ -42,25 +43,3 @@ def test_current_time_carries_the_fraction_of_a_second():
     assert_equal(P.cts_to_unix(b), 1795520811)
     assert_equal(P.cts_fraction_ms(b), 750)
     assert_equal(P.cts_fraction_ms(P.unix_to_cts(1795520811)), 0)
-
-
-def test_bond_store_persists():
-    import os
-    import ble_peripheral as BP
-    path = "/tmp/mpt_racp_bonds.bin"
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-    s = BP.BondStore(path)
-    assert s.get(1, 0, None) is None
-    s.set(1, b"C0:11", b"keys-a")
-    s.set(1, b"C0:22", b"keys-b")
-    s.set(1, b"C0:11", b"keys-a2")
-    s2 = BP.BondStore(path)                     # after a reboot
-    assert_equal(s2.get(1, 0, b"C0:11"), b"keys-a2")
-    assert_equal(s2.get(1, 0, None), b"keys-b")
-    assert_equal(s2.get(1, 1, None), b"keys-a2")
-    s2.set(1, b"C0:22", None)
-    assert_equal(BP.BondStore(path).get(1, 0, b"C0:22"), None)
-    os.remove(path)

@@ -1,11 +1,11 @@
 # mpy-heapsize: 96K
-# firmware/records.py on the real MicroPython unix port: round trips, every decode error,
+# firmware/core/records.py on the real MicroPython unix port: round trips, every decode error,
 # range checks, index constants and the no-allocation pack path.
 import gc
 import struct
 from array import array
 
-import records as R
+from core import records as R
 from mpunit import assert_equal, assert_raises
 from record_samples import SAMPLES
 
@@ -65,7 +65,7 @@ def test_index_constants_match_fields():
     # every XX_NAME constant must be the index of field "name" in its type
     prefixes = (("EV_", R.TYPE_EVENT), ("SM_", R.TYPE_SUMMARY), ("BT_", R.TYPE_BOOT),
                 ("TA_", R.TYPE_TIME_ANCHOR), ("MK_", R.TYPE_MARK), ("CF_", R.TYPE_CONFIG),
-                ("LS_", R.TYPE_LOSS), ("FT_", R.TYPE_FAULT))
+                ("LS_", R.TYPE_LOSS), ("FT_", R.TYPE_FAULT), ("AK_", R.TYPE_ACK))
     checked = 0
     for prefix, rtype in prefixes:
         names = [f[0] for f in R.FIELDS[rtype]]

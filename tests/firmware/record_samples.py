@@ -1,7 +1,7 @@
 # Sample values for every record type, shared by tests/firmware/mpt_records.py (MicroPython)
 # and tests/test_records.py (CPython) for the cross-interpreter check. Includes the range
 # edges of every field width (0, max u8/u16/u32, negative i8/i32).
-import records as R
+from core import records as R
 
 SAMPLES = [
     (R.TYPE_BOOT, 1, (3, R.RESET_WDT, 0x0102, 7, 0xBEEF)),

@@ -185,7 +185,7 @@ def print_table(head: dict[str, Any], detectors: list[str]) -> None:
     for g, v in head["generators"].items():
         tag = f"{g}{'*' if v['tuned_on'] else ''}"
 
-        def row(ctx: str, d: str, s: Score) -> None:
+        def row(ctx: str, d: str, s: Score, tag: str = tag) -> None:
             sd = score_dict(s)
             print(f"{tag:<10} {ctx:<11} {d:<20} {_fmt(sd['f1']):>6} {_fmt(sd['precision']):>6} {_fmt(sd['recall']):>6} "
                   f"{s.tp + s.fn:>6} {s.fp:>4} {s.fp_per_hour:>6.2f} {s.hours:>6.2f} "

@@ -4,9 +4,9 @@ interface: each recording is a :class:`Job` (picklable, built in a worker) that 
 replay, the whole signal for the peers, labels, the context of every moment, lost spans
 and spans to ignore.
 
-- ``corpus`` (:mod:`spasmtrack.corpus`): the seeded corpus the detector is tuned on;
+- ``corpus`` (:mod:`spasmtrack.synth.corpus`): the seeded corpus the detector is tuned on;
   the context of a recording is its class.
-- ``patient`` (:mod:`spasmtrack.patient`): the demo's simulated patient, windows of a
+- ``patient`` (:mod:`spasmtrack.synth.patient`): the demo's simulated patient, windows of a
   simulated day (morning, afternoon, night); contexts ``sleep``, ``transfer``, ``rest``
   (awake, sitting) from its truth intervals; events that touch lead-off or not-worn time
   (``observable = false``) and events cut by the window are not scored, and detections
@@ -67,7 +67,7 @@ def jobs(generators: list[str], seed: int, scale: float, corpus_classes: list[st
     """The recordings of each generator (at most ``limit`` of each)."""
     out: list[Job] = []
     if "corpus" in generators:
-        from ..corpus import build_corpus
+        from ..synth.corpus import build_corpus
 
         out += [Job("corpus", s.name, seed, scale) for s in build_corpus(seed, scale, corpus_classes)][:limit]
     if "patient" in generators:
@@ -85,18 +85,18 @@ def build(job: Job) -> Scored:
 
 # ---------------------------------------------------------------------------------- corpus
 def _corpus(job: Job) -> Scored:
-    from ..corpus import build_corpus, generate
+    from ..synth.corpus import build_corpus, generate
 
     spec = next(s for s in build_corpus(job.seed, job.scale) if s.name == job.key)
     rec = generate(spec)
     labels = [dict(l.__dict__, context=spec.cls) for l in rec.labels]
     return Scored(spec.name, "corpus", spec.duration_s, labels, [(0.0, spec.duration_s, spec.cls)],
-                  [tuple(x) for x in rec.lost], [], rec.recording, lambda: rec.signal()[0][None, :])
+                  [(float(a), float(b)) for a, b in rec.lost], [], rec.recording, lambda: rec.signal()[0][None, :])
 
 
 # --------------------------------------------------------------------------------- patient
 def _patient(job: Job) -> Scored:
-    from ..patient import PatientSignal, Scenario, build_timeline
+    from ..synth.patient import PatientSignal, Scenario, build_timeline
 
     k = int(job.key)
     seed_off, start_h, hours = PATIENT_WINDOWS[k]

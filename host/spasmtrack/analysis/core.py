@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import curve_fit
 
+from .. import records
 from .data import PatientData, pump_rate_fn
 from .pk import ItbPK, OralPK, itb_concentration, oral_concentration
 from .tzutil import DAY_MS, HOUR_MS, local_day_and_hour, local_midnight_utc_ms
 
-SPASM_KINDS = (1, 3)
-CLONUS_KINDS = (2, 3)
+SPASM_KINDS = (records.KIND_SPASM, records.KIND_SPASM_WITH_CLONUS)
+CLONUS_KINDS = (records.KIND_CLONUS, records.KIND_SPASM_WITH_CLONUS)
+#: The one grouping of event kinds every count, table and figure of the report uses.
+KIND_GROUPS = (
+    ("spasm", (records.KIND_SPASM,)),
+    ("clonus", (records.KIND_CLONUS,)),
+    ("spasm with clonus", (records.KIND_SPASM_WITH_CLONUS,)),
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Analysis:
     return_h: tuple[float, float, float] = (np.nan, np.nan, np.nan)           # est, lo, hi
     median_interval_h: float = np.nan
     return_before_next_h: tuple[float, float, float] = (np.nan, np.nan, np.nan)
+    dip_outside_band: bool = False    # the post-dose nadir lies below the pre-dose level (95%)
+    dip_lo: float = np.nan            # 2.5th percentile of (pre-dose rate - nadir rate), /h
     tod: Curve | None = None
     night: dict = field(default_factory=dict)
     cr: dict = field(default_factory=dict)
@@ -304,6 +313,12 @@ def _peridose(a, d, p, mid, cov_h, doses, rng) -> None:
     x = (np.arange(nb) + 0.5) * p.bin_min / 60
     a.peridose = Curve(x, est, lo, hi, expo, C.sum(0))
     a.pre_dose_rate = (float(pre), *map(float, np.nanpercentile(bpre, [2.5, 97.5])))
+    if not np.isfinite(est).any():
+        best = float(expo.max()) if expo.size else 0.0
+        a.notes.append(f"the peri-dose curve is not shown: every {p.bin_min}-min bin after a dose has "
+                       f"less than {p.min_bin_exposure_h:g} h of good signal (at most {best:.1f} h); "
+                       "no post-dose minimum or return time is read from it")
+        return
 
     def ret(curve, pre_v):
         win = x <= 6.0
@@ -334,7 +349,19 @@ def _peridose(a, d, p, mid, cov_h, doses, rng) -> None:
     sm_bs = smooth(W[:nrep] @ C, W[:nrep] @ X)
     tn, rn, rt = ret(sm_est, pre)
     a.nadir = (float(tn), float(rn), np.nan)
-    reps = np.array([ret(sm_bs[b], bpre[b])[2] for b in range(nrep)])
+    if np.isfinite(tn):
+        # the dip counts only if the pre-dose level is above it in 97.5% of the replicates
+        k = int(np.argmin(np.abs(x - tn)))
+        depth = bpre[:nrep] - sm_bs[:, k]
+        depth = depth[np.isfinite(depth)]
+        a.dip_lo = float(np.percentile(depth, 2.5)) if depth.size > 10 else np.nan
+        a.dip_outside_band = bool(depth.size > 10 and a.dip_lo > 0)
+        if not a.dip_outside_band:
+            a.notes.append("the rate after a dose does not fall below the pre-dose level by more "
+                           "than the bootstrap uncertainty: no post-dose dip and no 'return' time "
+                           "are reported")
+            rt = np.nan
+    reps = np.array([ret(sm_bs[b], bpre[b])[2] for b in range(nrep)]) if np.isfinite(rt) else np.zeros(0)
     reps = reps[np.isfinite(reps)]
     if np.isfinite(rt) and reps.size > 10:
         a.return_h = (rt, *map(float, np.percentile(reps, [2.5, 97.5])))
@@ -422,6 +449,41 @@ def _cr_model(ch, e0, imax, ic50, ac, as_):
     return emax_rate(c, e0, imax, ic50) * _circ(h, ac, as_)
 
 
+#: Fitted scale of the Emax parameters: log E0 (> 0), logit Imax (0-1), log IC50 (> 0), so
+#: that intervals computed on it and mapped back respect each parameter's range.
+_LOGIT_LIM = 12.0
+
+
+def _to_natural(q: np.ndarray) -> np.ndarray:
+    """(log E0, logit Imax, log IC50, ac, as) -> (E0, Imax, IC50, ac, as); works on rows."""
+    q = np.asarray(q, float)
+    out = q.copy()
+    out[..., 0] = np.exp(q[..., 0])
+    out[..., 1] = 1.0 / (1.0 + np.exp(-q[..., 1]))
+    out[..., 2] = np.exp(q[..., 2])
+    return out
+
+
+def _cr_model_q(ch, le0, limax, lic50, ac, as_):
+    e0, imax, ic50 = np.exp(le0), 1.0 / (1.0 + np.exp(-limax)), np.exp(lic50)
+    return _cr_model(ch, e0, imax, ic50, ac, as_)
+
+
+#: An interval is called poorly determined when its upper end is more than this many times
+#: its lower end (E0, IC50) or it spans more than this share of Imax's 0-100 % range.
+POOR_RATIO = 4.0
+POOR_IMAX_SPAN = 0.5
+
+
+def poorly_determined(name: str, lo: float, hi: float) -> bool:
+    """True when the 95% interval of an Emax parameter is too wide to read a value from."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return True
+    if name == "imax":
+        return hi - lo > POOR_IMAX_SPAN
+    return lo <= 0 or hi / lo > POOR_RATIO
+
+
 def _concentration_response(a, d, p, mid, cov_h) -> None:
     """Emax fit on cells of (concentration bin x local hour), with a 24-h harmonic for
     the time-of-day pattern so that night-time spasms are not read as a drug effect.
@@ -449,26 +511,29 @@ def _concentration_response(a, d, p, mid, cov_h) -> None:
     rate = Cn[good] / X[good]
     sig = np.sqrt(np.maximum(Cn[good], 1.0)) / X[good]
     cx, hx = Cm[good], (np.arange(nb * 24) % 24 + 0.5)[good]
-    res = dict(conc_unit="ug/L (model)", route=a.conc_route, ok=False)
+    res = dict(conc_unit="µg/L", route=a.conc_route, ok=False)
+    cmax = 50 * max(float(c.max()), 1.0)
     try:
-        p0 = [max(float(rate.max()), 1e-3), 0.7, float(np.median(c)) or 1.0, 0.0, 0.0]
-        cmax = 50 * max(float(c.max()), 1.0)
-        popt, pcov = curve_fit(_cr_model, (cx, hx), rate, p0=p0, sigma=sig, absolute_sigma=True,
-                               bounds=([0, 0, 1e-6, -0.9, -0.9], [np.inf, 1.0, cmax, 0.9, 0.9]),
-                               maxfev=5000)
+        q0 = [np.log(max(float(rate.max()), 1e-3)), np.log(0.7 / 0.3),
+              np.log(float(np.median(c)) or 1.0), 0.0, 0.0]
+        lo_b = [np.log(1e-4), -_LOGIT_LIM, np.log(1e-3), -0.9, -0.9]
+        hi_b = [np.log(1e4), _LOGIT_LIM, np.log(cmax), 0.9, 0.9]
+        q0 = np.clip(q0, np.array(lo_b) + 1e-6, np.array(hi_b) - 1e-6)
+        qopt, qcov = curve_fit(_cr_model_q, (cx, hx), rate, p0=q0, sigma=sig, absolute_sigma=True,
+                               bounds=(lo_b, hi_b), maxfev=5000)
     except (RuntimeError, ValueError) as exc:
         res.update(error=str(exc))
         a.notes.append(f"concentration-response fit did not converge: {exc}")
         a.cr = res
         return
+    popt = _to_natural(qopt)
     chi2 = float(np.sum(((rate - _cr_model((cx, hx), *popt)) / sig) ** 2))
     dof = max(1, len(rate) - 5)
     scale = max(1.0, chi2 / dof)
-    se = np.sqrt(np.clip(np.diag(pcov), 0, None) * scale)
+    se_q = np.sqrt(np.clip(np.diag(qcov), 0, None) * scale)
     rng = np.random.default_rng(p.seed + 1)
-    draws = rng.multivariate_normal(popt, pcov * scale, size=400, check_valid="ignore")
-    draws[:, 1] = np.clip(draws[:, 1], 0, 1)
-    draws[:, 2] = np.clip(draws[:, 2], 1e-6, None)
+    draws = _to_natural(np.clip(rng.multivariate_normal(qopt, qcov * scale, size=400, check_valid="ignore"),
+                                lo_b, hi_b))
     grid = np.linspace(0, float(c.max()) * 1.05, 80)
     band = np.array([emax_rate(grid, *dr[:3]) for dr in draws])
     # observed points per concentration bin, adjusted for the fitted time-of-day factor
@@ -478,7 +543,18 @@ def _concentration_response(a, d, p, mid, cov_h) -> None:
     Cb = np.bincount(bi, weights=c * cov_h, minlength=nb) / np.maximum(np.bincount(bi, weights=cov_h, minlength=nb), 1e-9)
     gb = Xa > 0.5
     names = ("e0_per_h", "imax", "ic50")
-    res.update({n: (float(v), float(v - 1.96 * s_), float(v + 1.96 * s_)) for n, v, s_ in zip(names, popt, se)})
+    # 95% intervals on the fitted (log / logit) scale, mapped back: inside each range
+    at_limit = []
+    for k, n in enumerate(names):
+        lo_q, hi_q = qopt[k] - 1.96 * se_q[k], qopt[k] + 1.96 * se_q[k]
+        if lo_q < lo_b[k] or hi_q > hi_b[k]:       # the interval reaches the fit's search range
+            at_limit.append(n)
+            lo_q, hi_q = max(lo_q, lo_b[k]), min(hi_q, hi_b[k])
+        lo_n, hi_n = (_to_natural(np.array([[lo_q if j == k else qopt[j] for j in range(5)],
+                                            [hi_q if j == k else qopt[j] for j in range(5)]]))[:, k])
+        res[n] = (float(popt[k]), float(lo_n), float(hi_n))
+    res["poorly_determined"] = [n for n in names if n in at_limit
+                                or poorly_determined(n.replace("_per_h", ""), *res[n][1:])]
     amp = float(np.hypot(popt[3], popt[4]))
     peak_h = float((np.degrees(np.arctan2(popt[4], popt[3])) / 15) % 24)
     res.update(ok=True, grid=grid, fit=emax_rate(grid, *popt[:3]), fit_lo=np.percentile(band, 2.5, axis=0),
@@ -491,6 +567,11 @@ def _concentration_response(a, d, p, mid, cov_h) -> None:
     if res["ic50_at_bound"]:
         a.notes.append("IC50 ran to its upper bound: no concentration dependence could be "
                        "resolved in this range")
+    if res["poorly_determined"]:
+        a.notes.append("the concentration-response fit is poorly determined ("
+                       + ", ".join({"e0_per_h": "E0", "imax": "Imax", "ic50": "IC50"}[n]
+                                   for n in res["poorly_determined"])
+                       + " with wide intervals): the data do not pin these values down")
     res["weekly_ic50"] = _weekly_ic50(d, mid, c, cnt, cov_h, hb, edges, popt, cmax)
     a.cr = res
 
@@ -519,18 +600,19 @@ def _weekly_ic50(d, mid, c, cnt, cov_h, hb, edges, popt, cmax) -> list[tuple]:
         r = Cn[g] / X[g]
         sg = np.sqrt(np.maximum(Cn[g], 1.0)) / X[g]
         hx = (np.arange(nb * 24) % 24 + 0.5)[g]
-        f = lambda ch, ic50: _cr_model(ch, e0, imax, ic50, ac, as_)  # noqa: E731
+        f = lambda ch, lic50: _cr_model(ch, e0, imax, np.exp(lic50), ac, as_)  # noqa: E731
         try:
-            po, pc = curve_fit(f, (Cm[g], hx), r, p0=[popt[2]], sigma=sg, absolute_sigma=True,
-                               bounds=([1e-6], [cmax]))
+            po, pc = curve_fit(f, (Cm[g], hx), r, p0=[np.log(min(max(popt[2], 1e-3), 0.9 * cmax))],
+                               sigma=sg, absolute_sigma=True, bounds=([np.log(1e-3)], [np.log(cmax)]))
         except (RuntimeError, ValueError):
             continue
         chi2 = float(np.sum(((r - f((Cm[g], hx), *po)) / sg) ** 2)) / max(1, g.sum() - 1)
         se = float(np.sqrt(max(pc[0, 0], 0) * max(1.0, chi2)))
-        if po[0] >= 0.99 * cmax:
+        if np.exp(po[0]) >= 0.99 * cmax or not se < 5:     # at the bound, or no information
             continue
-        rows.append((int(w), float(po[0]), float(po[0] - 1.96 * se), float(po[0] + 1.96 * se),
-                     float(cov_h[sel].sum())))
+        # interval on the log scale: IC50 > 0 at both ends
+        rows.append((int(w), float(np.exp(po[0])), float(np.exp(po[0] - 1.96 * se)),
+                     float(np.exp(po[0] + 1.96 * se)), float(cov_h[sel].sum())))
     return rows
 
 
@@ -572,7 +654,7 @@ def _tolerance(a, d, p, mid, cov_h, doses) -> None:
     if len(wk) >= 3:
         w_ = np.array([r[0] for r in wk], float)
         y_ = np.log([r[1] for r in wk])
-        se_ = np.array([max((r[3] - r[2]) / 3.92, 1e-9) / r[1] for r in wk])
+        se_ = np.array([max(np.log(r[3] / r[2]) / 3.92, 1e-9) for r in wk])   # log-scale intervals
         wt_ = 1 / se_ ** 2
         W_ = wt_.sum()
         xm_, ym_ = np.sum(wt_ * w_) / W_, np.sum(wt_ * y_) / W_
@@ -645,7 +727,7 @@ def _scats(a, d, p) -> None:
     c1, c2 = p.scats_cuts_s
     dur_s = d.ev_dur / 1000.0
     out = {}
-    for name, kinds in (("clonus", CLONUS_KINDS), ("spasm", (1,))):
+    for name, kinds in KIND_GROUPS:
         s = np.isin(d.ev_kind, kinds)
         x = dur_s[s]
         out[name] = dict(n=int(s.sum()), lt=int((x < c1).sum()), mid=int(((x >= c1) & (x <= c2)).sum()),

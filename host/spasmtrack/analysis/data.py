@@ -10,7 +10,7 @@ from sqlalchemy import and_, false, func, or_, select
 from ..store import Store
 from ..store import schema as s
 from .episodes import EPISODE_GAP_MS, group_episodes
-from .tzutil import HOUR_MS, local_ms, DAY_MS
+from .tzutil import local_ms, DAY_MS
 
 
 @dataclass
@@ -68,6 +68,10 @@ class PatientData:
     rec_episode: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index into ev_*
     episode_gap_ms: int = EPISODE_GAP_MS
     summaries_dropped_dup: int = 0    # summary windows stored twice for the same device time
+    # active doses of drugs other than baclofen in the period, as logged (listed, exported,
+    # never part of the baclofen model): dicts with id, taken_utc_ms, drug, amount, unit,
+    # amount_ug, route, source
+    other_doses: list[dict] = field(default_factory=list)
 
     @property
     def config_versions(self) -> list[int]:
@@ -110,6 +114,11 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
             d.c.patient_id == p["id"], d.c.status == "active", d.c.drug == "baclofen",
             d.c.taken_utc_ms >= from_ms - history_ms, d.c.taken_utc_ms < to_ms)
             .order_by(d.c.taken_utc_ms)).all()
+        others = [dict(r) for r in c.execute(select(
+            d.c.id, d.c.taken_utc_ms, d.c.drug, d.c.amount, d.c.unit, d.c.amount_ug, d.c.route,
+            d.c.source).where(d.c.patient_id == p["id"], d.c.status == "active", d.c.drug != "baclofen",
+                              d.c.taken_utc_ms >= from_ms, d.c.taken_utc_ms < to_ms)
+            .order_by(d.c.taken_utc_ms)).mappings()]
         fault_frames = [bytes(r[0]) for r in c.execute(select(s.records.c.frame).where(
             s.records.c.device_id.in_(dids), s.records.c.rtype == 8))]
         ta = s.time_anchors
@@ -182,7 +191,8 @@ def load(store: Store, patient: str, from_ms: int, to_ms: int, *, history_ms: in
         anchor_tz_quarter_h=np.array([int(r[1]) for r in anc], dtype=np.int64),
         dose_late_entries=sum(1 for st_, t, e_ in hist if st_ == "active" and e_ - t > DAY_MS),
         dose_corrected=sum(1 for st_, _, _ in hist if st_ == "superseded"),
-        dose_retracted=sum(1 for st_, _, _ in hist if st_ == "retracted"))
+        dose_retracted=sum(1 for st_, _, _ in hist if st_ == "retracted"),
+        other_doses=others)
 
 
 def pump_rate_fn(programs: list[dict]):

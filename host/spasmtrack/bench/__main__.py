@@ -6,7 +6,6 @@ import json
 import pkgutil
 import sys
 import time
-from pathlib import Path
 
 from .. import REPO_ROOT
 from . import BenchFigure

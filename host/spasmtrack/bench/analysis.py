@@ -1,6 +1,6 @@
 """Benchmark: 90 days of a heavy patient analysed and reported.
 
-Data: the event-level generator (spasmtrack.analysis.synth) writes 90 days into a fresh
+Data: the event-level generator (spasmtrack.synth.multiweek) writes 90 days into a fresh
 SQLite store through the real sync path (record frames -> Store.insert_records): about
 30,000 events, 25,000 summary windows and 400+ oral doses (5 a day, some late/missed).
 ``analysis_90d_s``: load from SQLite + every analysis (1000 bootstrap resamples).
@@ -20,7 +20,7 @@ from . import BenchFigure
 
 def run() -> list[BenchFigure]:
     from ..analysis import Params, analyse, load
-    from ..analysis.synth import generate
+    from ..synth.multiweek import generate
     from ..commands.report import build
     from ..report import write_private
     from ..store import open_store

@@ -14,7 +14,7 @@ from . import BenchFigure
 
 
 def _sim_speed(hours: float = 6.0) -> float:
-    from ..patient import PatientSignal, Scenario, build_timeline
+    from ..synth.patient import PatientSignal, Scenario, build_timeline
     tl = build_timeline(Scenario(days=hours / 24, seed=2))
     t = time.perf_counter()
     n = 0

@@ -3,15 +3,14 @@ the speed of ``spasmtrack replay`` (CSV parse + conversion + firmware on MicroPy
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import time
-from pathlib import Path
+from typing import Any
 
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
-from ..corpus import build_corpus, generate
-from ..replay import micropython_exe, replay_file
+from .. import REPO_ROOT, firmware
+from ..synth.corpus import build_corpus, generate
+from ..replay import replay_file
 from . import BenchFigure
 
 WORK = REPO_ROOT / "build" / "bench" / "detector"
@@ -22,7 +21,8 @@ REPLAY_S = 600.0      # length of the CSV replayed for the speed figure
 _MP_BENCH = r"""
 import time
 from array import array
-import coeffs, dspchain, detconfig, detector
+import coeffs
+from core import detconfig, detector, dspchain
 N = 100
 M = N // 10
 raw = array('i', bytes(4 * N))
@@ -71,18 +71,19 @@ print('{"det_us": %d, "chain_us": %d, "samples": %d, "events": %d}' % (t_det, t_
 """
 
 
-def _detector_cost(seconds: int = 60) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")]))
-    best = None
+def _detector_cost(seconds: int = 60) -> dict[str, Any]:
+    env = firmware.unix_env()
+    best: dict[str, Any] | None = None
     for _ in range(3):
-        proc = subprocess.run([micropython_exe(), "-X", "heapsize=256K", "-c",
-                               _MP_BENCH.replace("SECONDS", str(seconds))], env=env, capture_output=True,
+        proc = subprocess.run(firmware.unix_command("-c", _MP_BENCH.replace("SECONDS", str(seconds)),
+                                                    heap="256K"), env=env, capture_output=True,
                               text=True, timeout=300)
         if proc.returncode:
             raise RuntimeError(f"detector bench failed:\n{proc.stdout}{proc.stderr}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         if best is None or r["det_us"] < best["det_us"]:
             best = r
+    assert best is not None
     return best
 
 

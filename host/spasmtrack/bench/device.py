@@ -13,14 +13,13 @@ import json
 import subprocess
 
 from . import BenchFigure
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, REPO_ROOT, firmware
 from ..mpybuild import build
-from ..simboard import micropython
 
 _SCRIPT = r"""
 import gc, time, json
 import simhw, machine, sources
-from sampler import EmgSampler
+from device.sampler import EmgSampler
 from drivers import ads1292r
 N = 20000
 
@@ -70,7 +69,7 @@ ads_sim = simhw.clock.sim_us
 
 # per-block pipeline (chains, IMU FIFO drain, detector) on 100-sample blocks
 import coeffs
-from app import App
+from device.app import App
 from drivers import mpu6050
 simhw.setup(None, sources.Sine(50, 500.0))
 spi = machine.SPI(1, baudrate=2000000, polarity=0, phase=1)
@@ -104,12 +103,8 @@ def measure() -> dict:
 
 
 def _isr() -> dict:
-    import os
-
-    env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_DIR), str(BOARDS_DIR / "sim")])
-    proc = subprocess.run([micropython(), "-c", _SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=str(REPO_ROOT))
+    proc = subprocess.run(firmware.unix_command("-c", _SCRIPT), capture_output=True, text=True,
+                          env=firmware.unix_env(), timeout=300, cwd=str(REPO_ROOT))
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout + proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -133,5 +128,5 @@ def run() -> list[BenchFigure]:
     for name in sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json")):
         res = build(name, REPO_ROOT / "build" / "bench-mpy")
         figs.append(BenchFigure(f"deployed_bytes_{name}", res.total_bytes, "bytes",
-                                note=f"{len(res.files)} files, mpy-cross -march={res.board.arch}"))
+                                note=f"{len(res.files)} files, mpy-cross -march={res.arch}"))
     return figs

@@ -3,10 +3,7 @@ float MicroPython twin, the same integer algorithm in C (gcc -O2) and scipy in C
 all on the same 60 s recording; plus what the optional mains notch removes from EMG."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +12,7 @@ from types import ModuleType
 import numpy as np
 from scipy import signal
 
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, REPO_ROOT, firmware
 from ..dsp import golden
 from ..dsp.testsignals import emg_like, recording_uv
 from . import BenchFigure
@@ -32,23 +29,13 @@ CHANNELS = 2
 
 
 def _coeffs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("coeffs_sim", BOARDS_DIR / BOARD / "coeffs.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _micropython() -> str:
-    exe = shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
-    return exe
+    return firmware.board_module(BOARD)
 
 
 def _run_firmware(raw_path: Path, out_path: Path, n: int) -> dict:
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(FIRMWARE_DIR), str(HERE / "mpy")]))
     code = (f"import dsp_bench; dsp_bench.main({str(BOARDS_DIR / BOARD)!r}, {str(raw_path)!r}, "
             f"{str(out_path)!r}, {BLOCK}, {n})")
-    proc = subprocess.run([_micropython(), "-X", "heapsize=96K", "-c", code], env=env,
+    proc = subprocess.run(firmware.unix_command("-c", code, heap="96K"), env=firmware.unix_env(),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode:
         raise RuntimeError(f"micropython bench failed:\n{proc.stdout}{proc.stderr}")
@@ -167,7 +154,7 @@ def run() -> list[BenchFigure]:
                     note="gc.mem_alloc() growth over all blocks / blocks, gc disabled, -X heapsize=96K",
                     extra={"other_modes": {k: v2 for k, v2 in fw.items() if k.startswith("alloc_")}}),
         BenchFigure("dsp_speedup_vs_float_twin", round(fw["float_ns"] / v, 1), "x", ">= 30",
-                    note="float MicroPython twin (bench/mpy/float_chain.py) ns/sample / viper ns/sample",
+                    note="float MicroPython twin (boards/sim/programs/float_chain.py) ns/sample / viper ns/sample",
                     extra={"float_ns_per_sample": fw["float_ns"],
                            "float_alloc_bytes_per_block": fw["float_alloc_per_block"]}),
         BenchFigure("dsp_ratio_vs_c", round(v / c_ns, 2), "x", "<= 8",

@@ -1,4 +1,4 @@
-/* The firmware's EMG chain (firmware/dsp.py + dspchain.py, mode "arv", no notch) in C with
+/* The firmware's EMG chain (firmware/core/dsp.py + dspchain.py, mode "arv", no notch) in C with
  * 32-bit integers only, as a speed reference for `make bench` (gcc -O2). Same algorithm,
  * same integers: the benchmark checks its output equals the firmware's bit for bit.
  *

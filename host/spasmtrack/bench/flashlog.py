@@ -1,6 +1,6 @@
 """Flash log benchmark: bytes per record, days of a heavy patient in 1 MB, append cost.
 
-Runs the real firmware (firmware/records.py, firmware/flashlog.py) on the MicroPython unix port
+Runs the real firmware (firmware/core/records.py, firmware/core/flashlog.py) on the MicroPython unix port
 over the sim board's NOR flash (boards/sim/flash_storage.py, 4 KB sectors, 1 MB):
 
 - bytes per EVENT / SUMMARY: flash consumed by one append (frame = 12 bytes of overhead + payload).
@@ -14,29 +14,19 @@ over the sim board's NOR flash (boards/sim/flash_storage.py, 4 KB sectors, 1 MB)
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import firmware
 from . import BenchFigure
 
-HERE = Path(__file__).resolve().parent
 DAYS = 45                 # simulated days (the ring wraps after ~37)
-
-
-def _micropython() -> str:
-    return shutil.which("micropython") or str(REPO_ROOT / ".venv" / "bin" / "micropython")
 
 
 def measure(days: int = DAYS) -> dict:
     """Run flashlog_bench.py in MicroPython and return its JSON result."""
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [str(FIRMWARE_DIR), str(BOARDS_DIR / "sim"), str(HERE / "mpy")]))
-    proc = subprocess.run([_micropython(), "-X", "heapsize=4M", "-c",
-                           f"import flashlog_bench; flashlog_bench.main({days})"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(firmware.unix_command("-c", f"import flashlog_bench; flashlog_bench.main({days})",
+                                                heap="4M"),
+                          env=firmware.unix_env(), capture_output=True, text=True, timeout=600)
     if proc.returncode:
         raise RuntimeError(f"micropython flash log bench failed:\n{proc.stdout}{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,12 +1,12 @@
 """Heap budget of the firmware on the sim board, and what it maps to on a 32-bit ESP32.
 
-Measured on the MicroPython unix port (64-bit) by bench/mpy/memory_probe.py: every
+Measured on the MicroPython unix port (64-bit) by boards/sim/programs/memory_probe.py: every
 firmware module imported from ``.mpy`` (``mpy-cross -march=x64``, as ``make deploy BOARD=sim``
 builds it), leaves first so each row is that module alone, as ``gc.mem_alloc()`` after
 ``gc.collect()`` around the import; then the objects the device allocates at start
 (``Device``: flash log; ``start_hardware``: drivers, sampler rings, DSP chains, detector,
 button) and the growth while the whole firmware runs for a few seconds (with the BLE
-peripheral on the virtual radio when H-ble's parts are there). The sim board's own
+peripheral on the virtual radio when the BLE parts are there). The sim board's own
 hardware layer (boards/sim: simulators, machine, file storage, the ``bluetooth`` bridge)
 is measured apart and is not firmware.
 
@@ -36,13 +36,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from . import BenchFigure
-from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from .. import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT, firmware
 from ..mpybuild import build
-from ..simboard import micropython
+from ..firmware import micropython
 
-PROBE = Path(__file__).parent / "mpy" / "memory_probe.py"
+PROBE = firmware.PROGRAMS_DIR / "memory_probe.py"
 #: What a plain ESP32 leaves free with BLE active (ARCHITECTURE.md "Memory").
 ESP32_BUDGET_KB = 96
 RUN_MS = 3000
@@ -50,7 +51,7 @@ _QI = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
 def _ble_available() -> bool:
-    return (FIRMWARE_DIR / "ble_peripheral.py").exists() and (BOARDS_DIR / "sim" / "bluetooth.py").exists()
+    return (FIRMWARE_DIR / "device" / "ble_peripheral.py").exists() and (BOARDS_DIR / "sim" / "bluetooth.py").exists()
 
 
 def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | None = None,
@@ -62,10 +63,12 @@ def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | 
     if flash.exists():
         shutil.rmtree(flash)
     flash.mkdir(parents=True)
-    env = dict(os.environ)
-    path = [str(mpy_dir), str(BOARDS_DIR / "sim"), ".frozen"] if mpy_dir else [".frozen", str(BOARDS_DIR / "sim")]
-    env["MICROPYPATH"] = os.pathsep.join(path)
-    cmd = [exe] + ([f"-X", f"heapsize={heap_kb}K"] if heap_kb else []) + [str(PROBE), str(RUN_MS)]
+    if mpy_dir:
+        path = firmware.micropypath(mpy_dir, firmware=False, programs=False)
+    else:                                   # the firmware frozen into exe comes first
+        path = firmware.micropypath(".frozen", firmware=False, programs=False, frozen=False)
+    env = firmware.unix_env(path)
+    cmd = [exe] + (["-X", f"heapsize={heap_kb}K"] if heap_kb else []) + [str(PROBE), str(RUN_MS)]
     cmd += ["ble" if ble else "-"] + (["lean"] if lean else [])
     if ble:
         from ..ble.radio import VirtualRadio
@@ -78,16 +81,18 @@ def probe(exe: str, mpy_dir: Path | None, work: Path, ble: bool, heap_kb: int | 
     if proc.returncode != 0 or "MEM " not in proc.stdout:
         raise RuntimeError(f"memory probe failed ({exe}): {(proc.stdout + proc.stderr)[-1500:]}")
     lines = proc.stdout.splitlines()
-    steps = []
+    steps: list[dict[str, Any]] = []
     for i, ln in enumerate(lines):
         if ln.startswith("ROW "):
             kind, name, nbytes = ln[4:].split("|")
             m = _QI.search(lines[i + 1])
+            if m is None:
+                raise RuntimeError(f"memory probe: no qstr line after {ln!r}")
             steps.append({"kind": kind, "name": name, "bytes": int(nbytes),
                           "n_qstr": int(m.group(1)), "qstr_text": int(m.group(2)),
                           "qstr_pool": int(m.group(3))})
     out = json.loads(next(ln for ln in lines if ln.startswith("MEM "))[4:])
-    prev = None
+    prev: dict[str, Any] | None = None
     for s in steps:
         # The qstr pool grows in doubling chunks, charged to whichever step triggers it:
         # replace that lump by the step's own qstrs (text + a pool slot of 8+2 bytes each).
@@ -190,7 +195,7 @@ def measure() -> dict:
 def run() -> list[BenchFigure]:
     m = measure()
     u = m["unix64_mpy"]
-    ble = "with the BLE peripheral on the virtual radio" if m["ble"] else "without BLE (H-ble parts missing)"
+    ble = "with the BLE peripheral on the virtual radio" if m["ble"] else "without BLE (its parts are missing)"
     table = {x["module"]: {k: v for k, v in x.items() if k != "module"} for x in m["modules"]}
     for label in ("unix32_mpy", "unix32_frozen", "unix64_frozen"):
         if label in m:

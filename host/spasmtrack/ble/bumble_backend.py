@@ -5,7 +5,9 @@ use one Bumble device per process (:func:`adapter`) attached over HCI to the tra
 ``SPASMTRACK_BLE_RADIO`` (e.g. ``unix:/tmp/x/hci.sock``, the virtual radio). Bond keys are
 kept in a JSON key store (``SPASMTRACK_BLE_KEYS``, default next to the database) and the
 host uses a fixed static random address (``SPASMTRACK_BLE_HOST_ADDR``) so bonds survive
-restarts, as with a real adapter.
+restarts, as with a real adapter. Pairing is LE Secure Connections with passkey entry:
+the device shows a passkey (its LED code), the host's user types it; :data:`passkey_source`
+is the coroutine that asks for it (default: a terminal prompt; tests read the sim device).
 
 It subclasses bleak's backend base classes (``BaseBleakClient``/``BaseBleakScanner``) and
 builds ``BleakGATTService``/``Characteristic``/``Descriptor`` objects, which bleak marks as
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -26,7 +29,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble import hci
+from bumble import hci, pairing
 from bumble.att import ATT_Error
 from bumble.core import AdvertisingData
 from bumble.device import Connection, Device, Peer
@@ -38,6 +41,53 @@ KEYS_ENV = "SPASMTRACK_BLE_KEYS"
 ADDR_ENV = "SPASMTRACK_BLE_HOST_ADDR"
 DEFAULT_HOST_ADDR = "C2:5A:00:00:00:01"
 REQUESTED_MTU = 247
+
+@dataclass(frozen=True)
+class BumbleRadio:
+    """The Bluetooth stack to use instead of the computer's: a Bumble HCI transport.
+
+    ``hci``: transport spec (``unix:DIR/hci.sock`` of a :class:`~spasmtrack.ble.radio.VirtualRadio`);
+    ``keys``: the host's bond store (JSON; default ``$SPASMTRACK_BLE_KEYS`` or
+    ``~/.local/share/spasmtrack/bumble-keys.json``); ``address``: the host's own address."""
+
+    hci: str
+    keys: Path | None = None
+    address: str = ""
+
+    @classmethod
+    def from_env(cls) -> "BumbleRadio | None":
+        """``$SPASMTRACK_BLE_RADIO`` (and the keys/address variables), or None when unset."""
+        spec = os.environ.get(RADIO_ENV)
+        if not spec:
+            return None
+        keys = os.environ.get(KEYS_ENV)
+        return cls(spec, Path(keys) if keys else None, os.environ.get(ADDR_ENV, ""))
+
+
+async def _prompt_passkey() -> int | None:
+    """Ask the user for the passkey the device shows (None when there is no terminal)."""
+    import sys
+    if not sys.stdin.isatty():
+        return None
+    text = await asyncio.get_running_loop().run_in_executor(
+        None, input, "passkey shown by the device (6 digits): ")
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= 6 else None
+
+
+#: Coroutine function returning the passkey the device shows, or None to give up.
+passkey_source: Callable[[], Awaitable[int | None]] = _prompt_passkey
+
+
+class _HostPairingDelegate(pairing.PairingDelegate):
+    """The host types the device's passkey (keyboard only: passkey entry, MITM)."""
+
+    def __init__(self) -> None:
+        super().__init__(io_capability=pairing.PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY)
+
+    async def get_number(self) -> int | None:
+        return await passkey_source()
+
 
 _PROPS = (("broadcast", 0x01), ("read", 0x02), ("write-without-response", 0x04),
           ("write", 0x08), ("notify", 0x10), ("indicate", 0x20))
@@ -59,23 +109,25 @@ class _Adapter:
         self.lock = asyncio.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def get(self) -> Device:
+    async def get(self, radio: BumbleRadio | None = None) -> Device:
+        """The Bumble device on ``radio`` (default :meth:`BumbleRadio.from_env`)."""
         async with self.lock:
             if self.device is not None:
                 return self.device
-            spec = os.environ.get(RADIO_ENV)
-            if not spec:
+            radio = radio or BumbleRadio.from_env()
+            if radio is None:
                 raise BleakError(f"no Bumble radio: set {RADIO_ENV} (e.g. unix:/path/hci.sock)")
-            self.transport = await open_transport(spec)
-            addr = hci.Address(os.environ.get(ADDR_ENV, DEFAULT_HOST_ADDR),
-                               hci.Address.RANDOM_DEVICE_ADDRESS)
+            self.transport = await open_transport(radio.hci)
+            addr = hci.Address(radio.address or DEFAULT_HOST_ADDR, hci.Address.RANDOM_DEVICE_ADDRESS)
             dev = Device.with_hci("spasmtrack-host", addr, self.transport.source,
                                   self.transport.sink)
-            keys = os.environ.get(KEYS_ENV) or str(
+            keys = str(radio.keys) if radio.keys else str(
                 Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
                 / "spasmtrack" / "bumble-keys.json")
             Path(keys).parent.mkdir(parents=True, exist_ok=True)
             dev.keystore = JsonKeyStore(namespace=str(addr), filename=keys)
+            dev.pairing_config_factory = lambda _c: pairing.PairingConfig(
+                sc=True, mitm=True, bonding=True, delegate=_HostPairingDelegate())
             await dev.power_on()
             self.device = dev
             self.loop = asyncio.get_running_loop()
@@ -114,6 +166,7 @@ class BumbleClient(BaseBleakClient):
     """bleak client backend over a Bumble device."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(address_or_ble_device, disconnected_callback=kwargs.pop(
             "disconnected_callback", None), timeout=kwargs.pop("timeout", 10.0))
         self._conn: Connection | None = None
@@ -125,6 +178,14 @@ class BumbleClient(BaseBleakClient):
         return self.address
 
     @property
+    def identity_address(self) -> str:
+        """The peer's identity address (after pairing: what its private addresses resolve
+        to, and what the bond is stored under)."""
+        if self._conn is not None:
+            return str(self._conn.peer_address).split("/")[0]
+        return self.address
+
+    @property
     def mtu_size(self) -> int:
         return self._conn.att_mtu if self._conn is not None else 23
 
@@ -133,7 +194,7 @@ class BumbleClient(BaseBleakClient):
         return self._conn is not None and self._conn.handle is not None and self._peer is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         # bumble's own timeout waits for the controller to confirm the cancel, which the
         # virtual controller never does; asyncio.wait_for would wait for that cancellation
         # too (and hang), so the attempt is bounded with asyncio.wait and then abandoned
@@ -168,10 +229,26 @@ class BumbleClient(BaseBleakClient):
                 if not pair or self._conn is None:
                     raise BleakError(f"encryption with the stored bond failed: {exc}") from exc
                 await dev.keystore.delete(str(conn.peer_address))
-                await conn.pair()
+                await self._pair(conn)
         elif pair:
-            await conn.pair()
+            await self._pair(conn)
         await self._discover(peer)
+
+    async def _pair(self, conn: Connection) -> None:
+        try:
+            await conn.pair()
+        except Exception as exc:  # noqa: BLE001 - bumble raises several kinds here
+            raise BleakError(
+                f"pairing refused ({exc or type(exc).__name__}): open the device's pairing "
+                "window (long press of its button) and type the passkey it shows") from exc
+        # pair() returns when the keys are exchanged; the key store is written by a task
+        # of its own: the bond must be on disk before the link (and the adapter) may go
+        dev = await adapter().get(self._radio)
+        for _ in range(250):
+            if dev.keystore is None or await dev.keystore.get(str(conn.peer_address)):
+                return
+            await asyncio.sleep(0.02)
+        raise BleakError("pairing completed but the bond was not stored")
 
     async def _discover(self, peer: Peer) -> None:
         coll = BleakGATTServiceCollection()
@@ -202,10 +279,10 @@ class BumbleClient(BaseBleakClient):
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         if self._conn is None:
             raise BleakError("not connected")
-        await self._conn.pair()
+        await self._pair(self._conn)
 
     async def unpair(self) -> None:
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         if dev.keystore is not None:
             try:
                 await dev.keystore.delete(self.address)
@@ -267,6 +344,7 @@ class BumbleScanner(BaseBleakScanner):
 
     def __init__(self, detection_callback: Any = None, service_uuids: list[str] | None = None,
                  scanning_mode: str = "active", **kwargs: Any) -> None:
+        self._radio: BumbleRadio | None = kwargs.pop("radio", None)
         super().__init__(detection_callback, service_uuids)
         self._active = scanning_mode != "passive"
         self._dev: Device | None = None
@@ -297,7 +375,7 @@ class BumbleScanner(BaseBleakScanner):
 
     async def start(self) -> None:
         self.seen_devices = {}
-        dev = await adapter().get()
+        dev = await adapter().get(self._radio)
         self._dev = dev
         dev.on("advertisement", self._on_adv)
         await dev.start_scanning(active=self._active, filter_duplicates=False)
@@ -312,9 +390,9 @@ class BumbleScanner(BaseBleakScanner):
             self._dev = None
 
 
-def backends() -> dict[str, Any]:
-    """``BleakClient``/``BleakScanner`` keyword arguments: the Bumble backend when
+def backends(radio: BumbleRadio | None = None) -> dict[str, Any]:
+    """``BleakClient``/``BleakScanner`` backends: Bumble when ``radio`` is given or
     ``SPASMTRACK_BLE_RADIO`` is set, else {} (the OS's Bluetooth through bleak)."""
-    if os.environ.get(RADIO_ENV):
+    if radio is not None or os.environ.get(RADIO_ENV):
         return {"client": BumbleClient, "scanner": BumbleScanner}
     return {}

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from typing import Any, Awaitable, TypeVar
 
 from ..errors import UserError
-from .bumble_backend import RADIO_ENV, backends, close_adapter
+from .bumble_backend import RADIO_ENV, BumbleRadio, backends, close_adapter
 
 T = TypeVar("T")
 
@@ -23,19 +22,22 @@ def add_address(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=20.0, help="connect timeout in seconds")
 
 
-def apply_radio(args: argparse.Namespace) -> None:
-    if getattr(args, "radio", None):
-        os.environ[RADIO_ENV] = args.radio
+def radio(args: argparse.Namespace) -> BumbleRadio | None:
+    """The Bumble radio of ``--radio``, else of ``$SPASMTRACK_BLE_RADIO``; None: the OS's Bluetooth."""
+    spec = getattr(args, "radio", None)
+    return BumbleRadio(spec) if spec else BumbleRadio.from_env()
 
 
-def client_kwargs() -> dict[str, Any]:
-    be = backends()
-    return {"backend": be["client"]} if be else {}
+def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``BleakClient`` keyword arguments for the radio ``args`` chose."""
+    r = radio(args)
+    return {"backend": backends(r)["client"], "radio": r} if r else {}
 
 
-def scanner_kwargs() -> dict[str, Any]:
-    be = backends()
-    return {"backend": be["scanner"]} if be else {}
+def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``BleakScanner`` keyword arguments for the radio ``args`` chose."""
+    r = radio(args)
+    return {"backend": backends(r)["scanner"], "radio": r} if r else {}
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -46,5 +48,10 @@ def run(coro: Awaitable[T]) -> T:
             await close_adapter()
     try:
         return asyncio.run(main())
+    except FileNotFoundError:
+        # bleak talks to BlueZ over the system D-Bus socket; without it there is no adapter
+        raise UserError("no Bluetooth adapter reachable (BlueZ is not running or this computer "
+                        "has no Bluetooth): switch Bluetooth on, or use --radio SPEC for the "
+                        "virtual radio") from None
     except (OSError, TimeoutError) as exc:
         raise UserError(f"Bluetooth: {exc}") from None

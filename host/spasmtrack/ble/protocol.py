@@ -1,32 +1,17 @@
-"""Host view of the BLE wire protocol: loads ``firmware/racp.py`` itself (one definition).
+"""Host view of the BLE wire protocol: loads ``firmware/core/racp.py`` itself (one definition).
 
 UUIDs, control-point opcodes and response codes, the notification header bits, the
 Current Time encoding and the status layout all come from the firmware module.
 """
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
-from types import ModuleType
+from typing import Any
 
-from spasmtrack import FIRMWARE_DIR
-
-
-def _load() -> ModuleType:
-    name = "spasmtrack._firmware_racp"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIRMWARE_DIR / "racp.py")
-    if spec is None or spec.loader is None:  # pragma: no cover
-        raise ImportError("cannot load firmware/racp.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from spasmtrack import firmware
 
 
-fw = _load()
+fw = firmware.core("racp")
 for _n in dir(fw):
     if _n.isupper() and not _n.startswith("_"):
         globals()[_n] = getattr(fw, _n)
@@ -37,6 +22,11 @@ delete_to = fw.delete_to
 abort = fw.abort
 cts_to_unix = fw.cts_to_unix
 unix_to_cts = fw.unix_to_cts
+
+def __getattr__(name: str) -> Any:
+    """Only reached for a name the firmware module does not define (its public names are
+    copied in above); declared so type checkers know this module re-exports them."""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def uuid16(u: int) -> str:

@@ -184,8 +184,10 @@ class VirtualRadio:
     """
 
     def __init__(self, directory: Path, supervision_timeout_s: float = 0.5,
-                 bridge: bool = True) -> None:
+                 bridge: bool = True, log: Path | None = None) -> None:
+        """``log``: a file the radio process's output is appended to (default: inherited)."""
         self.directory = Path(directory)
+        self.log = log
         self.supervision_timeout_s = supervision_timeout_s
         self.bridge = bridge
         self.proc: subprocess.Popen[bytes] | None = None
@@ -205,7 +207,11 @@ class VirtualRadio:
                "--supervision-timeout", str(self.supervision_timeout_s), "--exit-with-stdin"]
         if not self.bridge:
             cmd.append("--no-bridge")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        if self.log is None:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        else:
+            with open(self.log, "ab") as out:     # the child keeps its own descriptor
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=out)
         deadline = time.monotonic() + timeout_s
         while not (self.directory / "ready").exists():
             if self.proc.poll() is not None:

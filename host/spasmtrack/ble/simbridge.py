@@ -8,13 +8,20 @@ back the same way and become ``_IRQ_*`` callbacks on the board. When the board's
 closes (the firmware crashed or the board rebooted), the bridge closes that HCI
 transport, so the radio's watchdog ends the link like a supervision timeout.
 
-Wire format, both directions: ``u16 length (LE) | u8 opcode | fields`` (see ``OP_*``).
-The bridge keeps the attribute values (the board mirrors them), enforces the attribute
-permissions the board registered (``_FLAG_READ_ENCRYPTED`` etc. -> ATT Insufficient
-Encryption, as NimBLE does), truncates peer writes to the attribute buffer size
-(20 bytes unless ``gatts_set_buffer``), grants transmit credits as the controller
-completes packets (the board's bounded notify queue), asks the board for bond secrets
-(``_IRQ_GET_SECRET``/``_IRQ_SET_SECRET``) and reports MTU and encryption changes.
+Wire format: ``boards/sim/simwire.py``, the one definition both sides load. The bridge
+keeps the attribute values (the board mirrors them) and behaves like MicroPython's NimBLE
+binding where the firmware can tell (see ``boards/sim/bluetooth.py`` for the list and
+``tests/test_ble_nimble.py`` for a test per point): attribute security is checked with
+NimBLE's answer (ATT 0x05 Insufficient Authentication), subscriptions (CCCD writes) are
+accepted on any link, a peer's write is refused with ATT 0x11 while the board's share of
+the buffer pool is full of notifications, peer writes are truncated to the attribute
+buffer (20 bytes unless ``gatts_set_buffer``), transmit buffers are given back as the
+controller completes packets, the identity key and bonds live in the firmware's store
+through ``_IRQ_GET_SECRET``/``_IRQ_SET_SECRET`` in NimBLE's shapes (sec_type 10 for the
+IRK at activation, 1 and 2 with 7-byte address keys and 80-byte values), the encryption
+change is reported once pairing has ended (authenticated only for a MITM-protected
+method, bonded only when the firmware kept the keys), and a passkey is asked from the
+firmware with ``_IRQ_PASSKEY_ACTION``.
 
 A second kind of client, a *control* connection (:class:`BridgeControl`), lets tests
 inject air faults: stall transmit completions for a while (a full stack buffer),
@@ -23,18 +30,17 @@ duplicate, reorder or corrupt the next notification.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from bumble import hci, pairing
-from bumble.att import ATT_Error, Attribute, ErrorCode
+from bumble.att import ATT_Error, Attribute
 from bumble.device import Connection, Device
 from bumble.gatt import (
-    GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
     Characteristic,
     CharacteristicValue,
     Descriptor,
@@ -43,18 +49,13 @@ from bumble.gatt import (
 from bumble.keys import KeyStore, PairingKeys
 from bumble.transport import open_transport
 
+from .. import firmware
+
 log = logging.getLogger(__name__)
 
-# board -> bridge
-OP_HELLO, OP_ACTIVE, OP_CONFIG, OP_ADV, OP_REGISTER = 0x01, 0x02, 0x03, 0x04, 0x05
-OP_GWRITE, OP_NOTIFY, OP_INDICATE, OP_SETBUF, OP_DISCONNECT = 0x06, 0x07, 0x08, 0x09, 0x0A
-OP_PAIR, OP_REPLY, OP_CONTROL = 0x0B, 0x0C, 0x0D
-# bridge -> board
-EV_OK, EV_HANDLES = 0x81, 0x85
-EV_CONNECT, EV_DISCONNECT, EV_WRITE, EV_READREQ, EV_MTU = 0x90, 0x91, 0x92, 0x93, 0x94
-EV_ENC, EV_GETSECRET, EV_SETSECRET, EV_INDDONE, EV_TXDONE = 0x95, 0x96, 0x97, 0x98, 0x99
-# control ops (after OP_CONTROL)
-CTL_STALL, CTL_DUP, CTL_SWAP, CTL_CORRUPT, CTL_DROP = 1, 2, 3, 4, 5
+#: The sim wire, defined once in boards/sim/simwire.py (loaded by the board too).
+W = firmware.board_module("sim", "simwire")
+frame = W.pack
 
 # MicroPython characteristic flags (docs: bluetooth.BLE.gatts_register_services)
 F_READ, F_WRITE_NR, F_WRITE, F_NOTIFY, F_INDICATE = 0x0002, 0x0004, 0x0008, 0x0010, 0x0020
@@ -62,11 +63,10 @@ F_READ_ENC, F_READ_AUTHN, F_READ_AUTHZ = 0x0200, 0x0400, 0x0800
 F_WRITE_ENC, F_WRITE_AUTHN = 0x1000, 0x2000
 
 DEFAULT_BUFFER = 20     # NimBLE/MicroPython default attribute buffer (bytes)
-SECRET_TYPE_BOND = 1    # sec_type used for Bumble's PairingKeys blobs
-
-
-def frame(op: int, payload: bytes = b"") -> bytes:
-    return struct.pack("<HB", len(payload) + 1, op) + payload
+#: ATT errors NimBLE answers with (ble_att_svr_check_perms, ble_att_svr_rx_write).
+ATT_INSUFFICIENT_AUTHENTICATION = 0x05
+ATT_INSUFFICIENT_RESOURCES = 0x11
+ADDR_MODE_RPA = 2
 
 
 def _uuid_from_wire(raw: bytes) -> str:
@@ -77,38 +77,118 @@ def _uuid_from_wire(raw: bytes) -> str:
     return f"{b[0:8]}-{b[8:12]}-{b[12:16]}-{b[16:20]}-{b[20:32]}".upper()
 
 
+def secret_key(address: hci.Address) -> bytes:
+    """NimBLE's ble_addr_t for an address: type u8 | 6 bytes least significant first."""
+    return bytes((int(address.address_type) & 1,)) + bytes(address)
+
+
+def address_from_key(key: bytes) -> hci.Address:
+    return hci.Address(bytes(key[1:7]), hci.AddressType(key[0]))
+
+
+def sec_value(address: hci.Address, keys: PairingKeys) -> bytes:
+    """PairingKeys -> NimBLE's 80-byte struct ble_store_value_sec."""
+    ltk = keys.ltk or keys.ltk_peripheral or keys.ltk_central
+    flags = 0
+    if ltk is not None and ltk.authenticated:
+        flags |= W.SEC_FLAG_AUTHENTICATED
+    if keys.ltk is not None:
+        flags |= W.SEC_FLAG_SC
+    if keys.csrk is not None:
+        flags |= W.SEC_FLAG_CSRK
+    rand = int.from_bytes(ltk.rand or bytes(8), "little") if ltk is not None else 0
+    return struct.pack(W.SEC_VALUE_FMT, secret_key(address), 16,
+                       (ltk.ediv or 0) if ltk is not None else 0, rand,
+                       ltk.value if ltk is not None else bytes(16), 1 if ltk is not None else 0,
+                       keys.irk.value if keys.irk is not None else bytes(16),
+                       1 if keys.irk is not None else 0,
+                       keys.csrk.value if keys.csrk is not None else bytes(16), flags)
+
+
+def keys_from_sec_value(value: bytes) -> tuple[hci.Address, PairingKeys, bool]:
+    """NimBLE's 80-byte value -> (peer identity address, PairingKeys, authenticated)."""
+    (addr, _ks, ediv, rand, ltk, ltk_p, irk, irk_p, csrk, flags) = struct.unpack(
+        W.SEC_VALUE_FMT, value)
+    auth = bool(flags & W.SEC_FLAG_AUTHENTICATED)
+    address = address_from_key(addr)
+    k = PairingKeys(address_type=hci.AddressType(address.address_type))
+    if ltk_p:
+        key = PairingKeys.Key(value=ltk, authenticated=auth)
+        if flags & W.SEC_FLAG_SC:
+            k.ltk = key
+        else:
+            key.ediv, key.rand = ediv, rand.to_bytes(8, "little")
+            k.ltk_peripheral = key
+    if irk_p:
+        k.irk = PairingKeys.Key(value=irk, authenticated=auth)
+    if flags & W.SEC_FLAG_CSRK:
+        k.csrk = PairingKeys.Key(value=csrk, authenticated=auth)
+    return address, k, auth
+
+
 class BoardKeyStore(KeyStore):
-    """Bumble key store whose storage is the firmware's (via _IRQ_GET/SET_SECRET)."""
+    """Bumble key store whose storage is the firmware's, through _IRQ_GET/SET_SECRET in
+    NimBLE's shapes (ble_secret_store_read/write/delete): sec_type 2 (peer) and 1 (our),
+    7-byte address keys, 80-byte values; a lookup without key iterates by index."""
 
     def __init__(self, board: "BoardSession") -> None:
         self.board = board
 
     async def get(self, name: str) -> PairingKeys | None:
-        value = await self.board.ask_secret_get(SECRET_TYPE_BOND, 0, name.encode())
-        if not value:
+        value = await self.board.ask_secret_get(W.SECRET_PEER_SEC, 0,
+                                                secret_key(hci.Address(name)))
+        if len(value) != W.SEC_VALUE_LEN:   # NimBLE: BLE_HS_ENOENT for a wrong size too
             return None
-        return PairingKeys.from_dict(json.loads(value)["keys"])
+        return keys_from_sec_value(value)[1]
 
     async def update(self, name: str, keys: PairingKeys) -> None:
-        blob = json.dumps({"name": name, "keys": keys.to_dict()}).encode()
-        await self.board.ask_secret_set(SECRET_TYPE_BOND, name.encode(), blob)
+        address = hci.Address(name)
+        if keys.address_type is not None:
+            address = hci.Address(bytes(address), keys.address_type)
+        blob = sec_value(address, keys)
+        key = secret_key(address)
+        ok = await self.board.ask_secret_set(W.SECRET_PEER_SEC, key, blob) == b"\x01"
+        ok = ok and await self.board.ask_secret_set(W.SECRET_OUR_SEC, key, blob) == b"\x01"
+        self.board.stored[str(address)] = ok      # BLE_HS_ESTORE_CAP: encrypted, not bonded
 
     async def delete(self, name: str) -> None:
-        await self.board.ask_secret_set(SECRET_TYPE_BOND, name.encode(), b"")
+        key = secret_key(hci.Address(name))
+        await self.board.ask_secret_set(W.SECRET_PEER_SEC, key, b"")
+        await self.board.ask_secret_set(W.SECRET_OUR_SEC, key, b"")
 
     async def get_all(self) -> list[tuple[str, PairingKeys]]:
         out = []
         for index in range(64):
-            value = await self.board.ask_secret_get(SECRET_TYPE_BOND, index, b"")
-            if not value:
+            value = await self.board.ask_secret_get(W.SECRET_PEER_SEC, index, b"")
+            if len(value) != W.SEC_VALUE_LEN:
                 break
-            d = json.loads(value)
-            out.append((d["name"], PairingKeys.from_dict(d["keys"])))
+            address, keys, _auth = keys_from_sec_value(value)
+            out.append((str(address), keys))
         return out
 
     async def delete_all(self) -> None:
         for name, _ in await self.get_all():
             await self.delete(name)
+
+
+class BoardPairingDelegate(pairing.PairingDelegate):
+    """The board's side of pairing: a passkey to display is asked from the firmware with
+    _IRQ_PASSKEY_ACTION and comes back through gap_passkey() (ble_sm_inject_io)."""
+
+    def __init__(self, board: "BoardSession", conn: Connection, io: int) -> None:
+        super().__init__(io_capability=pairing.PairingDelegate.IoCapability(io))
+        self.board = board
+        self.conn = conn
+
+    async def generate_passkey(self) -> int:
+        return await self.board.ask_passkey(self.conn, W.PASSKEY_ACTION_DISPLAY)
+
+    async def compare_numbers(self, number: int, digits: int) -> bool:
+        return bool(await self.board.ask_passkey(self.conn, W.PASSKEY_ACTION_NUMERIC_COMPARISON,
+                                                 number))
+
+    async def get_number(self) -> int | None:
+        return await self.board.ask_passkey(self.conn, W.PASSKEY_ACTION_INPUT)
 
 
 @dataclass
@@ -140,93 +220,177 @@ class BoardSession:
     attrs: dict[int, _Attr] = field(default_factory=dict)
     name: str = "spasmtrack"
     address: str = "F0:5A:5A:00:00:01"
+    tx_slots: int = 12          # the board's share of NimBLE's buffer pool
     mtu: int = 23
     io: int = 3
     bond: bool = True
     mitm: bool = False
     le_secure: bool = True
+    addr_mode: int = 1
+    irk: bytes = b""
     conns: dict[int, Connection] = field(default_factory=dict)
     replies: dict[int, asyncio.Future] = field(default_factory=dict)
     next_req: int = 1
     tx_marks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     pollers: set[int] = field(default_factory=set)
+    pairing: set[int] = field(default_factory=set)        # conns pairing now
+    stored: dict[str, bool] = field(default_factory=dict)  # bond accepted by the firmware
+    passkeys: dict[int, asyncio.Future] = field(default_factory=dict)
+    refused_writes: int = 0     # ATT 0x11 answers (pool empty)
+    held_buffers: int = 0       # notifications the board sent whose buffers are not back
+    auth: dict[int, bool] = field(default_factory=dict)     # link authenticated (MITM)
 
     # -- board I/O ---------------------------------------------------------------
-    def send(self, op: int, payload: bytes = b"") -> None:
+    def send(self, op: int, *fields: Any, tail: bytes = b"") -> None:
         if not self.writer.is_closing():
-            self.writer.write(frame(op, payload))
+            self.writer.write(W.pack(op, *fields, tail=tail))
 
-    async def _ask(self, op: int, payload_after_id: bytes) -> bytes:
+    async def _ask(self, op: int, *fields: Any, tail: bytes = b"") -> bytes:
         req = self.next_req = (self.next_req % 0xFFFF) + 1
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self.replies[req] = fut
-        self.send(op, struct.pack("<H", req) + payload_after_id)
+        self.send(op, req, *fields, tail=tail)
         try:
             return await asyncio.wait_for(fut, 10.0)
         finally:
             self.replies.pop(req, None)
 
     async def ask_secret_get(self, sec_type: int, index: int, key: bytes) -> bytes:
-        return await self._ask(EV_GETSECRET, struct.pack("<BH", sec_type, index) + key)
+        return await self._ask(W.EV_GETSECRET, sec_type, index, tail=key)
 
     async def ask_secret_set(self, sec_type: int, key: bytes, value: bytes) -> bytes:
-        return await self._ask(EV_SETSECRET, struct.pack("<BB", sec_type, len(key)) + key + value)
+        return await self._ask(W.EV_SETSECRET, sec_type, len(key), tail=key + value)
+
+    async def ask_passkey(self, conn: Connection, action: int, number: int = 0) -> int:
+        """_IRQ_PASSKEY_ACTION to the board; its gap_passkey() answers (no answer: the
+        pairing waits until the link ends, as NimBLE's security manager does)."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.passkeys[conn.handle] = fut
+        self.send(W.EV_PASSKEY, conn.handle, action, number)
+        try:
+            return int(await fut)
+        finally:
+            self.passkeys.pop(conn.handle, None)
+
+    def pool_empty(self) -> bool:
+        """NimBLE's buffer pool has nothing left: every slot holds a notification (counted
+        from the moment the board sent it until its buffer is given back)."""
+        return self.held_buffers >= self.tx_slots
+
+    def give_back(self, conn_h: int, n: int) -> None:
+        self.held_buffers = max(0, self.held_buffers - n)
+        self.send(W.EV_TXDONE, conn_h, n)
 
     # -- Bumble device -------------------------------------------------------------
+    async def load_irk(self) -> bytes:
+        """load_irk(): the identity key from the board's store, or a new one saved there."""
+        irk = await self.ask_secret_get(W.SECRET_OUR_IRK, 0, W.SECRET_IRK_KEY)
+        if len(irk) != 16:
+            irk = os.urandom(16)
+            await self.ask_secret_set(W.SECRET_OUR_IRK, W.SECRET_IRK_KEY, irk)
+        return irk
+
     async def open_device(self) -> None:
+        self.irk = await self.load_irk()
         self.transport = await open_transport(self.server.hci_spec)
         dev = Device.with_hci(self.name, hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
                               self.transport.source, self.transport.sink)
+        dev.irk = self.irk
         dev.keystore = BoardKeyStore(self)
-        dev.pairing_config_factory = lambda _c: pairing.PairingConfig(
+        dev.pairing_config_factory = lambda c: pairing.PairingConfig(
             sc=self.le_secure, mitm=self.mitm, bonding=self.bond,
-            delegate=pairing.PairingDelegate(io_capability=self.io_capability()))
+            identity_address_type=pairing.PairingConfig.AddressType.RANDOM,
+            delegate=BoardPairingDelegate(self, c, self.io))
         dev.on("connection", self.on_connection)
         self.device = dev
         await dev.power_on()
         dev.gatt_server.max_mtu = self.mtu
 
-    def io_capability(self) -> pairing.PairingDelegate.IoCapability:
-        # MicroPython _IO_CAPABILITY_*: 0 display only, 1 display yes/no, 2 keyboard only,
-        # 3 no input/output, 4 keyboard display (same numbering as SMP).
-        return pairing.PairingDelegate.IoCapability(self.io)
+    async def set_address_mode(self, mode: int) -> None:
+        """addr_mode 2 (RPA): advertise a resolvable private address from the IRK."""
+        self.addr_mode = mode
+        dev = self.device
+        if dev is None:
+            return
+        if mode == ADDR_MODE_RPA:
+            dev.le_privacy_enabled = True
+            addr = hci.Address.generate_private_address(self.irk)
+        else:
+            dev.le_privacy_enabled = False
+            addr = hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS)
+        was = dev.is_advertising
+        if was:
+            await dev.stop_advertising()
+        await dev.send_command(hci.HCI_LE_Set_Random_Address_Command(random_address=addr))
+        dev.random_address = addr
 
     def on_connection(self, conn: Connection) -> None:
         self.conns[conn.handle] = conn
         addr = bytes(conn.peer_address)[::-1]
-        self.send(EV_CONNECT, struct.pack("<HB", conn.handle, conn.peer_address.address_type) + addr)
+        self.send(W.EV_CONNECT, conn.handle, conn.peer_address.address_type, addr)
 
         def on_disc(reason: int) -> None:
             self.conns.pop(conn.handle, None)
-            self.tx_marks.pop(conn.handle, None)
-            self.send(EV_DISCONNECT, struct.pack("<HB", conn.handle,
-                                                 conn.peer_address.address_type) + addr)
+            marks = self.tx_marks.pop(conn.handle, None) or []
+            self.held_buffers = max(0, self.held_buffers - sum(n for _, n in marks))
+            self.auth.pop(conn.handle, None)
+            self.pairing.discard(conn.handle)
+            fut = self.passkeys.pop(conn.handle, None)
+            if fut is not None and not fut.done():
+                fut.cancel()
+            self.send(W.EV_DISCONNECT, conn.handle, conn.peer_address.address_type, addr)
 
         def on_mtu() -> None:
-            self.send(EV_MTU, struct.pack("<HH", conn.handle, conn.att_mtu))
+            self.send(W.EV_MTU, conn.handle, conn.att_mtu)
 
         def on_enc(*_a: Any) -> None:
-            asyncio.ensure_future(self._report_encryption(conn))
+            if conn.handle not in self.pairing:     # re-encryption with a stored bond
+                asyncio.ensure_future(self._report_restored(conn))
+
+        def on_pairing_start(*_a: Any) -> None:
+            self.pairing.add(conn.handle)
+
+        def on_pairing(keys: PairingKeys) -> None:
+            # NimBLE reports the encryption change at the END of pairing, after the bond
+            # was (or could not be) persisted (ble_sm_process_result -> ble_gap_enc_event)
+            self.pairing.discard(conn.handle)
+            ltk = keys.ltk or keys.ltk_peripheral or keys.ltk_central
+            auth = bool(ltk is not None and ltk.authenticated)
+            bonded = self.stored.pop(str(conn.peer_address), False)
+            self._report(conn, auth, bonded)
+
+        def on_pairing_failure(*_a: Any) -> None:
+            self.pairing.discard(conn.handle)
 
         conn.on("disconnection", on_disc)
         conn.on("connection_att_mtu_update", on_mtu)
         conn.on("connection_encryption_change", on_enc)
-        conn.on("pairing", lambda _keys: on_enc())
+        conn.on("pairing_start", on_pairing_start)
+        conn.on("pairing", on_pairing)
+        conn.on("pairing_failure", on_pairing_failure)
         queue = conn.data_packet_queue
         if queue is not None:
             queue.on("flow", lambda: self._credit(conn))
 
-    async def _report_encryption(self, conn: Connection) -> None:
-        bonded = False
-        if conn.encryption and self.device is not None and self.device.keystore is not None:
+    def _report(self, conn: Connection, auth: bool, bonded: bool) -> None:
+        enc = 1 if conn.encryption else 0
+        self.auth[conn.handle] = bool(enc and auth)
+        self.send(W.EV_ENC, conn.handle, enc, 1 if (enc and auth) else 0,
+                  1 if (enc and bonded) else 0, (conn.encryption_key_size or 16) if enc else 0)
+
+    async def _report_restored(self, conn: Connection) -> None:
+        auth = bonded = False
+        if conn.encryption:
             try:
-                bonded = await self.device.keystore.get(str(conn.peer_address)) is not None
+                value = await self.ask_secret_get(W.SECRET_PEER_SEC, 0,
+                                                  secret_key(conn.peer_address))
             except (asyncio.TimeoutError, ConnectionError):
-                bonded = False
-        self.send(EV_ENC, struct.pack("<HBBBB", conn.handle, 1 if conn.encryption else 0,
-                                      1 if conn.authenticated else 0, 1 if bonded else 0,
-                                      (conn.encryption_key_size or 16) if conn.encryption else 0))
+                value = b""
+            if len(value) == W.SEC_VALUE_LEN:
+                bonded = True
+                auth = keys_from_sec_value(value)[2]
+        self._report(conn, auth, bonded)
 
     def _credit(self, conn: Connection) -> None:
         """Give the board back the transmit slots whose packets the controller completed."""
@@ -243,7 +407,7 @@ class BoardSession:
         while marks and marks[0][0] <= queue.completed:
             done += marks.pop(0)[1]
         if done:
-            self.send(EV_TXDONE, struct.pack("<HH", conn.handle, done))
+            self.give_back(conn.handle, done)
 
     # -- GATT database -------------------------------------------------------------
     def register(self, blob: bytes) -> bytes:
@@ -288,17 +452,8 @@ class BoardSession:
             services.append(Service(s_uuid, chars))
         for svc in services:
             self.device.add_service(svc)
-        # Subscriptions to data that needs encryption need encryption too (NimBLE checks
-        # the characteristic's security on CCCD writes the same way).
-        server = self.device.gatt_server
-        for attr in order:
-            c = attr.bumble
-            if isinstance(c, Characteristic) and attr.flags & (F_READ_ENC | F_READ_AUTHN):
-                for a in server.attributes:
-                    if (c.handle < a.handle <= c.end_group_handle
-                            and a.type == GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR):
-                        a.permissions = (Attribute.READABLE | Attribute.WRITEABLE
-                                         | Attribute.WRITE_REQUIRES_ENCRYPTION)
+        # CCCDs (subscriptions) stay open on any link, as in NimBLE: the client
+        # configuration descriptor has no security of its own there.
         out = b""
         for attr in order:
             h = attr.bumble.handle
@@ -309,114 +464,132 @@ class BoardSession:
 
     @staticmethod
     def _permissions(flags: int) -> Attribute.Permissions:
+        # security is checked in _value (NimBLE's codes), not by Bumble's permissions
         p = Attribute.Permissions(0)
         if flags & (F_READ | F_READ_ENC | F_READ_AUTHN | F_READ_AUTHZ):
             p |= Attribute.READABLE
         if flags & (F_WRITE | F_WRITE_NR | F_WRITE_ENC | F_WRITE_AUTHN):
             p |= Attribute.WRITEABLE
-        if flags & F_READ_ENC:
-            p |= Attribute.READ_REQUIRES_ENCRYPTION
-        if flags & F_READ_AUTHN:
-            p |= Attribute.READ_REQUIRES_AUTHENTICATION
-        if flags & F_WRITE_ENC:
-            p |= Attribute.WRITE_REQUIRES_ENCRYPTION
-        if flags & F_WRITE_AUTHN:
-            p |= Attribute.WRITE_REQUIRES_AUTHENTICATION
         return p
+
+    def _check(self, conn: Connection, attr: _Attr, enc_flag: int, authn_flag: int) -> None:
+        """ble_att_svr_check_perms: encryption or authentication required and missing ->
+        ATT 0x05 Insufficient Authentication."""
+        need_enc = attr.flags & (enc_flag | authn_flag)
+        if need_enc and not conn.encryption:
+            raise ATT_Error(ATT_INSUFFICIENT_AUTHENTICATION, attr.handle)
+        if attr.flags & authn_flag and not self.auth_of(conn):
+            raise ATT_Error(ATT_INSUFFICIENT_AUTHENTICATION, attr.handle)
+
+    def auth_of(self, conn: Connection) -> bool:
+        return self.auth.get(conn.handle, False)
 
     def _value(self, attr: _Attr) -> CharacteristicValue:
         async def read(conn: Connection) -> bytes:
+            self._check(conn, attr, F_READ_ENC, F_READ_AUTHN)
             if attr.flags & F_READ_AUTHZ:
-                rsp = await self._ask(EV_READREQ, struct.pack("<HH", conn.handle, attr.handle))
+                rsp = await self._ask(W.EV_READREQ, conn.handle, attr.handle)
                 code = rsp[0] if rsp else 0
                 if code:
                     raise ATT_Error(code, attr.handle)
             return attr.value
 
         def write(conn: Connection, value: bytes) -> None:
+            self._check(conn, attr, F_WRITE_ENC, F_WRITE_AUTHN)
+            if self.pool_empty():
+                # the response needs a buffer the notify loop holds: refused before the
+                # access callback runs, the firmware never sees this write
+                self.refused_writes += 1
+                raise ATT_Error(ATT_INSUFFICIENT_RESOURCES, attr.handle)
             value = bytes(value)
             if attr.append:
                 value = (attr.value + value)[:attr.buf_len]
             else:
                 value = value[:attr.buf_len]
             attr.value = value
-            self.send(EV_WRITE, struct.pack("<HH", conn.handle, attr.handle) + value)
+            self.send(W.EV_WRITE, conn.handle, attr.handle, tail=value)
 
         return CharacteristicValue(read=read, write=write)
 
     # -- board commands ----------------------------------------------------------------
     async def handle(self, op: int, p: bytes) -> None:
-        if op == OP_HELLO:
-            raw_addr = p[:6]
+        f, tail = W.unpack(op, p)
+        if op == W.OP_HELLO:
+            raw_addr, self.tx_slots = f
             self.address = ":".join("%02X" % b for b in raw_addr)
-            self.name = p[6:].decode() or self.name
-        elif op == OP_ACTIVE:
-            if p[0] and self.device is None:
+            self.name = tail.decode() or self.name
+        elif op == W.OP_ACTIVE:
+            if f[0] and self.device is None:
                 await self.open_device()
-                self.send(EV_OK, bytes(self.device.random_address)[::-1])
-            elif not p[0]:
+            elif not f[0]:
                 await self.close_device()
-                self.send(EV_OK, b"")
-            else:
-                self.send(EV_OK, bytes(self.device.random_address)[::-1])
-        elif op == OP_CONFIG:
-            self.mtu, self.io, bond, mitm, sc = struct.unpack_from("<HBBBB", p)
+                self.send(W.EV_OK)
+                return
+            assert self.device is not None
+            self.send(W.EV_OK, tail=bytes(hci.Address(self.address))[::-1])
+        elif op == W.OP_CONFIG:
+            self.mtu, self.io, bond, mitm, sc, addr_mode = f
             self.bond, self.mitm, self.le_secure = bool(bond), bool(mitm), bool(sc)
-            name = p[6:].decode()
-            if name:
-                self.name = name
+            if tail:
+                self.name = tail.decode()
             if self.device is not None:
                 self.device.gatt_server.max_mtu = self.mtu
-        elif op == OP_ADV:
-            await self.advertise(p)
-        elif op == OP_REGISTER:
-            self.send(EV_HANDLES, self.register(p))
-        elif op == OP_GWRITE:
-            handle, update = struct.unpack_from("<HB", p)
+                self.device.name = self.name
+                if addr_mode != self.addr_mode:
+                    await self.set_address_mode(addr_mode)
+            self.addr_mode = addr_mode
+        elif op == W.OP_ADV:
+            await self.advertise(f, tail)
+        elif op == W.OP_REGISTER:
+            self.send(W.EV_HANDLES, tail=self.register(tail))
+        elif op == W.OP_GWRITE:
+            handle, update = f
             attr = self.attrs.get(handle)
             if attr is not None:
-                attr.value = p[3:]
+                attr.value = tail
                 if update and self.device is not None:
                     for conn in list(self.conns.values()):
                         await self.device.gatt_server.notify_subscriber(conn, attr.bumble, attr.value)
-        elif op == OP_NOTIFY:
-            conn_h, handle = struct.unpack_from("<HH", p)
-            await self.notify(conn_h, handle, p[4:])
-        elif op == OP_INDICATE:
-            conn_h, handle = struct.unpack_from("<HH", p)
-            asyncio.ensure_future(self.indicate(conn_h, handle, p[4:]))
-        elif op == OP_SETBUF:
-            handle, length, append = struct.unpack_from("<HHB", p)
+        elif op == W.OP_NOTIFY:
+            await self.notify(f[0], f[1], tail)
+        elif op == W.OP_INDICATE:
+            asyncio.ensure_future(self.indicate(f[0], f[1], tail))
+        elif op == W.OP_SETBUF:
+            handle, length, append = f
             attr = self.attrs.get(handle)
             if attr is not None:
                 attr.buf_len, attr.append = length, bool(append)
-        elif op == OP_DISCONNECT:
-            (conn_h,) = struct.unpack_from("<H", p)
-            conn = self.conns.get(conn_h)
+        elif op == W.OP_DISCONNECT:
+            conn = self.conns.get(f[0])
             if conn is not None:
                 asyncio.ensure_future(conn.disconnect())
-        elif op == OP_PAIR:
-            (conn_h,) = struct.unpack_from("<H", p)
-            conn = self.conns.get(conn_h)
+        elif op == W.OP_PAIR:
+            conn = self.conns.get(f[0])
             if conn is not None:
                 conn.request_pairing()
-        elif op == OP_REPLY:
-            (req,) = struct.unpack_from("<H", p)
-            fut = self.replies.get(req)
+        elif op == W.OP_PASSKEY:
+            conn_h, _action, passkey = f
+            fut = self.passkeys.get(conn_h)
             if fut is not None and not fut.done():
-                fut.set_result(p[2:])
+                fut.set_result(passkey)
+        elif op == W.OP_REPLY:
+            fut = self.replies.get(f[0])
+            if fut is not None and not fut.done():
+                fut.set_result(tail)
         else:
             log.warning("board sent unknown opcode 0x%02X", op)
 
-    async def advertise(self, p: bytes) -> None:
+    async def advertise(self, f: tuple, tail: bytes) -> None:
         assert self.device is not None
-        interval_us, connectable, adv_len = struct.unpack_from("<IBB", p)
-        adv = p[6:6 + adv_len]
-        resp = p[6 + adv_len:]
+        interval_us, connectable, adv_len = f
+        adv = tail[:adv_len]
+        resp = tail[adv_len:]
         if self.device.is_advertising:
             await self.device.stop_advertising()
         if interval_us == 0:
             return
+        if self.addr_mode == ADDR_MODE_RPA:
+            await self.set_address_mode(ADDR_MODE_RPA)   # a new private address each time
         from bumble.device import AdvertisingType
         kind = (AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE if connectable
                 else AdvertisingType.UNDIRECTED_SCANNABLE)
@@ -431,7 +604,7 @@ class BoardSession:
         attr = self.attrs.get(handle)
         if conn is None or attr is None or self.device is None:
             # The link is gone: the slot is released at once, like NimBLE freeing the mbuf.
-            self.send(EV_TXDONE, struct.pack("<HH", conn_h, 1))
+            self.give_back(conn_h, 1)
             return
         f = self.faults
         sends = [value]
@@ -459,7 +632,7 @@ class BoardSession:
             await self.device.gatt_server.notify_subscriber(conn, attr.bumble, v, True)
         queue = conn.data_packet_queue
         if queue is None:
-            self.send(EV_TXDONE, struct.pack("<HH", conn_h, 1))
+            self.give_back(conn_h, 1)
             return
         self.tx_marks.setdefault(conn_h, []).append((queue.queued, 1))
         self._credit(conn)
@@ -497,7 +670,7 @@ class BoardSession:
             except Exception as exc:  # noqa: BLE001 - timeout or link loss: report failure
                 log.info("indication failed: %r", exc)
                 status = 1
-        self.send(EV_INDDONE, struct.pack("<HHB", conn_h, handle, status))
+        self.send(W.EV_INDDONE, conn_h, handle, status)
 
     async def close_device(self) -> None:
         if self.transport is not None:
@@ -527,9 +700,11 @@ class BoardSession:
                 (n,) = struct.unpack("<H", hdr)
                 body = await self.reader.readexactly(n)
                 op = body[0]
-                if op == OP_CONTROL:
-                    self.server.control(body[1:])
-                elif op == OP_REPLY:
+                if op == W.OP_NOTIFY:
+                    self.held_buffers += 1       # the board's buffer is taken from now on
+                if op == W.OP_CONTROL:
+                    self.server.control(*W.unpack(op, body[1:])[0])
+                elif op == W.OP_REPLY or op == W.OP_PASSKEY:
                     await self.handle(op, body[1:])   # answers must not wait behind commands
                 else:
                     self.server.boards.add(self)
@@ -564,20 +739,19 @@ class BridgeServer:
         self.server = await asyncio.start_server(on_client, "127.0.0.1", port)
         return self.server.sockets[0].getsockname()[1]
 
-    def control(self, p: bytes) -> None:
-        kind, arg = struct.unpack_from("<BI", p)
+    def control(self, kind: int, arg: int) -> None:
         loop = asyncio.get_running_loop()
         for board in self.boards:
             f = board.faults
-            if kind == CTL_STALL:
+            if kind == W.CTL_STALL:
                 f.stall_until = loop.time() + arg / 1000.0
-            elif kind == CTL_DUP:
+            elif kind == W.CTL_DUP:
                 f.dup += arg
-            elif kind == CTL_SWAP:
+            elif kind == W.CTL_SWAP:
                 f.swap += arg
-            elif kind == CTL_CORRUPT:
+            elif kind == W.CTL_CORRUPT:
                 f.corrupt += arg
-            elif kind == CTL_DROP:
+            elif kind == W.CTL_DROP:
                 for conn in list(board.conns.values()):
                     # the link is lost (reported to both sides as a connection timeout)
                     asyncio.ensure_future(conn.disconnect(hci.HCI_CONNECTION_TIMEOUT_ERROR))
@@ -591,24 +765,24 @@ class BridgeControl:
         self.sock = socket.create_connection((host, int(port)))
 
     def _send(self, kind: int, arg: int) -> None:
-        self.sock.sendall(frame(OP_CONTROL, struct.pack("<BI", kind, arg)))
+        self.sock.sendall(W.pack(W.OP_CONTROL, kind, arg))
 
     def stall(self, seconds: float) -> None:
         """Withhold transmit completions: the board's notify queue stays full."""
-        self._send(CTL_STALL, int(seconds * 1000))
+        self._send(W.CTL_STALL, int(seconds * 1000))
 
     def duplicate_next(self, n: int = 1) -> None:
-        self._send(CTL_DUP, n)
+        self._send(W.CTL_DUP, n)
 
     def swap_next(self, n: int = 1) -> None:
-        self._send(CTL_SWAP, n)
+        self._send(W.CTL_SWAP, n)
 
     def corrupt_next(self, n: int = 1) -> None:
-        self._send(CTL_CORRUPT, n)
+        self._send(W.CTL_CORRUPT, n)
 
     def drop_links(self) -> None:
         """End every board's connections now, as a lost link."""
-        self._send(CTL_DROP, 0)
+        self._send(W.CTL_DROP, 0)
 
     def close(self) -> None:
         self.sock.close()

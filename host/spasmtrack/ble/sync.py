@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 from bleak import BleakClient
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from bumble.core import BaseBumbleError
 
 from .. import records as rec
 from . import protocol as P
-from .bumble_backend import backends
+from .bumble_backend import BumbleRadio, backends
 
 
 class RecordSink(Protocol):
@@ -64,6 +64,10 @@ class SyncResult:
     silences: int = 0              # idle timeouts survived (link probed, report re-asked)
     reconnects: int = 0            # new connections after a lost or silent link
     rejected_frames: int = 0
+    busy_writes: int = 0           # writes the device's stack refused for want of a buffer
+    peer_id: int = 0               # the id the device knows this host's bond by
+    #: ACK records naming another bond: (from_seq, peer_id) - someone else acknowledged
+    foreign_acks: list[tuple[int, int]] = field(default_factory=list)
     dup_notifications: int = 0     # identical notifications received twice (dropped)
     time_set_unix: int | None = None
     mtu: int = 23
@@ -76,7 +80,9 @@ class SyncResult:
                 f"{self.last_seq}, acked {self.acked_seq}; {self.bytes_rx} bytes in "
                 f"{self.notifications} notifications (MTU {self.mtu}) in {self.elapsed_s:.2f} s; "
                 f"{self.duplicates} duplicates, {self.restarts} re-asks, "
-                f"{self.rejected_frames} rejected frames")
+                f"{self.rejected_frames} rejected frames" + "".join(
+                    f"; WARNING: records from seq {s} on were acknowledged by another host "
+                    f"(bond id {p:04x}), not this one" for s, p in self.foreign_acks))
 
 
 class _Reassembler:
@@ -122,12 +128,34 @@ class _Reassembler:
         return out
 
 
-async def _read_clock_and_set(client: BleakClient, tz_quarter_h: int) -> int:
-    await client.write_gatt_char(P.uuid16(P.LOCAL_TIME_UUID16), bytes([tz_quarter_h & 0xFF, 0]),
-                                 response=True)
+#: A write the device's stack refused for want of a buffer (ATT 0x11 Insufficient
+#: Resources: its pool is busy with notifications) is tried again this often, this far apart.
+BUSY_RETRIES = 100
+BUSY_PAUSE_S = 0.05
+
+
+async def write(client: BleakClient, uuid: str, data: bytes,
+                res: SyncResult | None = None) -> None:
+    """Write with response; a transient ATT 0x11 is retried after a short pause (the
+    device's notifications hold its buffers; they drain within a connection event or two)."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            await client.write_gatt_char(uuid, data, response=True)
+            return
+        except BleakGATTProtocolError as exc:
+            if exc.code != BleakGATTProtocolErrorCode.INSUFFICIENT_RESOURCE \
+                    or attempt == BUSY_RETRIES:
+                raise
+            if res is not None:
+                res.busy_writes += 1
+            await asyncio.sleep(BUSY_PAUSE_S)
+
+
+async def _read_clock_and_set(client: BleakClient, tz_quarter_h: int, res: SyncResult) -> int:
+    await write(client, P.uuid16(P.LOCAL_TIME_UUID16), bytes([tz_quarter_h & 0xFF, 0]), res)
     # the fraction of the second travels in Fractions256; the device anchors to the ms
     now = time.time()
-    await client.write_gatt_char(P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(now), response=True)
+    await write(client, P.uuid16(P.CURRENT_TIME_UUID16), P.unix_to_cts(now), res)
     return int(now)
 
 
@@ -171,8 +199,9 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
 
     await client.start_notify(P.RACP_UUID, on_rsp)
     await client.start_notify(P.RECORDS_UUID, on_rec)
+    res.peer_id = P.decode_status(bytes(await client.read_gatt_char(P.STATUS_UUID)))["peer_id"]
     if set_clock:
-        res.time_set_unix = await _read_clock_and_set(client, tz_quarter_h)
+        res.time_set_unix = await _read_clock_and_set(client, tz_quarter_h, res)
 
     pending: list[bytes] = []
     outstanding = [0]          # DELETE responses not yet received
@@ -197,7 +226,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
             silent_in_a_row = 0                              # progress: the link works
         res.last_seq = max(res.last_seq, int(r.last_seq))
         # only now may the device reclaim what is committed
-        await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
+        await write(client, P.RACP_UUID, P.delete_to(res.last_seq), res)
         res.acked_seq = res.last_seq
         outstanding[0] += 1
         if progress is not None:
@@ -231,7 +260,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
                 is_note, value = await get()
             except _Silent:
                 await silence()
-                await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
+                await write(client, P.RACP_UUID, P.abort(), res)
                 continue
             if is_note or len(value) < 4 or value[0] != P.OP_RSP:
                 continue
@@ -245,7 +274,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         if not client.is_connected:
             raise SyncError("link lost")
         asm = _Reassembler()
-        await client.write_gatt_char(P.RACP_UUID, P.report_from(res.last_seq + 1), response=True)
+        await write(client, P.RACP_UUID, P.report_from(res.last_seq + 1), res)
         broken = silent = False
         while True:
             try:
@@ -293,7 +322,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
             if res.restarts > max_restarts:
                 raise SyncError(f"gave up after {res.restarts} re-asks")
             if not done:
-                await client.write_gatt_char(P.RACP_UUID, P.abort(), response=True)
+                await write(client, P.RACP_UUID, P.abort(), res)
                 await skip_to_abort_response()
             done = False
     await commit()
@@ -304,7 +333,7 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
         except _Silent:
             await silence()
             # acknowledgements are idempotent: ask again for the confirmation
-            await client.write_gatt_char(P.RACP_UUID, P.delete_to(res.last_seq), response=True)
+            await write(client, P.RACP_UUID, P.delete_to(res.last_seq), res)
             outstanding[0] = 1
             continue
         if not is_note and len(value) >= 4 and value[0] == P.OP_RSP and value[2] == P.OP_DELETE:
@@ -330,6 +359,10 @@ def _accept(frames: list[bytes], pending: list[bytes], res: SyncResult, last: in
         if seq <= last:
             res.duplicates += 1      # already have it (a duplicated notification)
             continue
+        if _rtype == rec.TYPE_ACK:
+            vals = rec.to_dict(_rtype, _vals)
+            if vals["peer_id"] != res.peer_id:
+                res.foreign_acks.append((int(vals["from_seq"]), int(vals["peer_id"])))
         pending.append(fr)
         last = seq
     return last
@@ -337,19 +370,23 @@ def _accept(frames: list[bytes], pending: list[bytes], res: SyncResult, last: in
 
 async def sync_device(address: str, sink: RecordSink, device_key: str | None = None,
                       *, timeout_s: float = 20.0, reconnects: int = 2,
-                      **kwargs: Any) -> SyncResult:
+                      backend: BumbleRadio | None = None, **kwargs: Any) -> SyncResult:
     """Connect to ``address`` (pairing if needed) and :func:`sync_client`.
 
     ``timeout_s`` (s): connect timeout per attempt. A link lost or silent mid-sync is
     reconnected up to ``reconnects`` times (the sync resumes after the last stored record);
-    then, or when the device cannot be reached, :class:`SyncError` (chained to the cause)."""
-    be = backends()
+    then, or when the device cannot be reached, :class:`SyncError` (chained to the cause).
+    ``backend``: a Bumble radio to sync over; default ``$SPASMTRACK_BLE_RADIO`` if set, else
+    the computer's Bluetooth."""
+    be = backends(backend)
     key = device_key or address.upper()
     res = SyncResult(device_key=key)
     attempt = 0
     while True:
-        client = BleakClient(address, timeout=timeout_s, pair=True,
-                             **({"backend": be["client"]} if be else {}))
+        options: dict[str, Any] = {"backend": be["client"]} if be else {}
+        if backend is not None:
+            options["radio"] = backend          # passed through bleak to BumbleClient
+        client = BleakClient(address, timeout=timeout_s, pair=True, **options)
         try:
             await client.connect()
             return await sync_client(client, sink, key, result=res, **kwargs)

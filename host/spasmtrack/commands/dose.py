@@ -6,20 +6,57 @@ import sys
 
 ENV_VAR = "SPASMTRACK_DB"
 
-CSV_DOC_SHORT = ("CSV columns: time (with offset or IANA zone), drug, amount, unit (mg|ug|mcg|g), "
-                 "route (oral|intrathecal_bolus), optional note, optional zone. See docs/host-data.md.")
+CSV_DOC_SHORT = ("CSV columns (comma or semicolon separated): time (patient's zone unless it has an "
+                 "offset or IANA zone), drug, amount, unit (mg|ug|mcg|g), route (oral|intrathecal_bolus), "
+                 "optional note, optional zone. See docs/host-data.md.")
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
-    """The ``--db URL`` option shared by the commands that use the store."""
+    """The ``--db URL`` and ``--create`` options shared by the commands that use the store."""
     p.add_argument("--db", metavar="URL", default=None,
                    help=f"database URL (sqlite:///path or postgresql://...); default ${ENV_VAR} "
                         "or ~/.local/share/spasmtrack/spasmtrack.sqlite")
+    p.add_argument("--create", action="store_true",
+                   help="create the database if it does not exist (otherwise a missing one is an error)")
 
 
 def store_from(args: argparse.Namespace):
-    from ..store import open_store   # imported on use: keeps `spasmtrack --help` fast
-    return open_store(args.db)
+    """Open the store named by ``--db``: a SQLite file must exist unless ``--create``; a
+    file this user may not write is opened read-only (reads work, writes are refused)."""
+    from ..store import default_url, open_store   # imported on use: keeps `spasmtrack --help` fast
+    url = args.db or default_url()
+    args.db = url
+    return open_store(checked_db_url(url, create=getattr(args, "create", False)))
+
+
+def checked_db_url(url: str, *, create: bool) -> str:
+    """The URL to open, after the checks that need no connection (scheme, file exists)."""
+    import os
+    from pathlib import Path
+
+    from ..errors import UserError
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser()}"
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise UserError(f"--db {url}: {scheme}:// databases are not supported; use "
+                        "sqlite:///path or postgresql://user@host/db")
+    if scheme != "sqlite":
+        return url
+    path_s = url.split("://", 1)[1][1:]
+    if not path_s or path_s == ":memory:" or path_s.startswith("file:"):
+        return url
+    path = Path(path_s).expanduser()
+    if not path.exists():
+        if not create:
+            raise UserError(f"--db {url}: no such database; check the path, or add --create to "
+                            "start a new one there")
+        return url
+    if path.is_dir():
+        raise UserError(f"--db {url}: is a folder, not a database file")
+    if not os.access(path, os.W_OK):
+        return f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    return url
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -37,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--amount", required=True, help="amount with unit, e.g. '20 mg' or '50 ug'")
     a.add_argument("--route", default="oral", help="oral | intrathecal_bolus")
     a.add_argument("--time", required=True,
-                   help="when taken, WITH zone: 2026-11-20T08:00+01:00 or '2026-11-20 08:00 Europe/Berlin'")
+                   help="when taken: 'now', '2026-11-20 08:00' (patient's zone), "
+                        "2026-11-20T08:00+01:00 or '2026-11-20 08:00 Europe/Berlin'")
     a.add_argument("--note", default=None)
     a.add_argument("--allow-duplicate", action="store_true", help="the same dose really was taken twice")
     _common(a)
@@ -75,8 +113,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pp.add_argument("--rate", action="append", required=True, metavar="HH:MM=UG_PER_DAY",
                     help="rate from this local clock time, ug/day; repeat up to 13 times "
                          "(e.g. --rate 00:00=350 --rate 07:00=450)")
-    pp.add_argument("--from", dest="valid_from", required=True, help="start, with zone")
-    pp.add_argument("--to", dest="valid_to", default=None, help="end, with zone (default open)")
+    pp.add_argument("--from", dest="valid_from", required=True, help="start (patient's zone unless given)")
+    pp.add_argument("--to", dest="valid_to", default=None, help="end (patient's zone unless given; default open)")
     pp.add_argument("--drug", default="baclofen")
     pp.add_argument("--replaces", type=int, default=None, help="end this active program at --from")
     pp.add_argument("--note", default=None)
@@ -123,12 +161,14 @@ def _warn(ws: list[str]) -> None:
 
 def _add(args) -> int:
     from ..doses import DoseInput
-    from ..doses.parse import fmt_utc
+    from ..doses.parse import fmt_in_zone
     log = _log(args)
-    d = DoseInput.parse(args.drug, args.amount, None, args.route, args.time, note=args.note)
+    tz = log.store.patient(args.patient)["tz"]
+    d = DoseInput.parse(args.drug, args.amount, None, args.route, args.time, note=args.note,
+                        default_zone=tz)
     did, ws = log.add(args.patient, d, allow_duplicate=args.allow_duplicate)
     _warn(ws)
-    print(f"dose #{did}: {d.amount:g} {d.unit} {d.drug} {d.route} at {fmt_utc(d.taken_utc_ms)}")
+    print(f"dose #{did}: {d.amount:g} {d.unit} {d.drug} {d.route} at {fmt_in_zone(d.taken_utc_ms, tz)}")
     return 0
 
 
@@ -140,10 +180,14 @@ def _import(args) -> int:
 
 
 def _list(args) -> int:
-    from ..doses.parse import fmt_utc
-    for d in _log(args).list(args.patient, include_inactive=args.all):
+    from ..doses.parse import fmt_in_zone
+    log = _log(args)
+    tz = log.store.patient(args.patient)["tz"]
+    rows = log.list(args.patient, include_inactive=args.all)
+    print(f"doses of {args.patient} ({len(rows)}), times in {tz}:")
+    for d in rows:
         extra = f" supersedes #{d['supersedes_id']}" if d["supersedes_id"] else ""
-        print(f"#{d['id']:<5} {fmt_utc(d['taken_utc_ms'])} {d['amount']:g} {d['unit']:3} {d['drug']} "
+        print(f"#{d['id']:<5} {fmt_in_zone(d['taken_utc_ms'], tz)} {d['amount']:g} {d['unit']:3} {d['drug']} "
               f"{d['route']} [{d['status']}; {d['source']} by {d['entered_by']}{extra}]"
               + (f" {d['note']}" if d["note"] else ""))
     return 0
@@ -192,19 +236,21 @@ def _pump_retract(args) -> int:
 
 
 def _pumps(args) -> int:
-    from ..doses.parse import fmt_utc
+    from ..doses.parse import fmt_in_zone
     for p in _log(args).pump_programs(args.patient, include_inactive=args.all):
-        end = fmt_utc(p["valid_to_utc_ms"]) if p["valid_to_utc_ms"] else "open"
+        end = fmt_in_zone(p["valid_to_utc_ms"], p["tz"]) if p["valid_to_utc_ms"] else "open"
         sched = " ".join(f"{s.at}={s.rate_ug_day:g}" for s in p["steps"])
-        print(f"#{p['id']:<4} {fmt_utc(p['valid_from_utc_ms'])} .. {end} [{p['status']}] "
+        print(f"#{p['id']:<4} {fmt_in_zone(p['valid_from_utc_ms'], p['tz'])} .. {end} [{p['status']}] "
               f"{p['tz']} ug/day: {sched}")
     return 0
 
 
 def _marks(args) -> int:
-    from ..doses.parse import fmt_utc
-    for m in _log(args).marks(args.patient):
-        when = fmt_utc(m["utc_ms"]) if m["utc_ms"] is not None else f"boot {m['boot']} +{m['ms']} ms (unplaced)"
+    from ..doses.parse import fmt_in_zone
+    log = _log(args)
+    tz = log.store.patient(args.patient)["tz"]
+    for m in log.marks(args.patient):
+        when = fmt_in_zone(m["utc_ms"], tz) if m["utc_ms"] is not None else f"boot {m['boot']} +{m['ms']} ms (unplaced)"
         kind = {1: "dose taken", 2: "felt spasm"}.get(m["kind"], f"kind {m['kind']}")
         link = f" -> dose #{m['dose_id']}" if m["dose_id"] else ""
         print(f"mark #{m['id']:<5} {when} {kind} ({m['key']}){link}")

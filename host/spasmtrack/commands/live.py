@@ -19,12 +19,10 @@ def _live(args: argparse.Namespace) -> int:
     from bleak import BleakClient
 
     from ..ble import protocol as P
-    from ..ble.cliopts import apply_radio, client_kwargs, run
-
-    apply_radio(args)
+    from ..ble.cliopts import client_kwargs, run
 
     async def go() -> int:
-        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs())
+        c = BleakClient(args.address, pair=True, timeout=args.timeout, **client_kwargs(args))
         await c.connect()
         n = 0
 

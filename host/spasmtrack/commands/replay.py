@@ -6,6 +6,10 @@ import json
 import sys
 
 from ..errors import UserError
+from .dose import add_db_option, store_from
+
+#: Detector parameters are non-negative and must stay ESP32 small ints (< 2**30).
+PARAM_MAX = (1 << 30) - 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gyro-labels", help="EDF/BDF: gyroscope x,y,z signal labels (comma separated)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=INT",
                    help="override a detector parameter (detconfig.py), e.g. min_duration_ms=800")
+    p.add_argument("--patient", default=None,
+                   help="also store the events as a device's records for this patient (needs "
+                        "--start; device key replay:<file hash>), so they reach the report")
+    p.add_argument("--start", default=None,
+                   help="with --patient: when the recording started ('2026-11-20 08:00' in the "
+                        "patient's zone, or with an offset/zone)")
+    add_db_option(p)
     p.set_defaults(func=run)
 
 
@@ -40,7 +51,30 @@ def _overrides(items: list[str]) -> dict[str, int]:
             out[name] = int(val)
         except ValueError:
             raise UserError(f"--set {it!r}: value must be an integer") from None
+        if not 0 <= out[name] <= PARAM_MAX:
+            raise UserError(f"--set {it!r}: value must be between 0 and {PARAM_MAX}")
     return out
+
+
+def check_writable(opt: str, path: str | None, *, make_parents: bool = False) -> None:
+    """Fail before a long run, not after it, when an output file cannot be written
+    (``make_parents``: the command creates missing folders; their nearest existing
+    ancestor must then be writable)."""
+    import os
+    from pathlib import Path
+    if not path:
+        return
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UserError(f"{opt} {path}: is a folder; give a file name")
+    if make_parents:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{opt} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UserError(f"{opt} {path}: not writable by this user; choose another place")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,9 +83,21 @@ def run(args: argparse.Namespace) -> int:
     def labels(s: str | None) -> list[str] | None:
         return [x.strip() for x in s.split(",")] if s else None
 
+    config = _overrides(args.set) or None
+    check_writable("--out", args.out)
+    check_writable("--summaries", args.summaries)
+    store = None
+    start_ms = 0
+    if args.patient or args.start:
+        if not (args.patient and args.start):
+            raise UserError("--patient and --start go together (whose recording, and when it started)")
+        from ..doses.parse import parse_time
+        store = store_from(args)
+        tz = store.patient(args.patient)["tz"]
+        start_ms = parse_time(args.start, None, default_zone=tz)[0]
     res = replay_file(args.recording, board=args.board, out=args.out, mains_hz=args.mains,
                       emg_labels=args.emg_labels, acc_labels=labels(args.acc_labels),
-                      gyro_labels=labels(args.gyro_labels), config=_overrides(args.set) or None)
+                      gyro_labels=labels(args.gyro_labels), config=config)
     if args.summaries:
         with open(args.summaries, "w") as fh:
             json.dump(res.summaries, fh, indent=1)
@@ -68,4 +114,11 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
+    if store is not None:
+        from ..replay_store import store_replay
+        imp = store_replay(store, args.patient, args.recording, res, start_ms, board=args.board,
+                           config=config)
+        print(f"stored for patient {args.patient} as device {imp.device_key}: {imp.inserted} new "
+              f"records ({imp.events} events, {imp.summaries} summary windows"
+              + (f"; {imp.duplicates} already stored" if imp.duplicates else "") + ")", file=sys.stderr)
     return 0

@@ -16,14 +16,21 @@ def parse_day_or_time(text: str, tz: str, end: bool = False) -> int:
     import re
     from ..analysis.tzutil import local_midnight_utc_ms
     from ..doses.parse import DoseInputError, parse_time
+    opt = "--to" if end else "--from"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        import numpy as np
-        day = int(np.datetime64(text.strip(), "D").astype(np.int64))
+        from datetime import date
+        try:
+            d = date.fromisoformat(text.strip())
+        except ValueError as exc:
+            raise UserError(f"{opt} {text!r} is not a calendar date ({exc})") from None
+        if d.year < 2000:
+            raise UserError(f"{opt} {text!r} is in the year {d.year}: check the year")
+        day = (d - date(1970, 1, 1)).days
         return local_midnight_utc_ms(day + (1 if end else 0), tz)
     try:
-        return parse_time(text, None)[0]
+        return parse_time(text, None, default_zone=tz)[0]
     except DoseInputError as exc:
-        raise UserError(f"{'--to' if end else '--from'}: {exc}") from None
+        raise UserError(f"{opt}: {exc}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +61,10 @@ def _run(args) -> int:
     from ..analysis import Params
     from ..analysis.pk import OralPK
     from ..report import html_to_pdf, write_private
+    from .replay import check_writable
+    check_writable("--out", args.out, make_parents=True)     # before the analysis, not after it
+    if args.pdf:
+        check_writable("--pdf", args.pdf, make_parents=True)
     st = store_from(args)
     pat = st.patient(args.patient)
     f = parse_day_or_time(args.from_, pat["tz"])
@@ -64,7 +75,7 @@ def _run(args) -> int:
         raise UserError("the period is longer than 400 days; split it")
     try:
         pk = OralPK(t_half_h=args.half_life, tmax_h=args.tmax)
-        pk.ka
+        _ = pk.ka                      # absorption rate: raises for an impossible tmax/half-life
     except ValueError as exc:
         raise UserError(f"--tmax/--half-life: {exc}") from None
     params = Params(n_boot=args.bootstrap, oral_pk=pk)

@@ -1,4 +1,9 @@
-"""``spasmtrack scan``: list spasmtrack devices advertising nearby."""
+"""``spasmtrack scan``: list spasmtrack devices whose pairing window is open.
+
+A device advertises from a private address; only while its pairing window is open (long
+press of its button) does it add its neutral name (``ST-...``), so that is when it can be
+found. Pair with the address shown; later commands use the identity address that
+``spasmtrack pair`` prints."""
 from __future__ import annotations
 
 import argparse
@@ -17,22 +22,20 @@ def _scan(args: argparse.Namespace) -> int:
     from bleak import BleakScanner
 
     from ..ble import protocol as P
-    from ..ble.cliopts import apply_radio, run, scanner_kwargs
-
-    apply_radio(args)
+    from ..ble.cliopts import run, scanner_kwargs
 
     async def go():
-        return await BleakScanner.discover(timeout=args.seconds, return_adv=True, **scanner_kwargs())
+        return await BleakScanner.discover(timeout=args.seconds, return_adv=True, **scanner_kwargs(args))
 
     found = run(go())
     n = 0
     for addr, (dev, adv) in sorted(found.items()):
-        ours = P.SERVICE_UUID in adv.service_uuids or (adv.local_name or "").startswith("spasmtrack")
+        ours = (adv.local_name or "").startswith(P.ADV_NAME_PREFIX)
         if ours or args.all:
             print(f"{dev.address}  {adv.local_name or '-':24s}  rssi {adv.rssi} dBm"
                   + ("" if ours else "  (not spasmtrack)"))
             n += 1
     if n == 0:
-        print("no spasmtrack device found")
+        print("no spasmtrack device in its pairing window (hold its button to open it)")
         return 1
     return 0

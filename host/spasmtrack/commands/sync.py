@@ -25,27 +25,36 @@ def _sync(args: argparse.Namespace) -> int:
 
     from bleak.exc import BleakError
 
-    from ..ble.cliopts import apply_radio, run
+    from ..ble.cliopts import radio, run
     from ..ble.sync import SyncError, SyncResult, sync_device
     from ..errors import UserError
     from .dose import store_from
 
-    apply_radio(args)
     st = store_from(args)
     key = args.device_key or args.address.upper()
     tzq = args.tz_quarter_hours
     if tzq is None:
         tzq = -time.timezone // 900 if not time.localtime().tm_isdst else -time.altzone // 900
 
+    got = {"records": 0}
+
     def progress(r: SyncResult) -> None:
+        got["records"] = r.records
         print(f"\r  {r.records} records, {r.bytes_rx} bytes, stored up to seq {r.last_seq}",
               end="", file=sys.stderr, flush=True)
 
     try:
         res = run(sync_device(args.address, st, key, timeout_s=args.timeout,
-                              set_clock=not args.no_clock, tz_quarter_h=tzq, progress=progress))
+                              set_clock=not args.no_clock, tz_quarter_h=tzq, progress=progress,
+                              backend=radio(args)))
     except (SyncError, BleakError) as exc:
         print(file=sys.stderr)
+        from bleak.exc import BleakDeviceNotFoundError
+        if got["records"] == 0 and (isinstance(exc, BleakDeviceNotFoundError)
+                                    or "cannot connect" in str(exc) or "not found" in str(exc)):
+            raise UserError(f"could not reach device {args.address} ({exc}); nothing was stored. "
+                            "Check that it is switched on, in range and paired "
+                            "(`spasmtrack scan`, `spasmtrack pair ADDRESS`)") from None
         raise UserError(f"sync with {args.address} stopped: {exc}. Everything stored so far "
                         "is kept; run sync again to continue.") from None
     print(file=sys.stderr)

@@ -12,23 +12,25 @@ from sqlalchemy import and_, false, or_, select, update
 
 from ..store import Store, now_ms
 from ..store import schema as s
-from .parse import (KNOWN_DRUGS, WARN_SINGLE_UG, DoseInputError, check_not_future, fmt_utc,
-                    parse_amount, parse_drug, parse_route, parse_time)
+from .parse import (KNOWN_DRUGS, WARN_SINGLE_UG, DoseInputError, check_not_future,
+                    check_single_dose, fmt_utc, parse_amount, parse_drug, parse_route, parse_time)
 
 #: SynchroMed II flex dosing: up to 13 rate changes a day (DOMAIN.md).
 MAX_PUMP_STEPS_PER_DAY = 13
 #: Pump rates above this (ug/day) are accepted with a warning (maintenance 300-800 ug/day).
 WARN_PUMP_UG_DAY = 1500.0
+#: Pump rates above this (ug/day) are refused: reported ITB doses stay below ~2000 ug/day.
+MAX_PUMP_UG_DAY = 10_000.0
 #: Two doses of the same drug and route closer than this are reported as possible duplicates.
 NEAR_DUPLICATE_MIN = 15
 
 CSV_COLUMNS = ("time", "drug", "amount", "unit", "route", "note")
 CSV_DOC = """\
-Dose CSV columns (header row required, comma separated, UTF-8):
-  time    ISO 8601 with offset (2026-11-20T08:00+01:00) or local time + IANA zone
-          (2026-11-20 08:00 Europe/Berlin). Required; a time without zone is an error.
+Dose CSV columns (header row required, comma or semicolon separated, UTF-8):
+  time    ISO 8601 with offset (2026-11-20T08:00+01:00), local time + IANA zone
+          (2026-11-20 08:00 Europe/Berlin), or local time in the patient's zone. Required.
   drug    e.g. baclofen. Required.
-  amount  number, e.g. 20. Required.
+  amount  number, e.g. 20 (or 2,5 in a semicolon file). Required.
   unit    mg | ug | mcg | g. Required.
   route   oral | intrathecal_bolus. Required.
   note    free text. Optional.
@@ -63,11 +65,14 @@ class DoseInput:
     @classmethod
     def parse(cls, drug: str, amount: str, unit: str | None, route: str, time: str,
               zone: str | None = None, note: str | None = None, source: str = "cli",
-              source_ref: str | None = None, now: int | None = None) -> "DoseInput":
+              source_ref: str | None = None, now: int | None = None,
+              default_zone: str | None = None) -> "DoseInput":
+        """Validate one entry; ``default_zone`` (the patient's) applies to times without one."""
         d = parse_drug(drug)
         a, u, ug = parse_amount(amount, unit)
         r = parse_route(route)
-        t, tz = parse_time(time, zone)
+        check_single_dose(a, u, ug, r)
+        t, tz = parse_time(time, zone, default_zone=default_zone)
         check_not_future(t, now if now is not None else now_ms())
         return cls(d, a, u, ug, r, t, tz, note or None, source, source_ref)
 
@@ -190,8 +195,11 @@ class DoseLog:
                 new.amount, new.unit, new.amount_ug = parse_amount(changes["amount"])
             if changes.get("route"):
                 new.route = parse_route(changes["route"])
+            check_single_dose(new.amount, new.unit, new.amount_ug, new.route)
             if changes.get("time"):
-                new.taken_utc_ms, new.entered_tz = parse_time(changes["time"], changes.get("zone"))
+                ptz = c.execute(select(s.patients.c.tz).where(s.patients.c.id == old["patient_id"])).scalar()
+                new.taken_utc_ms, new.entered_tz = parse_time(changes["time"], changes.get("zone"),
+                                                              default_zone=ptz)
                 check_not_future(new.taken_utc_ms, now_ms())
             if changes.get("note") is not None:
                 new.note = changes["note"]
@@ -199,6 +207,10 @@ class DoseLog:
             changed = {k: [before[k], v] for k, v in asdict(new).items() if before[k] != v}
             if not changed:
                 raise DoseInputError(f"the correction leaves dose #{dose_id} unchanged")
+            dup = self._find_duplicate(c, old["patient_id"], new)
+            if dup and dup != dose_id:
+                raise DoseInputError(f"the corrected dose would be an exact copy of dose #{dup}; "
+                                     f"retract #{dose_id} instead if it was entered twice")
             c.execute(update(s.doses).where(s.doses.c.id == dose_id).values(status="superseded"))
             return self._insert(c, old["patient_id"], new, status="active", supersedes=dose_id,
                                 reason=reason, changed=changed)
@@ -233,7 +245,8 @@ class DoseLog:
     def import_csv(self, patient_code: str, path: str | Path, *, now: int | None = None) -> ImportReport:
         """Import a dose CSV (columns: see :data:`CSV_DOC`) in one transaction."""
         path = Path(path)
-        pid = self.store.patient(patient_code)["id"]
+        pat = self.store.patient(patient_code)
+        pid = pat["id"]
         now = now if now is not None else now_ms()
         rep = ImportReport()
         errors: list[str] = []
@@ -243,22 +256,41 @@ class DoseLog:
         except OSError as exc:
             raise DoseInputError(f"cannot read {path}: {exc.strerror}") from None
         with fh:
-            reader = csv.DictReader(fh)
+            try:
+                head = fh.readline()
+            except UnicodeDecodeError as exc:
+                raise DoseInputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                                     "save it as 'CSV UTF-8'") from None
+            fh.seek(0)
+            # European spreadsheets write ';' (the decimal comma takes ',')
+            delim = ";" if head.count(";") > head.count(",") else ","
+            reader = csv.DictReader(fh, delimiter=delim)
             cols = [c.strip().lower() for c in (reader.fieldnames or [])]
             missing = [c for c in CSV_COLUMNS[:-1] if c not in cols]
             if missing:
                 raise DoseInputError(f"{path}: missing column(s) {', '.join(missing)}; have "
                                      f"{', '.join(cols) or 'none'}\n{CSV_DOC}")
             seen: dict[str, int] = {}
-            for row in reader:
+            while True:
+                try:
+                    raw = next(reader)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError as exc:
+                    raise DoseInputError(f"{path}: after line {reader.line_num}: not UTF-8 text (byte "
+                                         f"0x{exc.object[exc.start]:02x}); save it as 'CSV UTF-8'") from None
                 line = reader.line_num
-                row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
                 where = f"{path.name}:{line}"
+                if None in raw:
+                    errors.append(f"{where}: {len(raw[None])} cell(s) more than the header's "
+                                  f"{len(cols)} columns (a '{delim}' inside a note? quote it)")
+                    continue
+                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
                 try:
                     d = DoseInput.parse(row["drug"], row["amount"], row["unit"], row["route"],
                                         row["time"], zone=row.get("zone") or None,
                                         note=row.get("note"), source="import",
-                                        source_ref=where, now=now)
+                                        source_ref=where, now=now, default_zone=pat["tz"])
                 except DoseInputError as exc:
                     errors.append(f"{where}: {exc}")
                     continue
@@ -280,6 +312,7 @@ class DoseLog:
                     rep.warnings.append(f"{path.name}:{line}: already stored as dose #{dup}, skipped")
                     rep.skipped += 1
                     continue
+                rep.warnings += [f"{path.name}:{line}: {w}" for w in self._near_warnings(c, pid, d)]
                 rep.inserted.append(self._insert(c, pid, d, status="active"))
         return rep
 
@@ -296,8 +329,8 @@ class DoseLog:
         tz = zone or pat["tz"]
         warnings: list[str] = []
         steps = self.validate_steps(steps, warnings)
-        f_ms, _ = parse_time(valid_from, tz)
-        t_ms = parse_time(valid_to, tz)[0] if valid_to else None
+        f_ms, _ = parse_time(valid_from, zone, default_zone=tz)
+        t_ms = parse_time(valid_to, zone, default_zone=tz)[0] if valid_to else None
         if t_ms is not None and t_ms <= f_ms:
             raise DoseInputError(f"pump program ends ({valid_to}) before it starts ({valid_from})")
         pp = s.pump_programs
@@ -353,6 +386,9 @@ class DoseLog:
                 raise DoseInputError(f"step {i}: clock time {st.at!r} is not HH:MM") from None
             if not st.rate_ug_day >= 0:
                 raise DoseInputError(f"step {i}: rate {st.rate_ug_day} ug/day must not be negative")
+            if not st.rate_ug_day <= MAX_PUMP_UG_DAY:
+                raise DoseInputError(f"step {i}: rate {st.rate_ug_day:g} ug/day is beyond any pump "
+                                     f"program (at most {MAX_PUMP_UG_DAY:g} ug/day): check the unit")
             if st.rate_ug_day > WARN_PUMP_UG_DAY:
                 warnings.append(f"step {i}: {st.rate_ug_day:g} ug/day is above usual ITB "
                                 f"maintenance (300-800 ug/day); check the unit")

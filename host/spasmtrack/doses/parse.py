@@ -5,7 +5,9 @@ offending value; callers prefix the row or option it came from.
 """
 from __future__ import annotations
 
+import math
 import re
+import time as _time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +28,12 @@ KNOWN_DRUGS = {"baclofen", "tizanidine", "diazepam", "dantrolene", "gabapentin"}
 #: Single doses above these amounts are accepted with a warning (possible unit slip).
 #: Oral baclofen maximum is 80-100 mg/day (DOMAIN.md); an ITB screening bolus is 50-100 ug.
 WARN_SINGLE_UG = {"oral": 40_000.0, "intrathecal_bolus": 200.0}
+#: Single doses above these amounts are refused as entry errors, whatever the drug: no oral
+#: antispastic is taken as more than 5 g at once (gabapentin tops out near 1.2 g), and an
+#: intrathecal bolus above 2 mg is a hundred times the screening bolus (DOMAIN.md).
+MAX_SINGLE_UG = {"oral": 5_000_000.0, "intrathecal_bolus": 2_000.0}
+#: Times before this year are refused (a typo such as 0001 or 1926, not a dose history).
+MIN_YEAR = 2000
 
 
 def parse_amount(text: str, unit: str | None = None) -> tuple[float, str, float]:
@@ -36,10 +44,13 @@ def parse_amount(text: str, unit: str | None = None) -> tuple[float, str, float]
         if not m:
             raise DoseInputError(f"amount {text!r} is not '<number> <unit>' (e.g. '20 mg')")
         text, unit = m.group(1), m.group(2)
+    text = text.replace(",", ".") if re.fullmatch(r"\d+,\d+", text) else text   # decimal comma
     try:
         amount = float(text)
     except ValueError:
         raise DoseInputError(f"amount {text!r} is not a number") from None
+    if not math.isfinite(amount):
+        raise DoseInputError(f"amount {text!r} is not a finite number")
     u = unit.strip().lower().replace("μ", "µ")
     if u not in UNITS_UG:
         raise DoseInputError(f"unknown unit {unit!r} (use one of mg, ug, mcg, g)")
@@ -47,6 +58,15 @@ def parse_amount(text: str, unit: str | None = None) -> tuple[float, str, float]
         raise DoseInputError(f"amount {amount:g} {unit} must be positive")
     canon = {"µg": "ug", "mcg": "ug"}.get(u, u)
     return amount, canon, amount * UNITS_UG[u]
+
+
+def check_single_dose(amount: float, unit: str, amount_ug: float, route: str) -> None:
+    """Refuse a single dose no patient takes (a unit or decimal slip, not a warning)."""
+    lim = MAX_SINGLE_UG.get(route)
+    if lim is not None and amount_ug > lim:
+        shown = f"{lim / 1000:g} mg" if lim >= 1000 else f"{lim:g} ug"
+        raise DoseInputError(f"amount {amount:g} {unit} {route} is more than any single dose "
+                             f"({shown}): check the unit and the decimal point")
 
 
 def parse_route(text: str) -> str:
@@ -67,40 +87,52 @@ def parse_drug(text: str) -> str:
 _ISO_OFFSET = re.compile(r".*(Z|[+-]\d\d:?\d\d)$")
 
 
-def parse_time(text: str, zone: str | None = None) -> tuple[int, str]:
-    """A time WITH its zone -> (UTC ms, zone as given).
+def parse_time(text: str, zone: str | None = None, *, default_zone: str | None = None) -> tuple[int, str]:
+    """A time with its zone -> (UTC ms, zone as given).
 
-    Accepted: ISO 8601 with an offset (``2026-11-20T08:00+01:00``, ``...Z``), or a local
-    time followed by an IANA zone (``2026-11-20 08:00 Europe/Berlin``), or a local time
-    plus ``zone`` given separately. A time without any zone is refused (it would be read
-    in whatever zone the computer is in). Local times that do not exist (the hour skipped
-    at the start of daylight saving) or exist twice (the repeated hour at its end) are
-    refused with a request for an explicit offset.
+    Accepted: ``now``; ISO 8601 with an offset (``2026-11-20T08:00+01:00``, ``...Z``); a
+    local time followed by an IANA zone (``2026-11-20 08:00 Europe/Berlin``); a local time
+    plus ``zone`` given separately; or a local time alone, read in ``default_zone`` (the
+    patient's zone). Without any zone a time is refused (it would be read in whatever zone
+    the computer is in). An offset that contradicts an explicitly given zone is refused.
+    Local times that do not exist (the hour skipped at the start of daylight saving) or
+    exist twice (the repeated hour at its end) are refused with a request for an offset.
     """
     t = str(text).strip()
+    if t.lower() == "now":
+        return int(_time.time() * 1000), zone or default_zone or "UTC"
     t = re.sub(r"\s+(Z|[+-]\d\d:?\d\d)$", r"\1", t)      # "08:00 +01:00" -> "08:00+01:00"
     parts = t.rsplit(" ", 1)
     if len(parts) == 2 and ("/" in parts[1] or parts[1] == "UTC"):
         t, zone = parts[0], parts[1]
-    if _ISO_OFFSET.match(t.replace(" ", "T")):
+        t = re.sub(r"\s+(Z|[+-]\d\d:?\d\d)$", r"\1", t)
+    iso = t.replace(" ", "T")
+    if _ISO_OFFSET.match(iso):
         try:
-            dt = datetime.fromisoformat(t.replace(" ", "T").replace("Z", "+00:00"))
-        except ValueError:
-            raise DoseInputError(f"time {text!r} is not ISO 8601") from None
+            dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise DoseInputError(f"time {text!r} is not a valid ISO 8601 time ({exc})") from None
+        _check_year(dt, text)
+        if zone:
+            tz = _zone(zone, text)
+            want = dt.astimezone(tz).utcoffset()
+            if want != dt.utcoffset():
+                raise DoseInputError(
+                    f"time {text!r}: offset {dt.strftime('%z')} contradicts zone {zone} (which is "
+                    f"UTC{dt.astimezone(tz).strftime('%z')} then); give one of them")
         return int(round(dt.timestamp() * 1000)), dt.strftime("%z")
+    zone = zone or default_zone
     if not zone:
         raise DoseInputError(f"time {text!r} has no time zone: add an offset "
                              "(2026-11-20T08:00+01:00) or an IANA zone (... Europe/Berlin)")
+    tz = _zone(zone, text)
     try:
-        tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise DoseInputError(f"unknown time zone {zone!r} in {text!r}") from None
-    try:
-        naive = datetime.fromisoformat(t.replace(" ", "T"))
-    except ValueError:
-        raise DoseInputError(f"time {text!r} is not ISO 8601 (YYYY-MM-DD HH:MM)") from None
+        naive = datetime.fromisoformat(iso)
+    except ValueError as exc:
+        raise DoseInputError(f"time {text!r} is not a valid time YYYY-MM-DD HH:MM ({exc})") from None
     if naive.tzinfo is not None:
         raise DoseInputError(f"time {text!r} has both an offset and a zone {zone!r}")
+    _check_year(naive, text)
     a = naive.replace(tzinfo=tz, fold=0)
     b = naive.replace(tzinfo=tz, fold=1)
     if a.utcoffset() != b.utcoffset():
@@ -114,9 +146,26 @@ def parse_time(text: str, zone: str | None = None) -> tuple[int, str]:
     return int(round(a.timestamp() * 1000)), zone
 
 
+def _zone(zone: str, text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DoseInputError(f"unknown time zone {zone!r} in {text!r}") from None
+
+
+def _check_year(dt: datetime, text: str) -> None:
+    if dt.year < MIN_YEAR:
+        raise DoseInputError(f"time {text!r} is in the year {dt.year}: check the year")
+
+
 def check_not_future(utc_ms: int, now_ms: int, slack_min: float = 10.0) -> None:
     if utc_ms > now_ms + slack_min * 60_000:
         raise DoseInputError(f"dose time {fmt_utc(utc_ms)} is in the future (a dose is logged once taken)")
+
+
+def fmt_in_zone(ms: int, tz: str) -> str:
+    """``2026-11-20 08:00 CET`` in the patient's zone (for listings)."""
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def fmt_utc(ms: int) -> str:

@@ -1,6 +1,6 @@
 """Golden model: the firmware's integer DSP algorithm in numpy, every intermediate checked.
 
-``firmware/dsp.py`` must produce bit-identical integers (tests compare them on many
+``firmware/core/dsp.py`` must produce bit-identical integers (tests compare them on many
 vectors). Any intermediate that leaves the int32 range raises :class:`Int32Overflow`, so
 the model also proves the scaling chosen by :mod:`spasmtrack.dsp.quantize` on the given
 input. Feed-forward parts are vectorised; recursions run as exact Python-int loops.

@@ -1,6 +1,6 @@
 """Quantize float second-order sections into the firmware's exact split-word integer biquads.
 
-The integer algorithm (implemented identically by ``firmware/dsp.py`` and
+The integer algorithm (implemented identically by ``firmware/core/dsp.py`` and
 :mod:`spasmtrack.dsp.golden`) for one section, per sample::
 
     xh, xl = x >> k, x & (2**k - 1)                  # split, exact: x == xh * 2**k + xl

@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .. import records as rec
 from ..analysis.data import PatientData
 from ..report import write_private
 
-KIND = {1: "spasm", 2: "clonus", 3: "spasm_with_clonus"}
+KIND = rec.KIND_NAMES
 
 
 def _iso(ms: int, tz: ZoneInfo | None = None) -> str:
@@ -66,6 +67,9 @@ def write_csv(d: PatientData, folder: str | Path) -> dict[str, int]:
              d.sm_dropped, d.sm_cfg)))
     out["doses.csv"] = _write(folder / "doses.csv",
         ["dose_id", "taken_utc", "taken_local", "drug", "amount_ug", "route", "source"],
-        ((int(i), _iso(int(t)), _iso(int(t), tz), "baclofen", f"{u:g}", r, s) for i, t, u, r, s in
-         zip(d.dose_id, d.dose_t, d.dose_ug, d.dose_route, d.dose_source) if d.from_ms <= t < d.to_ms))
+        sorted([(int(i), _iso(int(t)), _iso(int(t), tz), "baclofen", f"{u:g}", r, s) for i, t, u, r, s in
+                zip(d.dose_id, d.dose_t, d.dose_ug, d.dose_route, d.dose_source) if d.from_ms <= t < d.to_ms]
+               + [(int(o["id"]), _iso(int(o["taken_utc_ms"])), _iso(int(o["taken_utc_ms"]), tz), o["drug"],
+                   f"{o['amount_ug']:g}", o["route"], o["source"]) for o in d.other_doses],
+               key=lambda row: (row[1], row[0])))
     return out

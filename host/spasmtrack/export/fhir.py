@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .. import records as rec
 from ..analysis.data import PatientData
 from ..report import write_private
 
 LOCAL_CS = "urn:spasmtrack:codes"
 UCUM = "http://unitsofmeasure.org"
-KIND = {1: ("spasm", "Spasm event"), 2: ("clonus", "Clonus event"),
-        3: ("spasm-with-clonus", "Spasm with clonus event")}
+KIND = {rec.KIND_SPASM: ("spasm", "Spasm event"), rec.KIND_CLONUS: ("clonus", "Clonus event"),
+        rec.KIND_SPASM_WITH_CLONUS: ("spasm-with-clonus", "Spasm with clonus event")}
 ROUTE = {"oral": ("26643006", "Oral route"), "intrathecal_bolus": ("72607000", "Intrathecal route"),
          "intrathecal_pump": ("72607000", "Intrathecal route")}
 
@@ -109,6 +110,17 @@ def build_bundle(d: PatientData, *, include_summaries: bool = True) -> dict:
             "note": [{"text": f"source: {src}; spasmtrack dose #{int(i)}"}],
             "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
                        "dose": dose}}})
+    for o in d.other_doses:          # other drugs as logged (no code: named by text only)
+        rc, rd = ROUTE.get(o["route"], ("", o["route"]))
+        mid = _uid("dose", d.patient, int(o["id"]))
+        entries.append({"fullUrl": f"urn:uuid:{mid}", "resource": {
+            "resourceType": "MedicationAdministration", "id": mid, "status": "completed",
+            "medicationCodeableConcept": {"text": o["drug"]}, "subject": subj,
+            "effectiveDateTime": _iso(int(o["taken_utc_ms"])),
+            "note": [{"text": f"source: {o['source']}; spasmtrack dose #{int(o['id'])}; as logged"}],
+            "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": rc, "display": rd}]},
+                       "dose": _q(float(o["amount"]), "mg" if o["unit"] == "mg" else
+                                  "g" if o["unit"] == "g" else "ug")}}})
     for pr in d.pumps:
         mid = _uid("pump", d.patient, pr["id"])
         rates = [float(r) for _, r in pr["steps"]]

@@ -6,16 +6,14 @@ advice, and labels figures a reader could take as advice.
 from __future__ import annotations
 
 import html
-import importlib.util
-import sys
 from datetime import datetime, timezone
 
 import numpy as np
 from sqlalchemy import select
 
-from .. import FIRMWARE_DIR, __version__
+from .. import __version__, firmware
 from .. import records as rec
-from ..analysis.core import Analysis
+from ..analysis.core import KIND_GROUPS, POOR_IMAX_SPAN, POOR_RATIO, Analysis
 from ..analysis.tzutil import fmt_local
 from ..store import Store
 from ..store import schema as s
@@ -42,16 +40,7 @@ def _ci(t, fmt="{:.1f}", unit="") -> str:
 
 
 def _detconfig():
-    path = FIRMWARE_DIR / "detconfig.py"
-    if not path.exists():
-        return None
-    name = "spasmtrack._firmware_detconfig"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return firmware.core("detconfig")
 
 
 def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
@@ -82,6 +71,59 @@ def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
     return rows
 
 
+def _nadir_text(a: Analysis, shown: bool) -> str:
+    if not shown:
+        return "not shown (the peri-dose figure is not drawn; Dose timing says why)"
+    if not np.isfinite(a.nadir[1]):
+        return "not estimable"
+    if not a.dip_outside_band:
+        return (f"no dip beyond the uncertainty (lowest {a.nadir[1]:.2f} at {a.nadir[0]:.1f} h lies "
+                "within the bootstrap band of the pre-dose rate)")
+    return f"{a.nadir[1]:.2f} at {a.nadir[0]:.1f} h"
+
+
+def _return_text(a: Analysis, shown: bool) -> str:
+    if not shown:
+        return "not shown (the peri-dose figure is not drawn; Dose timing says why)"
+    if np.isfinite(a.nadir[1]) and not a.dip_outside_band:
+        return "not reported: the post-dose dip lies within the bootstrap band"
+    return _ci(a.return_h, "{:.1f}", "h after the dose")
+
+
+def _amount_text(ug: float, route: str) -> str:
+    if not np.isfinite(ug):
+        return "unknown (button press only)"
+    return f"{ug / 1000:g} mg" if route == "oral" and ug >= 1000 else f"{ug:g} µg"
+
+
+def dose_list_table(a: Analysis) -> str:
+    """Every dose of the period in local time with its amount, and whether the baclofen
+    model used it (and why not)."""
+    d = a.data
+    rows = []
+    for t, ug, route, src in zip(d.dose_t, d.dose_ug, d.dose_route, d.dose_source):
+        if not d.from_ms <= t < d.to_ms:
+            continue
+        used = (route == "oral") == (a.conc_route == "oral")
+        rows.append((int(t), fmt_local(int(t), d.tz), "baclofen", _amount_text(float(ug), str(route)),
+                     str(route).replace("_", " "), str(src),
+                     "yes" if used else f"no: the model uses the {a.conc_route} doses of this period"))
+    for o in d.other_doses:
+        rows.append((int(o["taken_utc_ms"]), fmt_local(int(o["taken_utc_ms"]), d.tz), o["drug"],
+                     f"{o['amount']:g} {'µg' if o['unit'] == 'ug' else o['unit']}",
+                     str(o["route"]).replace("_", " "), str(o["source"]),
+                     "no: the model describes baclofen only; other drugs are listed as logged"))
+    if not rows:
+        return '<p class="meta">No doses logged in this period.</p>'
+    rows.sort()
+    limit = 400
+    body = [r[1:] for r in rows[:limit]]
+    more = (f'<p class="meta">... and {len(rows) - limit} more (all are in the CSV and FHIR exports).</p>'
+            if len(rows) > limit else "")
+    return _table(("taken (local time)", "drug", "amount", "route", "entered via", "in the baclofen model"),
+                  body) + more
+
+
 def _win_text(d) -> str:
     w = sorted({int(x) for x in d.sm_win_s})
     if not w:
@@ -94,7 +136,7 @@ def methods_paragraph(a: Analysis) -> str:
     pk = p.oral_pk.describe() if a.conc_route == "oral" else p.itb_pk.describe()
     return (
         f"Spasm and clonus events were detected on the device (detector configuration version(s) "
-        f"{', '.join(map(str, d.config_versions)) or 'unknown'}; thresholds listed below) and placed in "
+        f"{', '.join(map(str, d.config_versions)) or 'unknown'}; thresholds in the appendix) and placed in "
         f"UTC through the device's time anchors (device clock = sample count; anchors that disagreed "
         f"with the device clock by more than 2 s plus 200 ppm drift were rejected). Rates are events "
         f"per hour of good signal, the denominator being the good-signal time of the device's "
@@ -111,13 +153,20 @@ def methods_paragraph(a: Analysis) -> str:
         f"intervals are percentile bootstraps ({p.n_boot} resamples) over dosing intervals. The "
         f"pre-dose reference is the last {p.pre_dose_min} minutes before the next dose; spasms are said "
         f"to return when the rate has climbed {p.return_fraction:.0%} of the way from its post-dose "
-        f"minimum back to that reference (both read from the curve smoothed over three bins). Time-of-day rates use local hours in {d.tz} (daylight-saving "
+        f"minimum back to that reference (both read from the curve smoothed over three bins); no "
+        f"minimum or return time is reported unless the pre-dose rate exceeds the minimum in at least "
+        f"97.5% of the bootstrap replicates. Event rates count every kind (spasm, clonus, spasm with "
+        f"clonus); the spasm scales count spasm and spasm-with-clonus events. Time-of-day rates use local hours in {d.tz} (daylight-saving "
         f"aware) with bootstraps over days; nights are {p.night_start_h:02d}:00-{p.night_end_h:02d}:00 local. "
         f"Concentrations come from a {pk}; they are model estimates, not measurements. The "
         f"concentration-response fit is an inhibitory Emax model (rate = E0 x (1 - Imax x C/(IC50 + C))) "
         f"with a 24-hour harmonic for the time-of-day pattern, fitted by weighted least squares "
-        f"with Poisson variances on cells of concentration x local hour; intervals come from the "
-        f"covariance inflated for over-dispersion. The per-dose effect compares the rate "
+        f"with Poisson variances on cells of concentration x local hour, on the scale log E0, logit Imax, "
+        f"log IC50 so that every interval stays in its parameter's range (E0 and IC50 above 0, Imax "
+        f"within 0-100 %); 95% intervals come from the covariance on that scale, inflated for "
+        f"over-dispersion, and are labelled poorly determined when the upper end exceeds "
+        f"{POOR_RATIO:g} times the lower (E0, IC50), Imax's spans more than {POOR_IMAX_SPAN:.0%} or "
+        f"an interval reaches the fit's search range. The per-dose effect compares the rate "
         f"{p.effect_post_h[0]:g}-{p.effect_post_h[1]:g} h after each dose with the {p.pre_dose_min} minutes "
         f"before it, pooled per week; its trend is a weighted regression of the log rate ratio on "
         f"week. IC50 is also refitted per week (at least 24 h of signal) with E0, Imax and the "
@@ -155,14 +204,49 @@ table{border-collapse:collapse;margin:.5em 0;font-size:12.5px}td,th{border:1px s
 th{background:#f4f4f4}figure{margin:.8em 0;page-break-inside:avoid}figcaption{font-size:12.5px;color:#444}
 figure svg{max-width:100%;height:auto}.label{font-size:12px;color:#8a4b00}
 .notes li{margin:.2em 0}@media print{body{margin:0;max-width:none}h2{page-break-after:avoid}}
+.nofig{border:1px dashed #bbb;background:#fafafa;color:#444;padding:1em 1.2em;font-size:13px;border-radius:4px}
+.nodata{background:#fdecea;border:1px solid #e6a39b;padding:.6em .9em;border-radius:4px}
+.poor{color:#8a4b00;font-weight:600}.appendix{page-break-before:always}
+.appendix table{font-size:10px}.appendix td,.appendix th{padding:1px 4px}
 """
+
+
+def page_css(patient: str, tz: str) -> str:
+    """Paper size by the patient's locale (US Letter in the Americas' Letter countries, A4
+    elsewhere) and, on every printed page, the patient's code and 'page n of m'."""
+    size = "Letter" if paper_for_zone(tz) == "Letter" else "A4"
+    pid = patient.replace("\\", "\\\\").replace('"', '\\"')
+    return ("@page{size:" + size + ";margin:16mm 14mm 16mm 14mm;"
+            "@bottom-left{content:\"spasmtrack report, patient " + pid + "\";" + _MARGIN_FONT + "}"
+            "@bottom-right{content:\"page \" counter(page) \" of \" counter(pages);" + _MARGIN_FONT + "}}")
+
+
+_MARGIN_FONT = "font-family:system-ui,sans-serif;font-size:9px;color:#555"
+
+
+#: Zones whose countries print on US Letter (US, Canada, Mexico, Philippines, Chile,
+#: Colombia, Venezuela and much of Central America); A4 elsewhere.
+_LETTER_PREFIXES = ("America/", "US/", "Canada/", "Asia/Manila", "Pacific/Honolulu")
+_A4_AMERICAS = ("America/Sao_Paulo", "America/Argentina", "America/Buenos_Aires", "America/Lima",
+                "America/Montevideo", "America/Asuncion", "America/La_Paz", "America/Guayaquil",
+                "America/Cayenne", "America/Paramaribo", "America/Noronha", "America/Belem",
+                "America/Fortaleza", "America/Recife", "America/Bahia", "America/Manaus")
+
+
+def paper_for_zone(tz: str) -> str:
+    """'Letter' or 'A4' for the patient's IANA zone."""
+    if tz.startswith(_A4_AMERICAS):
+        return "A4"
+    return "Letter" if tz.startswith(_LETTER_PREFIXES) else "A4"
 
 CHECK_JS = """
 window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});
 document.addEventListener('DOMContentLoaded',function(){var figs=document.querySelectorAll('figure[data-plot]');
-var ok=0;figs.forEach(function(f){var s=f.querySelector('svg');if(s){var b=s.getBoundingClientRect();
-if(b.width>50&&b.height>50&&s.querySelectorAll('path,use,text').length>5)ok++;}});
+var ok=0,ex=0;figs.forEach(function(f){var s=f.querySelector('svg');if(s){var b=s.getBoundingClientRect();
+if(b.width>50&&b.height>50&&s.querySelectorAll('path,use,text').length>5)ok++;}
+else{var n=f.querySelector('.nofig');if(n&&n.textContent.length>40&&n.getBoundingClientRect().height>20)ex++;}});
 document.body.setAttribute('data-plots-total',figs.length);document.body.setAttribute('data-plots-ok',ok);
+document.body.setAttribute('data-plots-explained',ex);
 document.body.setAttribute('data-js-errors',window.__errors.length);});
 """
 
@@ -174,30 +258,36 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     f_loc = fmt_local(d.from_ms, d.tz)
     t_loc = fmt_local(d.to_ms, d.tz)
     cov = a.coverage
-    n_sp = int(np.isin(d.ev_kind, (1, 3)).sum())
-    n_cl = int((d.ev_kind == 2).sum())
     cr = a.cr
+    has_signal = cov["total_covered_h"] > 0
+    kinds = ", ".join(f"{int(np.isin(d.ev_kind, ks).sum())} {name}" for name, ks in KIND_GROUPS)
+    peri_shown = figs["peridose"][0] is not None
     summary_rows = [
-        ("events recorded", f"{d.ev_t.size} ({n_sp} spasm or spasm with clonus, {n_cl} clonus)"
+        ("events recorded", f"{d.ev_t.size} ({kinds})"
          + (f"; from {d.rec_t.size} per-channel records" if d.rec_t.size != d.ev_t.size else ""),
          "episodes (channels grouped)"),
         ("good signal", f"{cov['total_covered_h']:.1f} of {cov['total_h']:.0f} h "
                         f"({100 * cov['total_covered_h'] / max(cov['total_h'], 1e-9):.0f}%)", "hours"),
-        ("overall rate", f"{d.ev_t.size / max(cov['total_covered_h'], 1e-9):.2f}", "events per hour of signal"),
+        ("overall rate", f"{d.ev_t.size / cov['total_covered_h']:.2f}" if has_signal else
+         "not measured (no good signal)", "events per hour of signal"),
         ("night rate", _ci((a.night.get("rate", np.nan), a.night.get("lo", np.nan), a.night.get("hi", np.nan)), "{:.2f}")
          + f"; day {_ci((a.night.get('day_rate', np.nan), a.night.get('day_lo', np.nan), a.night.get('day_hi', np.nan)), '{:.2f}')}",
          "events per hour of signal"),
         ("rate in the last hour before a dose", _ci(a.pre_dose_rate, "{:.2f}"), "events per hour of signal"),
-        ("lowest rate after a dose", f"{a.nadir[1]:.2f} at {a.nadir[0]:.1f} h" if np.isfinite(a.nadir[1]) else "not estimable",
-         "events per hour, h after dose"),
-        ("spasms return (see note)", _ci(a.return_h, "{:.1f}", "h after the dose"), "hours"),
+        ("lowest rate after a dose", _nadir_text(a, peri_shown), "events per hour, h after dose"),
+        ("spasms return (see note)", _return_text(a, peri_shown), "hours"),
         ("median logged dosing interval", f"{a.median_interval_h:.1f}" if np.isfinite(a.median_interval_h) else "n/a", "hours"),
     ]
     if cr.get("ok"):
+        poor = set(cr.get("poorly_determined", ()))
+
+        def em(key, t, fmt):
+            txt = _ci(t, fmt)
+            return txt + (" - poorly determined: the data do not pin this value down" if key in poor else "")
         summary_rows += [
-            ("Emax fit: E0 (rate without drug)", _ci(cr["e0_per_h"], "{:.1f}"), "events per hour"),
-            ("Emax fit: Imax (largest reduction)", _ci(tuple(100 * x for x in cr["imax"]), "{:.0f}"), "%"),
-            ("Emax fit: IC50", _ci(cr["ic50"], "{:.0f}"), cr["conc_unit"]),
+            ("Emax fit: E0 (rate without drug)", em("e0_per_h", cr["e0_per_h"], "{:.1f}"), "events per hour"),
+            ("Emax fit: Imax (largest reduction)", em("imax", tuple(100 * x for x in cr["imax"]), "{:.0f}"), "%"),
+            ("Emax fit: IC50", em("ic50", cr["ic50"], "{:.0f}"), cr["conc_unit"] + " (model concentration)"),
         ]
     if "ic50_pct_per_week" in a.tolerance:
         t = a.tolerance
@@ -216,8 +306,12 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
                "this period's data; it is not a recommended dosing interval.</p>")
 
     def fig(key, title, caption, label=None):
+        svg, why = figs[key]
+        if svg is None:
+            return (f'<figure id="plot-{key}" data-plot="{key}" data-missing="1"><h3>{_e(title)}</h3>'
+                    f'<div class="nofig"><strong>Not shown:</strong> {_e(why)}.</div></figure>')
         lab = f'<p class="label">{_e(label)}</p>' if label else ""
-        return (f'<figure id="plot-{key}" data-plot="{key}"><h3>{_e(title)}</h3>{figs[key]}'
+        return (f'<figure id="plot-{key}" data-plot="{key}"><h3>{_e(title)}</h3>{svg}'
                 f"<figcaption>{_e(caption)}</figcaption>{lab}</figure>")
 
     titles = {k: t for k, t, _ in plots.FIGURES}
@@ -229,16 +323,21 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
                f"Rate in {p.bin_min}-min bins after each logged {a.conc_route} dose with 95% bootstrap "
                f"interval over dosing intervals; late bins mostly come from the longest (overnight) interval.",
                "Observed timing only; not a recommendation to change dose times."))
+    night_rate = a.night.get("rate", np.nan)
     tod_caption = (f"Night ({p.night_start_h:02d}:00-{p.night_end_h:02d}:00): "
-                   f"{_ci((a.night.get('rate', np.nan), a.night.get('lo', np.nan), a.night.get('hi', np.nan)), '{:.2f}')} "
-                   f"events/h over {a.night.get('n_nights', 0)} nights; per {a.night.get('span_h', 9)} h night "
-                   f"that is {a.night.get('rate', np.nan) * a.night.get('span_h', 9):.0f} events.")
+                   f"{_ci((night_rate, a.night.get('lo', np.nan), a.night.get('hi', np.nan)), '{:.2f}')} "
+                   f"events/h over {a.night.get('n_nights', 0)} night(s)"
+                   + (f"; per {a.night.get('span_h', 9)} h night that is {night_rate * a.night.get('span_h', 9):.0f} events."
+                      if np.isfinite(night_rate) else "."))
     sec.append(fig("timeofday", titles["timeofday"], tod_caption))
     cr_cap = ("Points: observed rate per concentration bin (adjusted for the fitted time-of-day "
               "pattern) with Poisson 95% intervals; line and band: Emax fit and its 95% band.")
     if cr.get("ok"):
         cr_cap += (f" Time-of-day factor amplitude {cr['circadian_amp']:.2f}, peak near "
                    f"{cr['circadian_peak_h']:.0f}:00 local. Fit quality chi2/dof {cr['chi2_dof']:.2f}.")
+        if cr.get("poorly_determined"):
+            cr_cap += (" The fit is poorly determined (wide intervals, see the summary): read the "
+                       "points, not the curve.")
     sec.append("<h2>Concentration and response</h2>" + fig(
         "cr", titles["cr"], cr_cap,
         "Concentrations are model estimates from the logged doses and literature parameters, not "
@@ -249,12 +348,14 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
     tol_rows = [(f"week {w + 1}", red.get(w, ("-", "-"))[0], red.get(w, ("-", "-"))[1], ic.get(w, "-"))
                 for w in sorted(set(red) | set(ic))]
     sec.append("<h2>Effect over weeks</h2>" + fig("tolerance", titles["tolerance"],
-                   "Left: reduction of the spasm rate after doses compared with just before them, pooled "
+                   "Left: reduction of the event rate after doses compared with just before them, pooled "
                    "per week (95% interval; model-free). Right: IC50 refitted each week with the other "
                    "Emax parameters held at the whole-period fit (95% interval); a rising IC50 can "
                    "reflect tolerance, but also changes in activity, illness or dose timing.",
-                   "Descriptive trend only; not a recommendation to change the dose.") + _table(("week", "doses", "rate reduction after dose (95% CI)",
-                                  f"IC50, {cr.get('conc_unit', 'ug/L')} (95% CI)"), tol_rows))
+                   "Descriptive trend only; not a recommendation to change the dose.") +
+               (_table(("week", "doses", "rate reduction after dose (95% CI)",
+                        f"IC50, {cr.get('conc_unit', 'µg/L')} (95% CI)"), tol_rows)
+                if tol_rows and figs["tolerance"][0] is not None else ""))
     day_rows = []
     for i, day in enumerate(cov["day_ids"]):
         ds = a.daily
@@ -270,15 +371,16 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
         f"PSFS-equivalent per local calendar day (needs {p.psfs_min_cov_h:g} h of signal), Snow scale "
         f"per 24 h (count scaled to 24 h of signal, needs {p.snow_min_cov_h:g} h). Both are sensor "
         "equivalents of patient-reported scales, not the scales themselves.") +
-        "<details><summary>Per-day table</summary>" + _table(
-            ("local day", "day length h", "signal h", "spasms", "spasms/24 h", "PSFS-eq", "Snow"), day_rows)
-        + "</details>")
+        "<h3>Per day</h3>" + _table(
+            ("local day", "day length h", "signal h", "spasms*", "spasms*/24 h", "PSFS-eq", "Snow"), day_rows)
+        + "<p class=\"meta\">*spasm and spasm-with-clonus events (clonus alone is not a spasm on "
+          "these scales).</p>")
     sc = a.scats
+    med = "; ".join(f"{name}: median {sc[name]['median_s']:.1f} s, 90th percentile {sc[name]['p90_s']:.1f} s"
+                    for name, _ in KIND_GROUPS if sc[name]["n"])
     sec.append("<h2>Durations</h2>" + fig(
         "durations", titles["durations"],
-        f"Clonus (clonus and spasm-with-clonus events) median {sc['clonus']['median_s']:.1f} s, 90th "
-        f"percentile {sc['clonus']['p90_s']:.1f} s; spasms median {sc['spasm']['median_s']:.1f} s. SCATS "
-        "scores spasms by joint angle, which is not measured here."))
+        f"Episodes by kind ({med}). SCATS scores spasms by joint angle, which is not measured here."))
     q_rows = [("days in period", len(cov["day_ids"])),
               ("device reboots (all causes)", d.reboots),
               ("reset causes (count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.reset_causes.items())) or "-"),
@@ -287,8 +389,10 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
                int((d.ev_n_records > 1).sum()) if d.ev_n_records is not None else "-"),
               ("events flagged (counted in every figure)", ", ".join(
                   f"{name}: {int(((d.ev_flags & bit) != 0).sum())}" for bit, name in (
-                      (1, "clipped"), (2, "motion nearby"), (4, "partial lead-off"),
-                      (8, "truncated by shutdown"), (16, "near threshold")))),
+                      (rec.FLAG_CLIPPED, "clipped"), (rec.FLAG_MOTION, "motion nearby"),
+                      (rec.FLAG_PARTIAL_LEADOFF, "partial lead-off"),
+                      (rec.FLAG_TRUNCATED, "truncated by shutdown"),
+                      (rec.FLAG_NEAR_THRESHOLD, "near threshold")))),
               ("device faults logged (cause: count)", ", ".join(f"{k}: {v}" for k, v in sorted(d.faults.items())) or "none"),
               ("events that could not be placed in time", d.unplaced_events),
               ("time anchors rejected (host clock jumps)", d.rejected_anchors),
@@ -309,18 +413,21 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
                   f"{d.dose_corrected} / {d.dose_retracted}")]
     for pr in d.pumps:
         end = fmt_local(pr["valid_to_utc_ms"], d.tz) if pr["valid_to_utc_ms"] else "open"
-        sched = ", ".join(f"{a_} {b_:g} ug/day" for a_, b_ in pr["steps"])
+        sched = ", ".join(f"{a_} {b_:g} µg/day" for a_, b_ in pr["steps"])
         dose_rows.append((f"pump program #{pr['id']}", f"{fmt_local(pr['valid_from_utc_ms'], d.tz)} to {end}: {sched}"))
     long_rows = [(fmt_local(t, d.tz), f"{h:.1f}") for t, h in ds.get("long_intervals", [])[:30]]
     sec.append("<h2>Doses as logged</h2>" + _table(("item", "value"), dose_rows) +
+               "<h3>Every dose in the period</h3>" + dose_list_table(a) +
                (("<p>Longer intervals (start, hours):</p>" + _table(("interval starts", "hours"), long_rows))
                 if long_rows else ""))
-    cfg = config_rows(store, d.patient, d.config_versions)
-    sec.append("<h2>Detector thresholds and versions</h2>" + _table(
-        ("config version", "key", "parameter", "value", "unit / meaning", "origin"), cfg))
     sec.append("<h2>Methods</h2><p>" + _e(methods_paragraph(a)) + "</p>")
     notes = a.notes or ["none"]
     sec.append('<h2>Notes on the data</h2><ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    cfg = config_rows(store, d.patient, d.config_versions)
+    sec.append('<section class="appendix"><h2>Appendix: detector thresholds and versions</h2>' + (_table(
+        ("config version", "key", "parameter", "value", "unit / meaning", "origin"), cfg) if cfg else
+        '<p class="meta">No detector configuration to list: no device data in this period.</p>')
+        + "</section>")
 
     head = (f"<h1>spasmtrack report: patient {_e(d.patient)}</h1>"
             f'<p class="meta">Period from {_e(f_loc)} up to (not including) {_e(t_loc)} (time zone {_e(d.tz)}; all times local '
@@ -328,8 +435,13 @@ def render(a: Analysis, store: Store, *, generated_utc_ms: int | None = None) ->
             f"by spasmtrack {_e(__version__)}; detector config version(s) "
             f"{_e(', '.join(map(str, d.config_versions)) or 'unknown')}.</p>"
             f'<p class="disclaimer"><strong>Measurements, not advice.</strong> {_e(DISCLAIMER)}</p>')
+    if not has_signal:
+        head += ('<p class="nodata"><strong>No device data in this period.</strong> Nothing was measured: '
+                 f"no good signal was synced from a device assigned to patient {_e(d.patient)} between "
+                 f"{_e(f_loc)} and {_e(t_loc)} (device not worn, not synced, or assigned to another "
+                 "patient). The figures below say what they need; doses and button presses are still listed.</p>")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>spasmtrack report {_e(d.patient)}</title>"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            f"<style>{CSS}</style><script>{CHECK_JS}</script></head><body>"
+            f"<style>{CSS}{page_css(d.patient, d.tz)}</style><script>{CHECK_JS}</script></head><body>"
             + head + "".join(sec) + "</body></html>")

@@ -90,7 +90,7 @@ class Store:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise UserError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)")
+            raise UserError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)") from None
         with self.engine.begin() as c:
             if c.execute(select(s.patients.c.id).where(s.patients.c.code == code)).first():
                 raise UserError(f"patient {code!r} already exists")

@@ -14,6 +14,7 @@ from typing import Callable
 from sqlalchemy import Connection, inspect, select
 
 from . import schema as s
+from . import webschema as ws
 
 
 V1_TABLES = ("patients", "devices", "records", "boots", "time_anchors", "events", "summaries",
@@ -37,10 +38,16 @@ def _v2(conn: Connection) -> None:
              "who": "migration 2", "at_utc_ms": now} for d, p in rows])
 
 
+def _v3(conn: Connection) -> None:
+    """Clinic web app: users, server-side sessions, web audit log (additive)."""
+    s.metadata.create_all(conn, tables=[s.metadata.tables[n] for n in ws.WEB_TABLES])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
         "markers, losses, doses, pump programs, audit log", _v1),
     (2, "device assignment history (who wore which device when)", _v2),
+    (3, "clinic web app: users, sessions, web audit log", _v3),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -4,7 +4,7 @@ Conventions (units are in the column names):
 - ``*_utc_ms``: UTC instant as integer milliseconds since 1970-01-01 (BigInteger; never a
   local time). NULL when it cannot be placed yet (a boot without a time anchor).
 - Device time is ``(boot, ms)``: the boot counter and milliseconds since that boot, counted
-  from samples by the firmware. Record field names follow ``firmware/records.py`` FIELDS.
+  from samples by the firmware. Record field names follow ``firmware/core/records.py`` FIELDS.
 - Every table that a person edits (doses, pump programs) is append-only in effect: a
   correction inserts a new row that ``supersedes_id`` the old one, flips the old row's
   ``status`` and writes an ``audit_log`` entry; no content column is updated in place.
@@ -109,7 +109,7 @@ events = _device_seq_table(
     Column("flags", Integer, nullable=False, default=0),
     Column("peak_cuv", BigInteger),                     # 0.01 uV
     Column("mean_cuv", BigInteger),                     # 0.01 uV
-    Column("area", BigInteger),                         # units per firmware/records.py
+    Column("area", BigInteger),                         # units per firmware/core/records.py
     Column("clonus_chz", Integer),                      # 0.01 Hz
     Column("gyro_peak_ddps", Integer),                  # 0.1 deg/s
     Column("acc_peak_mg", Integer),                     # mg

@@ -14,13 +14,12 @@ activity of every moment as (start_s, end_s, context). ``lost``: lead-off spans.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from ... import REPO_ROOT
+from ...boards import load_board
 from ...recording import Chunk, Recording, RecordingInfo
 from .artifacts import apply_lead_off, render_artifacts
 from .drive import EpisodeDrive, activity_drive, episode_drive
@@ -34,8 +33,8 @@ BLOCK_S = 10
 
 def full_scale_uv(board: str = "sim") -> float:
     """The EMG front end's input range (uV) from the board definition: vref / gain."""
-    spec = json.loads((REPO_ROOT / "boards" / board / "board.json").read_text())
-    return 1e6 * spec["emg"]["vref_v"] / spec["emg"]["gain"]
+    emg = load_board(board).emg
+    return 1e6 * float(emg["vref_v"]) / float(emg["gain"])
 
 
 class DailyLifeRecording:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .drive import EpisodeDrive
-from .script import DayScript, Episode, Segment
+from .script import DayScript, Episode
 
 FS_IMU = 100
 

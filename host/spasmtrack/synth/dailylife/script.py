@@ -15,6 +15,7 @@ waxing-waning bursts, a crescendo that builds over seconds, a tonic plateau.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Segment:
     context: str
     start_s: float
     end_s: float
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Artifact:
     kind: str                            # hum, peel_off, sweat, ecg, cable_sway
     start_s: float
     end_s: float
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class DayScript:
     episodes: list[Episode]
     artifacts: list[Artifact]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -173,7 +174,7 @@ def build_day(name: str, plan: str, seed: int, patient_index: int, scale: float 
     for ctx, minutes in steps:
         dur = max(10.0, minutes * 60.0 * scale * rng.uniform(0.85, 1.15)) if ctx != "transfer" \
             else float(rng.uniform(4.0, 8.0))
-        params: dict = {}
+        params: dict[str, Any] = {}
         if ctx == "walking":
             params = {"stride_hz": float(rng.uniform(0.6, 1.2)), "burst_s": float(rng.uniform(0.1, 0.4)),
                       "burst_peak": float(rng.uniform(0.1, 0.3)), "swing_deg": float(rng.uniform(15.0, 30.0))}

@@ -1,0 +1,375 @@
+"""Synthetic surface-EMG + IMU recordings with labels (see the package docstring for the rule).
+
+EMG texture: Gaussian noise band-limited and shaped like a surface-EMG spectrum (a
+second-order band-pass whose corners are drawn per recording, 30-70 Hz and 150-300 Hz,
+giving the usual hump near 60-150 Hz), amplitude-modulated by each episode's envelope
+(raised-cosine rise and decay, slow 0.3-2 Hz fluctuations of the plateau; clonus as
+Hann-shaped bursts whose rate drifts at the ends of a bout). Background: white amplifier
+and electrode noise of a few uV, optional 50/60 Hz hum with a weak third harmonic, and
+electrode-offset drift (DC offset plus a slow random wander of a few mV).
+Artifacts: motion transients (sharp rise, 2-8 Hz ringing decay, 100-1500 uV, with an IMU
+acceleration spike), short voluntary bursts, mains hum switching on for 20-200 s (5-20 uV),
+lead-off (railed beyond full scale, or flat).
+
+Everything is generated in fixed 10 s chunks from seeded generators, so a recording is the
+same whatever the reader's chunk size, and hours of signal never sit in memory at once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from scipy import signal as sps
+
+from ...recording import Chunk, Recording, RecordingInfo
+
+FS = 1000
+IMU_FS = 100
+CHUNK = 10 * FS
+
+
+@dataclass
+class Label:
+    """One ground-truth event (times in s from the start of the recording)."""
+    onset_s: float
+    offset_s: float
+    kind: str                 # spasm | clonus | spasm_with_clonus
+    clonus_hz: float | None
+    snr_db: float
+    rms_uv: float             # plateau RMS of the EMG
+
+
+@dataclass
+class Item:
+    """A scheduled episode: an event, a distractor or a lost span (generator internals)."""
+    kind: str                 # spasm, clonus, spasm_with_clonus, voluntary, motion, leadoff_rail, leadoff_flat
+    t0: float
+    t1: float
+    amp: float = 0.0          # EMG RMS (uV) or artifact peak (uV)
+    rise: float = 0.05
+    fall: float = 0.2
+    am: list[tuple[float, float, float]] = field(default_factory=list)   # (freq, phase, depth)
+    bursts: list[tuple[float, float, float]] = field(default_factory=list)  # (centre, width, gain)
+    tonic: tuple[float, float] | None = None   # tonic part (start, end) of spasm_with_clonus
+    freq: float = 0.0         # motion ringing / clonus label frequency
+    imu_gain: float = 0.0     # dps for movement, g for jerks
+
+
+@dataclass
+class RecordingSpec:
+    name: str
+    cls: str
+    seed: int
+    duration_s: float
+    noise_uv: float
+    hum_hz: int = 0
+    hum_uv: float = 0.0
+    drift_mv: float = 0.0
+    snr_db: tuple[float, float] = (10.0, 30.0)
+    mix: dict[str, float] = field(default_factory=lambda: {"spasm": 1.0})
+    gap_s: tuple[float, float] = (3.0, 25.0)
+
+
+# class -> (duration s, recordings, spec keyword arguments)
+CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
+    "clean": (900, 2, dict(noise_uv=(1.5, 3.0), snr_db=(10.0, 30.0), mix={"spasm": 1.0})),
+    "weak": (900, 2, dict(noise_uv=(2.0, 5.0), snr_db=(3.0, 6.0), mix={"spasm": 1.0})),
+    "hum_drift": (900, 2, dict(noise_uv=(2.0, 4.0), hum_uv=(5.0, 30.0), drift_mv=(1.0, 5.0),
+                               snr_db=(6.0, 20.0), mix={"spasm": 0.7, "clonus": 0.2, "hum_step": 0.1})),
+    "motion": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(6.0, 25.0),
+                            mix={"spasm": 0.4, "voluntary": 0.3, "motion": 0.3})),
+    "clonus": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0),
+                             mix={"clonus": 0.5, "spasm_with_clonus": 0.25, "spasm": 0.25})),
+    "leadoff": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0),
+                             mix={"spasm": 0.6, "leadoff_rail": 0.2, "leadoff_flat": 0.2})),
+    "hours": (3600, 2, dict(noise_uv=(1.5, 4.0), hum_uv=(0.0, 10.0), drift_mv=(1.0, 5.0),
+                            snr_db=(4.0, 25.0), gap_s=(20.0, 600.0),
+                            mix={"spasm": 0.35, "clonus": 0.1, "spasm_with_clonus": 0.05,
+                                 "voluntary": 0.2, "motion": 0.2, "leadoff_rail": 0.05, "hum_step": 0.05})),
+}
+
+
+def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = None) -> list[RecordingSpec]:
+    """The benchmark's recordings. ``scale`` shortens them (tests); ``classes`` selects some."""
+    rng = np.random.default_rng(seed)
+    specs = []
+    for cls, (dur, n, kw) in CLASSES.items():
+        for k in range(n):
+            r = int(rng.integers(1 << 31))
+            if classes is not None and cls not in classes:
+                continue
+            g = np.random.default_rng(r)
+            hum_rng = kw.get("hum_uv")
+            spec = RecordingSpec(
+                name=f"{cls}_{k + 1}", cls=cls, seed=r, duration_s=max(30.0, dur * scale),
+                noise_uv=float(g.uniform(*kw["noise_uv"])),
+                hum_hz=(50 if k % 2 == 0 else 60) if hum_rng else 0,
+                hum_uv=float(g.uniform(*hum_rng)) if hum_rng else 0.0,
+                drift_mv=float(g.uniform(*kw["drift_mv"])) if "drift_mv" in kw else 0.0,
+                snr_db=kw["snr_db"], mix=dict(kw["mix"]), gap_s=kw.get("gap_s", (3.0, 25.0)))
+            specs.append(spec)
+    return specs
+
+
+def _shaping(rng: np.random.Generator) -> np.ndarray:
+    lo = float(rng.uniform(30, 70))
+    hi = float(rng.uniform(150, 300))
+    sos = sps.butter(2, [lo, hi], btype="bandpass", fs=FS, output="sos")
+    imp = np.zeros(4000)
+    imp[0] = 1.0
+    h = sps.sosfilt(sos, imp)
+    sos[0, :3] /= math.sqrt(float(np.sum(h * h)))      # unit output RMS for unit white input
+    return sos
+
+
+def _raised(x: np.ndarray) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
+class SynthRecording:
+    """A generated recording: ``labels``, ``lost`` spans, ``distractors``, and the signal."""
+
+    def __init__(self, spec: RecordingSpec):
+        self.spec = spec
+        ss = np.random.SeedSequence(spec.seed)
+        sched_seed, self._noise_seed, self._emg_seed, self._imu_seed, self._drift_seed = ss.spawn(5)
+        rng = np.random.default_rng(sched_seed)
+        self.sos = _shaping(rng)
+        self.items: list[Item] = []
+        self.labels: list[Label] = []
+        self.lost: list[tuple[float, float]] = []
+        self.distractors: list[tuple[float, float, str]] = []
+        band_noise = spec.noise_uv ** 2 * (430.0 / 500.0)
+        self.bg_power = band_noise + spec.hum_uv ** 2 * 1.01     # hum RMS is hum_uv (+1 % third harmonic)
+        self.hum_phase = float(rng.uniform(0, 2 * math.pi))
+        self.dc_uv = float(rng.uniform(-50, 50)) * 1000.0 if spec.drift_mv else 0.0
+        self._schedule(rng)
+
+    # -- schedule --------------------------------------------------------------------------
+    def _schedule(self, rng: np.random.Generator) -> None:
+        s = self.spec
+        kinds = list(s.mix)
+        p = np.array([s.mix[k] for k in kinds], dtype=float)
+        p /= p.sum()
+        t = float(rng.uniform(4.0, 8.0))
+        end = s.duration_s - 4.0
+        while True:
+            kind = kinds[int(rng.choice(len(kinds), p=p))]
+            n_lab, n_dis, n_lost = len(self.labels), len(self.distractors), len(self.lost)
+            it = self._make(kind, t, rng)
+            if it.t1 > end:
+                del self.labels[n_lab:], self.distractors[n_dis:], self.lost[n_lost:]
+                break
+            self.items.append(it)
+            lo, hi = s.gap_s
+            gap = float(np.exp(rng.uniform(math.log(lo), math.log(hi))))
+            if kind.startswith("leadoff"):
+                gap = max(gap, 3.0)
+            t = it.t1 + gap
+
+    def _amp(self, rng: np.random.Generator, snr: tuple[float, float]) -> tuple[float, float]:
+        snr_db = float(rng.uniform(*snr))
+        return snr_db, math.sqrt(self.bg_power * 10 ** (snr_db / 10.0))
+
+    def _make(self, kind: str, t: float, rng: np.random.Generator) -> Item:
+        s = self.spec
+        if kind in ("spasm", "clonus", "spasm_with_clonus"):
+            snr_db, a = self._amp(rng, s.snr_db)
+            rise = float(rng.uniform(0.03, 0.15))
+            fall = float(rng.uniform(0.1, 0.4))
+            am = [(float(rng.uniform(0.3, 2.0)), float(rng.uniform(0, 6.283)), float(rng.uniform(0.05, 0.15)))
+                  for _ in range(3)]
+            if kind == "spasm":
+                dur = float(np.exp(rng.uniform(math.log(0.8), math.log(30.0))))
+                if rng.random() < 0.1:
+                    dur = float(rng.uniform(30.0, 90.0))
+                it = Item(kind, t, t + dur, a, rise, fall, am, imu_gain=float(rng.uniform(20, 150)))
+                self.labels.append(Label(t, t + dur, kind, None, snr_db, a))
+                return it
+            cdur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0 if kind == "clonus" else 20.0))))
+            tonic = None
+            c0 = t
+            if kind == "spasm_with_clonus":
+                tdur = float(rng.uniform(1.5, 5.0))
+                if rng.random() < 0.5:
+                    tonic = (t, t + tdur)
+                    c0 = t + tdur
+                else:
+                    tonic = (t + cdur, t + cdur + tdur)
+            bursts, hz = self._bursts(c0, cdur, rng)
+            t_end = max(bursts[-1][0] + bursts[-1][1] / 2, tonic[1] if tonic else 0.0)
+            t_start = min(bursts[0][0] - bursts[0][1] / 2, tonic[0] if tonic else 1e18)
+            it = Item(kind, t_start, t_end, a, rise, fall, am, bursts, tonic, hz,
+                      imu_gain=float(rng.uniform(10, 60)))
+            self.labels.append(Label(t_start, t_end, kind, hz, snr_db, a))
+            return it
+        if kind == "voluntary":
+            snr_db, a = self._amp(rng, (10.0, 25.0))
+            dur = float(rng.uniform(0.1, 0.35))
+            self.distractors.append((t, t + dur, kind))
+            return Item(kind, t, t + dur, a, 0.02, 0.05, imu_gain=float(rng.uniform(10, 40)))
+        if kind == "motion":
+            dur = float(rng.uniform(0.3, 1.5))
+            self.distractors.append((t, t + dur, kind))
+            return Item(kind, t, t + dur, float(rng.uniform(100, 1500)) * (1 if rng.random() < 0.5 else -1),
+                        rise=float(rng.uniform(0.003, 0.015)), fall=dur / 3, freq=float(rng.uniform(2, 8)),
+                        imu_gain=float(rng.uniform(0.5, 2.0)))
+        if kind == "hum_step":
+            dur = float(rng.uniform(20.0, 200.0))
+            self.distractors.append((t, t + dur, kind))
+            return Item(kind, t, t + dur, float(rng.uniform(5.0, 20.0)), freq=float(s.hum_hz or 50))
+        if kind in ("leadoff_rail", "leadoff_flat"):
+            dur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0))))
+            self.lost.append((t, t + dur))
+            return Item(kind, t, t + dur)
+        raise ValueError(f"unknown item kind {kind!r}")
+
+    @staticmethod
+    def _bursts(t0: float, dur: float, rng: np.random.Generator) -> tuple[list[tuple[float, float, float]], float]:
+        f0 = float(rng.uniform(4.5, 7.5))
+        d_start = float(rng.uniform(-1.5, 1.5))
+        d_end = float(rng.uniform(-1.5, 1.5))
+        duty = float(rng.uniform(0.35, 0.6))
+        out = []
+        tt = t0
+        while tt < t0 + dur:
+            x = (tt - t0) / dur
+            f = f0 + (d_start * (1 - x / 0.2) if x < 0.2 else 0.0) + (d_end * (x - 0.8) / 0.2 if x > 0.8 else 0.0)
+            f = min(10.0, max(3.0, f))
+            per = 1.0 / f
+            width = duty * per
+            out.append((tt + width / 2, width, float(np.clip(1 + 0.2 * rng.standard_normal(), 0.5, 1.5))))
+            tt += per
+        n = len(out)
+        hz = (n - 1) / (out[-1][0] - out[0][0]) if n > 1 else f0
+        return out, hz
+
+    # -- signal ----------------------------------------------------------------------------
+    def _envelope(self, it: Item, t: np.ndarray) -> np.ndarray:
+        """EMG RMS amplitude (uV) of an event or voluntary item on times t."""
+        env = np.zeros_like(t)
+        if it.kind in ("spasm", "voluntary"):
+            ramp = _raised((t - it.t0) / it.rise) * _raised((it.t1 - t) / it.fall)
+            env = it.amp * ramp
+        else:
+            for c, w, g in it.bursts:
+                if c + w < t[0] or c - w > t[-1]:
+                    continue
+                x = (t - (c - w / 2)) / w
+                inside = (x > 0) & (x < 1)
+                env[inside] += it.amp * 1.3 * g * np.sin(np.pi * x[inside]) ** 2
+            if it.tonic:
+                a, b = it.tonic
+                env = np.maximum(env, it.amp * _raised((t - a) / it.rise) * _raised((b - t) / it.fall))
+        if it.am:
+            mod = np.ones_like(t)
+            for f, ph, d in it.am:
+                mod += d * np.sin(2 * np.pi * f * t + ph)
+            env *= mod
+        return env
+
+    def _chunk(self, k: int, st: dict[str, Any]) -> Chunk:
+        s = self.spec
+        n = int(min(CHUNK, round(s.duration_s * FS) - k * CHUNK))
+        i0 = k * CHUNK
+        t = (i0 + np.arange(n)) / FS
+        t0, t1 = t[0], t[-1]
+        noise = st["noise"].standard_normal(n) * s.noise_uv
+        white = st["emg"].standard_normal(n)
+        tex, st["zi"] = sps.sosfilt(self.sos, white, zi=st["zi"])
+        amp = np.zeros(n)
+        art = np.zeros(n)
+        nimu = n // (FS // IMU_FS)
+        ti = (i0 // (FS // IMU_FS) + np.arange(nimu)) / IMU_FS
+        imu = np.zeros((6, nimu))
+        imu[0] += 0.10
+        imu[1] += 0.20
+        imu[2] += 0.975
+        imu[:3] += st["imu"].standard_normal((3, nimu)) * 0.003
+        imu[3:] += st["imu"].standard_normal((3, nimu)) * 0.2
+        lost_rail = np.zeros(n, bool)
+        lost_flat = np.zeros(n, bool)
+        for it in self.items:
+            if it.t1 + 1.0 < t0 or it.t0 - 1.0 > t1:
+                continue
+            if it.kind in ("spasm", "clonus", "spasm_with_clonus", "voluntary"):
+                amp += self._envelope(it, t)
+                e_imu = self._envelope(it, ti) / max(it.amp, 1e-9)
+                if it.kind == "clonus" or (it.kind == "spasm_with_clonus"):
+                    ph = 2 * np.pi * it.freq * ti
+                    imu[3] += it.imu_gain * e_imu * np.sin(ph)
+                    imu[1] += 0.1 * it.imu_gain / 30 * e_imu * np.sin(ph)
+                else:
+                    imu[3] += it.imu_gain * e_imu
+                    imu[1] += 0.002 * it.imu_gain * e_imu
+            elif it.kind == "motion":
+                x = t - it.t0
+                on = x >= 0
+                w = np.zeros(n)
+                xo = x[on]
+                w[on] = (1 - np.exp(-xo / it.rise)) * np.exp(-xo / it.fall) * np.cos(2 * np.pi * it.freq * xo)
+                art += it.amp * w
+                xi = ti - it.t0
+                imu[2] += it.imu_gain * np.exp(-0.5 * (xi / 0.02) ** 2)
+                imu[4] += 100 * it.imu_gain * np.exp(-0.5 * ((xi - 0.05) / 0.08) ** 2)
+            elif it.kind == "hum_step":
+                on = (t >= it.t0) & (t < it.t1)
+                art[on] += it.amp * math.sqrt(2) * np.sin(2 * np.pi * it.freq * t[on] + self.hum_phase)
+            elif it.kind == "leadoff_rail":
+                lost_rail |= (t >= it.t0) & (t < it.t1)
+            elif it.kind == "leadoff_flat":
+                lost_flat |= (t >= it.t0) & (t < it.t1)
+        emg = noise + tex * amp + art
+        if s.hum_uv:
+            hum_mod = 1 + 0.2 * np.sin(2 * np.pi * 0.01 * t)
+            ph = 2 * np.pi * s.hum_hz * t + self.hum_phase
+            emg += s.hum_uv * math.sqrt(2) * hum_mod * (np.sin(ph) + 0.1 * np.sin(3 * ph))
+        if s.drift_mv:
+            wander, st["dzi"] = sps.sosfilt(st["dsos"], st["drift"].standard_normal(n), zi=st["dzi"])
+            emg += self.dc_uv + wander * s.drift_mv * 1000.0 * st["dgain"]
+        emg[lost_rail] = 600000.0       # beyond every board's full scale: the ADC rails
+        emg[lost_flat] = 0.0
+        imu_full = np.repeat(imu, FS // IMU_FS, axis=1)[:, :n]
+        return Chunk(i0, emg[None, :], imu_full)
+
+    def chunks(self) -> Iterator[Chunk]:
+        st = {"noise": np.random.default_rng(self._noise_seed), "emg": np.random.default_rng(self._emg_seed),
+              "imu": np.random.default_rng(self._imu_seed), "drift": np.random.default_rng(self._drift_seed),
+              "zi": np.zeros((self.sos.shape[0], 2))}
+        # electrode-offset wander: white noise through a 4th-order 0.1 Hz low-pass (smooth,
+        # nothing left in the EMG band), scaled to unit RMS
+        dsos = sps.butter(4, 0.1, fs=FS, output="sos")
+        st["dsos"] = dsos
+        st["dzi"] = np.zeros((dsos.shape[0], 2))
+        imp = np.zeros(40 * FS)
+        imp[0] = 1.0
+        st["dgain"] = 1.0 / math.sqrt(float(np.sum(sps.sosfilt(dsos, imp) ** 2)))
+        n_chunks = int(math.ceil(self.spec.duration_s * FS / CHUNK))
+        for k in range(n_chunks):
+            yield self._chunk(k, st)
+
+    def recording(self) -> Recording:
+        info = RecordingInfo(Path(f"<corpus:{self.spec.name}>"), float(FS), ["emg_uV"], True,
+                             int(round(self.spec.duration_s * FS)))
+        return Recording(info, self.chunks())
+
+    def signal(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole EMG (uV) and IMU (6, n) in memory (for the offline peer detectors)."""
+        parts = list(self.chunks())
+        return np.concatenate([c.emg_uv[0] for c in parts]), np.concatenate([c.imu for c in parts], axis=1)
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w") as fh:
+            fh.write("t_s,emg_uV,ax_g,ay_g,az_g,gx_dps,gy_dps,gz_dps\n")
+            for c in self.chunks():
+                n = c.emg_uv.shape[1]
+                t = (c.start + np.arange(n)) / FS
+                a = np.column_stack([t, c.emg_uv[0], c.imu.T])
+                np.savetxt(fh, a, fmt=["%.3f", "%.3f"] + ["%.4f"] * 6, delimiter=",")
+
+
+def generate(spec: RecordingSpec) -> SynthRecording:
+    return SynthRecording(spec)
