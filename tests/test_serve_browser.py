@@ -237,7 +237,7 @@ BAD_DOSES = [
     ("20 mgg", None, "unknown unit 'mgg'"),
     ("", None, "Amount with unit: This field is required"),
     ("20 mg", "tomorrow", "is in the future"),
-    ("20 mg", "2026-02-30 08:00", "is not ISO 8601"),
+    ("20 mg", "2026-02-30 08:00", "is not a valid time YYYY-MM-DD HH:MM (day is out of range for month)"),
     ("-5 mg", None, "is not '<number> <unit>'"),
 ]
 

@@ -179,7 +179,10 @@ def _cli(capsys, monkeypatch, *args, stdin: str = ""):
 def test_user_command_reads_passwords_from_stdin_never_argv(tmp_path, capsys, monkeypatch):
     db = f"sqlite:///{tmp_path}/c.sqlite"
     run = lambda *a, stdin="": _cli(capsys, monkeypatch, *a, "--db", db, stdin=stdin)  # noqa: E731
-    rc, out, _ = run("user", "add", "alice", "--role", "clinician", "--password-stdin", stdin=PW + "\n")
+    rc, _, err = run("user", "add", "alice", "--role", "clinician", "--password-stdin", stdin=PW + "\n")
+    assert rc == 2 and "--create" in err          # a mistyped --db never makes a new empty clinic
+    rc, out, _ = run("user", "add", "alice", "--role", "clinician", "--password-stdin", "--create",
+                     stdin=PW + "\n")
     assert rc == 0 and "user alice added (clinician)" in out
     rc, _, err = run("user", "add", "bob", "--role", "viewer")
     assert rc == 2 and err.strip() == ("spasmtrack user: error: no terminal to ask for the password: "
