@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from spasmtrack.accuracy.peers import intervals_to_events
-from spasmtrack.accuracy.scoring import match, score, score_by_context
+from spasmtrack.accuracy.scoring import match, rest_filled, score, score_by_context
 
 
 def ev(on: float, off: float, kind: str = "spasm", hz: float | None = None) -> dict:
@@ -66,3 +66,10 @@ def test_scores_per_context_split_labels_and_false_events_by_context() -> None:
     assert s["walking"].hours == pytest.approx(66.0 / 3600.0)
     assert s["walking"].fp_per_hour == pytest.approx(2 / (66.0 / 3600.0))
     assert s["rest"].hours == pytest.approx((3600.0 - 96.0) / 3600.0)
+
+
+def test_activity_spans_become_contexts_covering_the_recording() -> None:
+    spans = [(120.0, 150.0, "vehicle"), (40.0, 70.0, "walking"), (60.0, 80.0, "tapping")]
+    assert rest_filled(spans, 200.0) == [(0.0, 40.0, "rest"), (40.0, 70.0, "walking"), (70.0, 80.0, "tapping"),
+                                         (80.0, 120.0, "rest"), (120.0, 150.0, "vehicle"), (150.0, 200.0, "rest")]
+    assert rest_filled([], 10.0) == [(0.0, 10.0, "rest")]
