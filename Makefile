@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(abspath $(VENV)/bin)
 STAMP  := $(VENV)/.installed
 SYSSTAMP := build/.system-packages
+REALDATA := $(VENV)/.real-emg
 export PATH := $(BIN):$(PATH)
 # Firmware modules, the virtual board's hardware layer, its unix-port programs and the firmware tests,
 # in the order the MicroPython unix port searches them.
@@ -29,6 +30,13 @@ $(STAMP): host/pyproject.toml
 	@echo "setup: Python environment ready"
 	touch $@
 
+# A real surface-EMG recording the daily-life generator's texture is checked against:
+# openhdemg 0.1.2 ships one in its wheel. Installed without its dependencies (its GUI
+# pins clash with ours); only the data file is read (spasmtrack.synth.dailylife.realemg).
+$(REALDATA): $(STAMP)
+	$(BIN)/pip install -q --no-deps openhdemg==0.1.2
+	touch $@
+
 # Debian packages the tests need (headless Chromium for the report, socat for the
 # virtual board's pty, poppler-utils to read the report's PDF pages back, the PostgreSQL
 # server whose throwaway clusters the store tests and the scale benchmark start).
@@ -47,7 +55,7 @@ $(SYSSTAMP):
 	fi
 	touch $@
 
-setup: $(STAMP) $(SYSSTAMP)
+setup: $(STAMP) $(REALDATA) $(SYSSTAMP)
 
 # SPASMTRACK_REQUIRE_PG=1: the PostgreSQL cases fail rather than skip if the server is missing.
 test: setup lint

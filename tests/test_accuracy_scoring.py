@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from spasmtrack.accuracy.peers import intervals_to_events
-from spasmtrack.accuracy.scoring import match, score
+from spasmtrack.accuracy.scoring import match, rest_filled, score, score_by_context
 
 
 def ev(on: float, off: float, kind: str = "spasm", hz: float | None = None) -> dict:
@@ -53,3 +53,23 @@ def test_peer_intervals_use_the_same_merge_gap_and_minimum() -> None:
     out = intervals_to_events(iv, min_duration_s=0.5, merge_gap_s=0.3)
     assert [(e["onset_s"], e["offset_s"]) for e in out] == [(1.0, 1.7)]
     assert all(e["kind"] == "spasm" for e in out)
+
+
+def test_scores_per_context_split_labels_and_false_events_by_context() -> None:
+    labels = [dict(ev(10.0, 12.0), context="rest"), dict(ev(100.0, 103.0), context="walking")]
+    dets = [ev(10.1, 12.0), ev(50.0, 51.0), ev(60.0, 61.0), ev(130.0, 131.0)]
+    spans = [(40.0, 70.0, "walking"), (120.0, 150.0, "vehicle"), (200.0, 236.0, "walking")]
+    s = score_by_context(labels, dets, spans, 3600.0)
+    assert (s["rest"].tp, s["rest"].fp, s["rest"].fn) == (1, 0, 0)
+    assert (s["walking"].tp, s["walking"].fp, s["walking"].fn) == (0, 2, 1)   # label 100 s: outside spans
+    assert (s["vehicle"].tp, s["vehicle"].fp) == (0, 1)
+    assert s["walking"].hours == pytest.approx(66.0 / 3600.0)
+    assert s["walking"].fp_per_hour == pytest.approx(2 / (66.0 / 3600.0))
+    assert s["rest"].hours == pytest.approx((3600.0 - 96.0) / 3600.0)
+
+
+def test_activity_spans_become_contexts_covering_the_recording() -> None:
+    spans = [(120.0, 150.0, "vehicle"), (40.0, 70.0, "walking"), (60.0, 80.0, "tapping")]
+    assert rest_filled(spans, 200.0) == [(0.0, 40.0, "rest"), (40.0, 70.0, "walking"), (70.0, 80.0, "tapping"),
+                                         (80.0, 120.0, "rest"), (120.0, 150.0, "vehicle"), (150.0, 200.0, "rest")]
+    assert rest_filled([], 10.0) == [(0.0, 10.0, "rest")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from spasmtrack.synth.corpus import CLASSES, build_corpus, generate
+from spasmtrack.synth.corpus.daily import context_at
 from spasmtrack.synth.corpus.generator import FS
 
 
@@ -39,10 +40,47 @@ def test_labelling_rule() -> None:
             for l in labs:
                 assert l.offset_s + 3.0 <= a or l.onset_s >= b + 3.0 - 1e-9
         for a, b, kind in rec.distractors:
-            assert kind in ("voluntary", "motion", "hum_step")
+            assert kind in ("voluntary", "motion", "hum_step", "walk", "push", "ride", "tapping")
             if kind == "voluntary":
                 assert b - a <= 0.35
+        for l in labs:
+            assert l.context == context_at(rec.contexts, l.onset_s)
     assert n_lab > 20
+
+
+def test_daily_life_activities_drive_the_imu_with_their_own_rhythm() -> None:
+    """Gait bursts come with an IMU swing of the same period; a ride shakes the IMU at 10-30 Hz;
+    tapping is 2-3 bursts of 0.1-0.4 s, 0.25-0.6 s apart; spasms inside a bout carry its context."""
+    seen = set()
+    for spec in build_corpus(1, scale=0.25, classes=["walking", "vehicle", "desk"]):
+        rec = generate(spec)
+        x, imu = rec.signal()
+        for it in rec.items:
+            a, b = int(it.t0 * FS), int(it.t1 * FS)
+            if it.kind == "walk" and b - a > 20 * FS:
+                acc = imu[0, a:b:10] - imu[0, a:b:10].mean()       # 100 Hz
+                r = np.correlate(acc, acc, "full")[len(acc) - 1:]
+                lag = 50 + int(np.argmax(r[50:200]))
+                assert abs(100.0 / lag - it.freq) < 0.05, (lag, it.freq)
+                gaps = np.diff([c for c, _, _ in it.bursts])
+                assert abs(np.median(gaps) * it.freq - 1) < 0.04     # (a spasm may pause the walk)
+                assert all(0.08 <= w <= 0.47 for _, w, _ in it.bursts)
+                seen.add("walk")
+            if it.kind == "ride":
+                z = imu[2, a:b:10] - imu[2, a:b:10].mean()
+                p = np.abs(np.fft.rfft(z)) ** 2
+                f = np.fft.rfftfreq(len(z), 0.01)
+                assert p[(f >= 10) & (f <= 30)].sum() > 0.8 * p[f > 1].sum()
+                seen.add("ride")
+            if it.kind == "tapping":
+                assert 2 <= len(it.bursts) <= 3
+                assert all(0.1 <= w <= 0.4 for _, w, _ in it.bursts)
+                for (c0, w0, _), (c1, w1, _) in zip(it.bursts, it.bursts[1:]):
+                    assert 0.25 - 1e-9 <= (c1 - w1 / 2) - (c0 + w0 / 2) <= 0.6 + 1e-9
+                seen.add("tapping")
+        seen.update(l.context for l in rec.labels)
+        seen.update(l.shape for l in rec.labels)
+    assert {"walk", "ride", "tapping", "jerk", "waxwane", "crescendo", "plateau"} <= seen, seen
 
 
 def test_signal_levels_and_lead_off() -> None:

@@ -75,7 +75,8 @@ def test_replay_two_channels_and_clipping(tmp_path: Path) -> None:
 def test_detector_parameter_override(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "rec.csv", spasm_signal(bursts=((6.0, 0.3, 60.0),)))
     out = tmp_path / "e.json"
-    assert main(["replay", str(csv), "--out", str(out), "--set", "min_duration_ms=200"]) == 0
+    assert main(["replay", str(csv), "--out", str(out), "--set", "min_duration_ms=200",
+                 "--set", "burst_min_ms=200"]) == 0
     ev = json.loads(out.read_text())
     assert len(ev) == 1 and ev[0]["config_version"] & 0x8000, ev
 

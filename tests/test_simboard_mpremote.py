@@ -37,6 +37,23 @@ def mpr(pty: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=40)
 
 
+def count_starts(flash: Path) -> int:
+    try:
+        return int((flash / "starts").read_text())
+    except (OSError, ValueError):      # not written yet, or being rewritten
+        return 0
+
+
+def wait_booted(flash: Path, more_than: int, timeout: float = 60.0) -> None:
+    """Wait until main.py has started more than ``more_than`` times: the board has booted, as
+    one waits for a board to come up before connecting. Connecting earlier is a race on a board
+    too: mpremote's Ctrl-C interrupts main.py before it gets to count its start."""
+    t0 = time.monotonic()
+    while count_starts(flash) <= more_than:
+        assert time.monotonic() - t0 < timeout, f"main.py did not start within {timeout} s"
+        time.sleep(0.05)
+
+
 def test_mpremote_soft_reset_reset_df_and_ls(tmp_path: Path) -> None:
     pty, flash = tmp_path / "tty", tmp_path / "flash"
     flash.mkdir()
@@ -44,6 +61,7 @@ def test_mpremote_soft_reset_reset_df_and_ls(tmp_path: Path) -> None:
     (flash / "data.bin").write_bytes(bytes(5000))
     sock = serve(pty, flash, "384K")
     try:
+        wait_booted(flash, 0)
         r = mpr(pty, "exec", "import machine; print('cause', machine.reset_cause())")   # no resume
         assert r.returncode == 0 and "cause 5" in r.stdout, r.stdout + r.stderr
         assert "could not enter raw repl" not in r.stderr
@@ -59,9 +77,7 @@ def test_mpremote_soft_reset_reset_df_and_ls(tmp_path: Path) -> None:
         # `mpremote reset` returns while the board still sleeps 100 ms before machine.reset();
         # a Ctrl-C sent in that window would cancel the reset on an ESP32 (and be lost on the
         # sim board): wait until the board is back, as a user does
-        t0 = time.monotonic()
-        while (flash / "starts").read_text().strip() in ("", str(starts)) and time.monotonic() - t0 < 10:
-            time.sleep(0.05)
+        wait_booted(flash, starts)
         r = mpr(pty, "exec", "print('after reset')")     # a hard reset runs main.py again
         assert r.returncode == 0 and "after reset" in r.stdout
         assert int((flash / "starts").read_text()) > starts

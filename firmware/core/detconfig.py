@@ -15,13 +15,18 @@ Physiological basis (see shared/design/DOMAIN.md):
   relative to an adaptive noise floor (a slow low-quantile tracker, frozen during activity);
 - an explicit merge gap: activity separated by less than ``merge_gap_ms`` is one event
   (raters disagree mostly on split-vs-merge, so the rule is stated and reported);
+- one episode (docs/detector.md): bursts merge across pauses shorter than the merge gap; a
+  train of short bursts with no sustained one (tapping, steps, pushes, ECG) is not an
+  episode, leading blips before a pause are not its onset, and an event shorter than
+  clonus_min_ms is never clonic;
+- context from the IMU (rhythmic movement, vibration, transfers) is recorded per event;
 - clonus: rhythmic bursts at 3-10 Hz (typically 4.7-7 Hz, drifting up to 2 Hz at the ends
   of a bout) found by the autocorrelation of the 10 ms envelope in sliding 1.28 s windows.
 """
 import struct
 from binascii import crc32
 
-CONFIG_VERSION = 2  # 2: flat_q_ms (flat-signal rule aware of ADC quantisation)
+CONFIG_VERSION = 3  # 3: burst structure, onset after leading blips, short clonus, IMU context
 
 # (key, name, default, unit and meaning)
 PARAMS = (
@@ -65,6 +70,19 @@ PARAMS = (
     (28, "jerk_cgs", 300, "0.01 g/s; IMU jerk above this is a movement"),
     (29, "jerk_near_ms", 500, "ms before onset within which a jerk still counts as coinciding"),
     (30, "near_thr_64", 96, "peak < on threshold * near_thr_64/64 -> flag near threshold"),
+    (48, "burst_min_ms", 700, "ms; a spasm needs one burst this long (else a burst train)"),
+    (49, "clonus_min_ms", 1500, "ms; a shorter event is never clonic"),
+    (50, "lead_pause_ms", 150, "ms; pause after leading blips that moves the onset on"),
+    (51, "lead_burst_ms", 300, "ms; leading runs above onset shorter than this are blips"),
+    (52, "lead_age_ms", 1000, "ms; the onset can move only this early in an event"),
+    (53, "mains_void_ms", 2000, "ms; an event begun this shortly before the auto notch switched is dropped"),
+    (54, "gait_min_ms", 4000, "ms into an event at which its rhythm is checked against the IMU's"),
+    (55, "gait_r_min", 400, "1/1024; envelope autocorrelation at the IMU period that marks gait"),
+    (43, "move_mg", 40, "mg; mean acceleration above which the IMU context is movement"),
+    (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acc (mg) * this"),
+    (45, "cad_r_min", 400, "1/1024; acc autocorrelation peak at 0.3-1.8 s: rhythmic movement"),
+    (46, "transfer_ddps", 2500, "0.1 dps; angular rate of a transfer or posture change"),
+    (47, "ctx_hold_ms", 2000, "ms a movement context is held after its cause"),
     (31, "window_s", 300, "s per summary window"),
     (32, "summary_grace_ms", 3000, "ms after a window ends before its summary is closed"),
 )

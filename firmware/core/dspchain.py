@@ -18,7 +18,9 @@ accel (mg) first difference -> magnitude -> 0.01 g/s = jerk.
 from array import array
 
 from . import dsp as _viper
+from . import mains as _mains
 
+MAINS_AUTO = -1   # mains_hz: detect 50/60 Hz hum and switch a notch in while present (mains.py)
 ENV_ARV = "arv"
 ENV_LP = "lp"
 ENV_TKEO = "tkeo"
@@ -105,7 +107,8 @@ def _ring(win, sx):
 class EmgChain:
     """One EMG channel: ``block_len`` raw samples in, ``block_len // EMG_DECIM`` outputs.
 
-    ``mains_hz``: 0 (off, default: SENIAM advises against notches), 50 or 60.
+    ``mains_hz``: 0 (off, default: SENIAM advises against notches), 50 or 60 (fixed notch),
+    or ``MAINS_AUTO`` (a notch switched in only while hum is detected; ``mains_now`` says which).
     ``env_mode``: "arv" (100 ms mean rectified, default), "lp" (8 Hz low-pass of the
     rectified signal) or "tkeo" (Teager-Kaiser energy, sqrt of its mean, an amplitude-like
     index in 0.01 uV-equivalent; not an amplitude).
@@ -118,8 +121,8 @@ class EmgChain:
         d = coeffs.EMG_DECIM
         if not isinstance(block_len, int) or block_len <= 0 or block_len % d:
             raise ConfigError("block_len %r must be a positive multiple of EMG_DECIM=%d" % (block_len, d))
-        if mains_hz not in (0, 50, 60):
-            raise ConfigError("mains_hz must be 0 (off), 50 or 60, not %r" % (mains_hz,))
+        if mains_hz not in (0, 50, 60, MAINS_AUTO):
+            raise ConfigError("mains_hz must be 0 (off), 50, 60 or %d (auto), not %r" % (MAINS_AUTO, mains_hz))
         if env_mode not in _ENV_MODES:
             raise ConfigError("env_mode must be one of %s, not %r" % (_ENV_MODES, env_mode))
         self.k = k
@@ -137,6 +140,7 @@ class EmgChain:
             sos.extend(coeffs.NOTCH60_SOS)
         self.sos = sos
         self.bp_state = _state(sos, sx)
+        self.auto = _mains.AutoNotch(coeffs, block_len, k) if mains_hz == MAINS_AUTO else None
         self.work = _i32(block_len)
         big_m = self.out_len
         self.p_prep = array("i", [0, d, coeffs.SIG_FRAC, sx, big_m])
@@ -190,6 +194,13 @@ class EmgChain:
             self.bind(raw, env, lf, rmin, rmax)
         return self.run(n)
 
+    @property
+    def mains_now(self):
+        """The notch in use now: 0 (none), 50 or 60 Hz."""
+        if self.auto is not None:
+            return self.auto.hz
+        return self.mains_hz
+
     def run(self, n):
         if n > self.block_len or n % self.decim or n < 0:
             raise ValueError("n=%d: must be a multiple of %d up to %d" % (n, self.decim, self.block_len))
@@ -210,6 +221,8 @@ class EmgChain:
         k.copy(self.stats_min, rmin, m)
         k.copy(self.stats_max, rmax, m)
         k.biquad(self.work, n, self.sos, self.bp_state)
+        if self.auto is not None:
+            self.auto.run(self.work, n)
         if self.env_mode == ENV_TKEO:
             self.p_tkeo[0] = n
             k.tkeo(self.work, self.p_tkeo)

@@ -119,7 +119,8 @@ class Device:
         self.hw = hw = hardware.Hardware(self.board)
         emg = self.board["emg"]
         self.app = App(self.coeffs, hw.emg, hw.emg_channels, hw.imu, hw.imu_fs, hw.imu_odr,
-                       log=self.log, boot=self.boot, mains_hz=emg.get("mains_hz") or 0)
+                       log=self.log, boot=self.boot,
+                       mains_hz=-1 if emg.get("mains_hz") is None else emg["mains_hz"])  # -1: auto
         if hw.button is not None:
             from device import button
 

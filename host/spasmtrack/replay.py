@@ -64,6 +64,14 @@ class BoardConv:
         return np.clip(np.rint(imu * k), -32768, 32767).astype("<i4")
 
 
+#: board.json ``mains_hz`` null or absent: the firmware's automatic notch (dspchain.MAINS_AUTO)
+MAINS_AUTO = -1
+
+
+def _mains(v: Any) -> int:
+    return MAINS_AUTO if v is None else int(v)
+
+
 def load_board_conv(name: str) -> BoardConv:
     """Read boards/<name>/board.json."""
     path = BOARDS_DIR / name / "board.json"
@@ -86,7 +94,7 @@ def load_board_conv(name: str) -> BoardConv:
     uvpc = float(board.uv_per_count)   # the same step as coeffgen (coeffs.UV_PER_COUNT)
     check_resolution(name, uvpc)
     return BoardConv(name, int(emg["fs_hz"]), int(emg.get("channels", 1)), uvpc, amin, amax,
-                     32768.0 / acc_g, 32768.0 / gyro, int(emg.get("mains_hz") or 0),
+                     32768.0 / acc_g, 32768.0 / gyro, _mains(emg.get("mains_hz")),
                      board.frontend())
 
 

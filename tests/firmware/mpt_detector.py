@@ -111,7 +111,7 @@ def test_short_voluntary_burst_is_not_an_event():
 
 
 def test_min_duration_is_configurable_and_versioned():
-    cfg = detconfig.make(min_duration_ms=200)
+    cfg = detconfig.make(min_duration_ms=200, burst_min_ms=200)
     assert cfg.version != detconfig.CONFIG_VERSION and cfg.version & 0x8000
     r = Rig(cfg)
     r.run(500, REST)
@@ -173,7 +173,7 @@ def test_clonus_frequency_estimate_4_to_9_hz():
             ph = (k * f / 100.0) % 1.0
             c.fring[k] = int(3000 * (math.sin(math.pi * ph / 0.45) ** 2 if ph < 0.45 else 0)) + 300
         c.n_rh = c.f_sum = c.n_win = 0
-        d._clonus_window(c, 256, 128)
+        d.clonus.window(c, 256, 128)
         assert c.n_rh == 1, f
         assert abs(c.f_sum - int(f * 100)) <= 8, (f, c.f_sum)
 

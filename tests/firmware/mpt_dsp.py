@@ -124,7 +124,7 @@ def test_bad_options_are_refused_at_construction():
         dspchain.EmgChain(coeffs, 105)
     with raises(dspchain.ConfigError, "multiple of EMG_DECIM"):
         dspchain.EmgChain(coeffs, 0)
-    with raises(dspchain.ConfigError, "mains_hz must be 0 (off), 50 or 60"):
+    with raises(dspchain.ConfigError, "mains_hz must be 0 (off), 50, 60 or -1 (auto)"):
         dspchain.EmgChain(coeffs, BLOCK, mains_hz=55)
     with raises(dspchain.ConfigError, "env_mode must be one of"):
         dspchain.EmgChain(coeffs, BLOCK, env_mode="rms2")

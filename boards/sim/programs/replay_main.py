@@ -1,7 +1,8 @@
 """Replay entry on the MicroPython unix port: the real DSP chains and detector on a stream.
 
 Started by ``spasmtrack replay`` (host/spasmtrack/replay.py) as
-``micropython -c "import replay_main; replay_main.main(NCH, BLOCK, MAINS)"`` with the
+``micropython -c "import replay_main; replay_main.main(NCH, BLOCK, MAINS)"`` (MAINS: 0 off,
+50/60 fixed, -1 automatic) with the
 board's ``coeffs.py`` on MICROPYPATH. Reads from stdin, little-endian int32 words:
 
     per block: n (raw EMG samples in this block, a multiple of 10, <= BLOCK; 0 ends)
@@ -19,6 +20,7 @@ import coeffs
 from core import detconfig
 from core import detector
 from core import dspchain
+from core import records as R
 
 
 def _read_exact(stream, buf, nbytes):
@@ -63,8 +65,8 @@ def main(nch, block, mains=0, config=None):
     jerk = array("i", bytes(4 * m_max))
     ichain.bind(imu[0], imu[1], imu[2], imu[3], imu[4], imu[5], acc, gyro, jerk)
     det.bind_imu(acc, gyro, jerk)
-    ne = len(det.evq[0])
-    ns = len(det.smq[0])
+    ne = R.EV_N
+    ns = R.SM_N
     t_ms = 0
     blocks = 0
     ticks = 0

@@ -118,3 +118,101 @@ def score(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]], hour
         if lk in CLONIC and dk in CLONIC and lab.get("clonus_hz") and d.get("clonus_hz"):
             s.clonus_hz_err.append(abs(d["clonus_hz"] - lab["clonus_hz"]))
     return s
+
+
+def merge_channels(dets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Detections on different channels that overlap in time are one episode: the union
+    of their spans, with the kind and clonus rate of the longest."""
+    out: list[dict[str, Any]] = []
+    for d in sorted(dets, key=lambda d: d["onset_s"]):
+        if out and d["onset_s"] < out[-1]["offset_s"]:
+            m = out[-1]
+            longest = d if d["offset_s"] - d["onset_s"] > m["_len"] else None
+            m["offset_s"] = max(m["offset_s"], d["offset_s"])
+            if longest is not None:
+                m.update(kind=d.get("kind", "spasm"), clonus_hz=d.get("clonus_hz"), _len=d["offset_s"] - d["onset_s"])
+        else:
+            out.append(dict(d, _len=d["offset_s"] - d["onset_s"]))
+    for m in out:
+        del m["_len"]
+    return out
+
+
+def drop_ignored(dets: Sequence[dict[str, Any]], ignore: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
+    """Detections overlapping a span that is not scored (an event the generator itself
+    calls unobservable) count neither way."""
+    return [d for d in dets if not any(d["onset_s"] < b and a < d["offset_s"] for a, b in ignore)]
+
+
+def context_of(contexts: Sequence[tuple[float, float, str]], t_s: float) -> str:
+    for a, b, c in contexts:
+        if a <= t_s < b:
+            return c
+    return contexts[-1][2] if contexts else "all"
+
+
+def score_contexts(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]],
+                   contexts: Sequence[tuple[float, float, str]], tol_s: float = 0.5) -> dict[str, Score]:
+    """Score per context, with ONE matching over the whole recording: a label counts in
+    the context at its onset (TP or FN), a false detection in the context at its onset
+    (FP); hours per context are the time spent in it. ``contexts``: (start_s, end_s, name)
+    covering the recording."""
+    out: dict[str, Score] = {}
+    for a, b, c in contexts:
+        out.setdefault(c, Score()).hours += (b - a) / 3600.0
+    pairs = match(labels, dets, tol_s)
+    matched_l = {i for i, _ in pairs}
+    matched_d = {j for _, j in pairs}
+    for i, j in pairs:
+        lab = labels[i]
+        c = lab.get("context") or context_of(contexts, lab["onset_s"])
+        out.setdefault(c, Score()).add(score([lab], [dets[j]], 0.0, tol_s))
+    for i, lab in enumerate(labels):
+        if i not in matched_l:
+            out.setdefault(lab.get("context") or context_of(contexts, lab["onset_s"]), Score()).fn += 1
+    for j, d in enumerate(dets):
+        if j not in matched_d:
+            out.setdefault(context_of(contexts, d["onset_s"]), Score()).fp += 1
+    return out
+
+
+def recall_by(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]], key: str,
+              tol_s: float = 0.5) -> dict[str, tuple[int, int]]:
+    """(found, labelled) per value of ``labels[key]`` (e.g. the Thomas type)."""
+    found = {i for i, _ in match(labels, dets, tol_s)}
+    out: dict[str, tuple[int, int]] = {}
+    for i, lab in enumerate(labels):
+        f, n = out.get(str(lab.get(key)), (0, 0))
+        out[str(lab.get(key))] = (f + (i in found), n + 1)
+    return out
+
+
+def score_by_context(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, Any]],
+                     spans: Sequence[tuple[float, float, str]], duration_s: float,
+                     tol_s: float = 0.5) -> dict[str, Score]:
+    """Scores per activity context when only the activities are given as spans (the corpus:
+    ``spans`` (start s, end s, context), time outside them is 'rest'): :func:`score_contexts`
+    over the spans with the gaps painted 'rest'. One global one-to-one matching; each matched
+    or missed label counts in its own ``context`` and each false detection in the context at
+    its onset; hours per context are the time spent in it, so false events per hour are per
+    hour of that context."""
+    return score_contexts(labels, dets, rest_filled(spans, duration_s), tol_s)
+
+
+def rest_filled(spans: Sequence[tuple[float, float, str]], duration_s: float,
+                fill: str = "rest") -> list[tuple[float, float, str]]:
+    """Activity spans (possibly with gaps, in any order) -> contexts covering 0..duration_s,
+    the gaps named ``fill``."""
+    out: list[tuple[float, float, str]] = []
+    t = 0.0
+    for a, b, name in sorted(spans):
+        a, b = max(a, t), min(b, duration_s)
+        if b <= a:
+            continue
+        if a > t:
+            out.append((t, a, fill))
+        out.append((a, b, name))
+        t = b
+    if t < duration_s:
+        out.append((t, duration_s, fill))
+    return out

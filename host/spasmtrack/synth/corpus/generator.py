@@ -25,6 +25,7 @@ import numpy as np
 from scipy import signal as sps
 
 from ...recording import Chunk, Recording, RecordingInfo
+from . import daily
 
 FS = 1000
 IMU_FS = 100
@@ -40,6 +41,8 @@ class Label:
     clonus_hz: float | None
     snr_db: float
     rms_uv: float             # plateau RMS of the EMG
+    context: str = "rest"     # activity at onset: rest, walking, wheelchair, vehicle, tapping
+    shape: str = "plateau"    # spasm shape (daily.SHAPES) or the clonic kinds' "bursts"
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Item:
     tonic: tuple[float, float] | None = None   # tonic part (start, end) of spasm_with_clonus
     freq: float = 0.0         # motion ringing / clonus label frequency
     imu_gain: float = 0.0     # dps for movement, g for jerks
+    extra: dict[str, Any] = field(default_factory=dict)   # activity / shape parameters (daily.py)
 
 
 @dataclass
@@ -71,6 +75,9 @@ class RecordingSpec:
     snr_db: tuple[float, float] = (10.0, 30.0)
     mix: dict[str, float] = field(default_factory=lambda: {"spasm": 1.0})
     gap_s: tuple[float, float] = (3.0, 25.0)
+    shaped: bool = False      # daily-life class: spasm shapes, drifting clonus (daily.py)
+    tonic_x: float = 0.0      # tonic background EMG, RMS in multiples of noise_uv
+    ecg_uv: float = 0.0       # ECG bleed, QRS peak (uV)
 
 
 # class -> (duration s, recordings, spec keyword arguments)
@@ -89,6 +96,19 @@ CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
                             snr_db=(4.0, 25.0), gap_s=(20.0, 600.0),
                             mix={"spasm": 0.35, "clonus": 0.1, "spasm_with_clonus": 0.05,
                                  "voluntary": 0.2, "motion": 0.2, "leadoff_rail": 0.05, "hum_step": 0.05})),
+    # daily life (daily.py): activities with the IMU, spasm shapes, tonic background, ECG
+    "walking": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                              ecg_uv=(0.0, 40.0), mix={"walk": 0.45, "spasm": 0.3, "clonus": 0.1, "tapping": 0.15})),
+    "wheelchair": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                                 ecg_uv=(0.0, 60.0), mix={"push": 0.45, "spasm": 0.3, "clonus": 0.1,
+                                                          "hum_step": 0.15})),
+    "vehicle": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                              ecg_uv=(0.0, 40.0), mix={"ride": 0.45, "spasm": 0.35, "clonus": 0.1, "hum_step": 0.1})),
+    "desk": (1200, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 3.0),
+                           ecg_uv=(0.0, 60.0), mix={"tapping": 0.4, "spasm": 0.3, "clonus": 0.1,
+                                                    "spasm_with_clonus": 0.05, "hum_step": 0.15})),
+    "shapes": (1200, 2, dict(noise_uv=(1.5, 4.0), snr_db=(6.0, 25.0), shaped=True, tonic_x=(0.0, 3.0),
+                             ecg_uv=(0.0, 60.0), mix={"spasm": 0.7, "clonus": 0.2, "spasm_with_clonus": 0.1})),
 }
 
 
@@ -110,6 +130,10 @@ def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = 
                 hum_uv=float(g.uniform(*hum_rng)) if hum_rng else 0.0,
                 drift_mv=float(g.uniform(*kw["drift_mv"])) if "drift_mv" in kw else 0.0,
                 snr_db=kw["snr_db"], mix=dict(kw["mix"]), gap_s=kw.get("gap_s", (3.0, 25.0)))
+            if kw.get("shaped"):
+                spec.shaped = True
+                spec.tonic_x = float(g.uniform(*kw["tonic_x"]))
+                spec.ecg_uv = float(g.uniform(*kw["ecg_uv"]))
             specs.append(spec)
     return specs
 
@@ -142,8 +166,11 @@ class SynthRecording:
         self.labels: list[Label] = []
         self.lost: list[tuple[float, float]] = []
         self.distractors: list[tuple[float, float, str]] = []
+        self.contexts: list[tuple[float, float, str]] = []   # activity spans (else: rest)
         band_noise = spec.noise_uv ** 2 * (430.0 / 500.0)
         self.bg_power = band_noise + spec.hum_uv ** 2 * 1.01     # hum RMS is hum_uv (+1 % third harmonic)
+        self.bg_power += (spec.tonic_x * spec.noise_uv) ** 2       # tonic background EMG
+        self.beats = daily.heart_beats(spec.duration_s, rng) if spec.ecg_uv else np.zeros(0)
         self.hum_phase = float(rng.uniform(0, 2 * math.pi))
         self.dc_uv = float(rng.uniform(-50, 50)) * 1000.0 if spec.drift_mv else 0.0
         self._schedule(rng)
@@ -159,9 +186,11 @@ class SynthRecording:
         while True:
             kind = kinds[int(rng.choice(len(kinds), p=p))]
             n_lab, n_dis, n_lost = len(self.labels), len(self.distractors), len(self.lost)
+            n_it, n_ctx = len(self.items), len(self.contexts)
             it = self._make(kind, t, rng)
             if it.t1 > end:
                 del self.labels[n_lab:], self.distractors[n_dis:], self.lost[n_lost:]
+                del self.items[n_it:], self.contexts[n_ctx:]
                 break
             self.items.append(it)
             lo, hi = s.gap_s
@@ -186,8 +215,14 @@ class SynthRecording:
                 dur = float(np.exp(rng.uniform(math.log(0.8), math.log(30.0))))
                 if rng.random() < 0.1:
                     dur = float(rng.uniform(30.0, 90.0))
-                it = Item(kind, t, t + dur, a, rise, fall, am, imu_gain=float(rng.uniform(20, 150)))
-                self.labels.append(Label(t, t + dur, kind, None, snr_db, a))
+                extra: dict[str, Any] = {}
+                if s.shaped:
+                    extra, dur = daily.shape_params(rng)
+                    if extra["shape"] == "jerk":
+                        rise = float(rng.uniform(0.01, 0.03))
+                it = Item(kind, t, t + dur, a, rise, fall, am, imu_gain=float(rng.uniform(20, 150)), extra=extra)
+                self.labels.append(Label(t, t + dur, kind, None, snr_db, a,
+                                         shape=extra.get("shape", "plateau")))
                 return it
             cdur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0 if kind == "clonus" else 20.0))))
             tonic = None
@@ -200,12 +235,23 @@ class SynthRecording:
                 else:
                     tonic = (t + cdur, t + cdur + tdur)
             bursts, hz = self._bursts(c0, cdur, rng)
+            if s.shaped:     # frequency drifting across the bout, waxing or decaying amplitude
+                bursts, hz = self._drift(bursts, rng)
             t_end = max(bursts[-1][0] + bursts[-1][1] / 2, tonic[1] if tonic else 0.0)
             t_start = min(bursts[0][0] - bursts[0][1] / 2, tonic[0] if tonic else 1e18)
             it = Item(kind, t_start, t_end, a, rise, fall, am, bursts, tonic, hz,
                       imu_gain=float(rng.uniform(10, 60)))
-            self.labels.append(Label(t_start, t_end, kind, hz, snr_db, a))
+            self.labels.append(Label(t_start, t_end, kind, hz, snr_db, a, shape="bursts"))
             return it
+        if kind in ("walk", "push", "ride"):
+            return self._bout(kind, t, rng)
+        if kind == "tapping":
+            _, a = self._amp(rng, (10.0, 25.0))
+            bursts = daily.tapping_bursts(t, rng)
+            t1 = bursts[-1][0] + bursts[-1][1] / 2
+            self.distractors.append((t, t1, kind))
+            self.contexts.append((t, t1 + 1.0, "tapping"))
+            return Item(kind, t, t1, a, bursts=bursts)
         if kind == "voluntary":
             snr_db, a = self._amp(rng, (10.0, 25.0))
             dur = float(rng.uniform(0.1, 0.35))
@@ -220,12 +266,75 @@ class SynthRecording:
         if kind == "hum_step":
             dur = float(rng.uniform(20.0, 200.0))
             self.distractors.append((t, t + dur, kind))
+            if s.shaped:     # intermittent hum of nearby equipment: 50 or 60 Hz, 5-25 uV, minutes
+                dur = float(rng.uniform(60.0, 300.0))
+                self.distractors[-1] = (t, t + dur, kind)
+                return Item(kind, t, t + dur, float(rng.uniform(5.0, 25.0)),
+                            freq=float(50 if rng.random() < 0.5 else 60))
             return Item(kind, t, t + dur, float(rng.uniform(5.0, 20.0)), freq=float(s.hum_hz or 50))
         if kind in ("leadoff_rail", "leadoff_flat"):
             dur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0))))
             self.lost.append((t, t + dur))
             return Item(kind, t, t + dur)
         raise ValueError(f"unknown item kind {kind!r}")
+
+    def _bout(self, kind: str, t: float, rng: np.random.Generator) -> Item:
+        """A walk, push or ride bout; with probability 0.35 a spasm inside it (the activity
+        pauses from 0.5 s before it to 1 s after it)."""
+        dur = float(rng.uniform(30.0, 180.0) if kind == "ride" else rng.uniform(20.0, 120.0))
+        t1 = t + dur
+        _, a = self._amp(rng, (10.0, 25.0))
+        extra: dict[str, Any] = {"phase": float(rng.uniform(0, 6.283))}
+        bursts: list[tuple[float, float, float]] = []
+        hz = 0.0
+        if kind == "walk":
+            bursts, hz = daily.bout_bursts(t, t1, (0.6, 1.2), (0.1, 0.4), rng)
+            extra.update(acc_g=float(rng.uniform(0.15, 0.5)), strike_g=float(rng.uniform(0.3, 1.0)),
+                         gyro_dps=float(rng.uniform(60, 200)))
+        elif kind == "push":
+            bursts, hz = daily.bout_bursts(t, t1, (0.7, 1.3), (0.2, 0.5), rng)
+            extra.update(acc_g=float(rng.uniform(0.1, 0.3)), gyro_dps=float(rng.uniform(30, 100)),
+                         roll_hz=float(rng.uniform(12, 20)))
+        else:
+            extra.update(daily.ride_params(rng))
+            extra["spikes"] = daily.ride_spikes(t, t1, extra, rng)
+        if kind in ("walk", "push"):
+            extra["tonic"] = float(rng.uniform(0.0, 0.5))
+        ctx = daily.CONTEXT_OF[kind]
+        self.distractors.append((t, t1, kind))
+        self.contexts.append((t, t1, ctx))
+        bout = Item(kind, t, t1, a, bursts=bursts, freq=hz, extra=extra)
+        if dur > 15.0 and rng.random() < 0.35:
+            ts = float(rng.uniform(t + 5.0, t1 - 10.0))
+            sp = self._make("spasm", ts, rng)
+            if sp.t1 < t1 - 3.0:
+                self.labels[-1].context = ctx
+                self.items.append(sp)
+                bout.bursts = [b for b in bout.bursts if not (ts - 0.5 < b[0] + b[1] / 2 and b[0] - b[1] / 2 < sp.t1 + 1.0)]
+            else:
+                self.labels.pop()
+        return bout
+
+    @staticmethod
+    def _drift(bursts: list[tuple[float, float, float]], rng: np.random.Generator
+               ) -> tuple[list[tuple[float, float, float]], float]:
+        """Re-time clonus bursts with a frequency drifting linearly by up to +-1 Hz across the
+        bout and a gain ramp (waxing or decaying, 0.4-1)."""
+        n = len(bursts)
+        if n < 3:
+            return bursts, (n - 1) / (bursts[-1][0] - bursts[0][0]) if n > 1 else 6.0
+        f0 = (n - 1) / (bursts[-1][0] - bursts[0][0])
+        df = float(rng.uniform(-1.0, 1.0))
+        g0, g1 = (1.0, float(rng.uniform(0.4, 0.8))) if rng.random() < 0.5 else (float(rng.uniform(0.4, 0.8)), 1.0)
+        out = []
+        tt = bursts[0][0]
+        for k, (_, w, g) in enumerate(bursts):
+            x = k / (n - 1)
+            f = min(9.0, max(3.5, f0 + df * (x - 0.5)))
+            out.append((tt, min(w, 0.6 / f), g * (g0 + (g1 - g0) * x)))
+            tt += 1.0 / f
+        hz = (n - 1) / (out[-1][0] - out[0][0])
+        return out, hz
 
     @staticmethod
     def _bursts(t0: float, dur: float, rng: np.random.Generator) -> tuple[list[tuple[float, float, float]], float]:
@@ -251,7 +360,9 @@ class SynthRecording:
     def _envelope(self, it: Item, t: np.ndarray) -> np.ndarray:
         """EMG RMS amplitude (uV) of an event or voluntary item on times t."""
         env = np.zeros_like(t)
-        if it.kind in ("spasm", "voluntary"):
+        if it.kind == "spasm" and it.extra:
+            env = daily.shaped_envelope(it, t)
+        elif it.kind in ("spasm", "voluntary"):
             ramp = _raised((t - it.t0) / it.rise) * _raised((it.t1 - t) / it.fall)
             env = it.amp * ramp
         else:
@@ -297,7 +408,8 @@ class SynthRecording:
                 continue
             if it.kind in ("spasm", "clonus", "spasm_with_clonus", "voluntary"):
                 amp += self._envelope(it, t)
-                e_imu = self._envelope(it, ti) / max(it.amp, 1e-9)
+                # the limb moves 50-150 ms after the EMG (shaped classes)
+                e_imu = self._envelope(it, ti - it.extra.get("delay", 0.0)) / max(it.amp, 1e-9)
                 if it.kind == "clonus" or (it.kind == "spasm_with_clonus"):
                     ph = 2 * np.pi * it.freq * ti
                     imu[3] += it.imu_gain * e_imu * np.sin(ph)
@@ -315,6 +427,8 @@ class SynthRecording:
                 xi = ti - it.t0
                 imu[2] += it.imu_gain * np.exp(-0.5 * (xi / 0.02) ** 2)
                 imu[4] += 100 * it.imu_gain * np.exp(-0.5 * ((xi - 0.05) / 0.08) ** 2)
+            elif it.kind in daily.ACTIVITIES:
+                daily.render(it, t, ti, amp, art, imu)
             elif it.kind == "hum_step":
                 on = (t >= it.t0) & (t < it.t1)
                 art[on] += it.amp * math.sqrt(2) * np.sin(2 * np.pi * it.freq * t[on] + self.hum_phase)
@@ -322,6 +436,10 @@ class SynthRecording:
                 lost_rail |= (t >= it.t0) & (t < it.t1)
             elif it.kind == "leadoff_flat":
                 lost_flat |= (t >= it.t0) & (t < it.t1)
+        if s.tonic_x:
+            amp += s.tonic_x * s.noise_uv
+        if s.ecg_uv:
+            art += daily.ecg(t, self.beats, s.ecg_uv)
         emg = noise + tex * amp + art
         if s.hum_uv:
             hum_mod = 1 + 0.2 * np.sin(2 * np.pi * 0.01 * t)

@@ -1,0 +1,176 @@
+"""Activity context from the IMU, and the burst structure of an event.
+
+IMU features, one per 10 ms tick (the ImuChain runs at 100 Hz; ``acc`` = gravity-free
+acceleration magnitude in mg, ``gyro`` = angular rate magnitude in 0.1 dps, ``jerk`` =
+magnitude of the acceleration's first difference in 0.01 g/s):
+
+* ``act``: the mean acceleration over the last second (mg, a 1/128-per-tick average);
+* ``vib``: the mean jerk over the last second (0.01 g/s); 10-30 Hz vibration (a car, a
+  wheelchair on rough ground) gives a jerk that is large against the acceleration it comes
+  with: ``vib * 64 > act * vib_ratio_64`` (a 1 Hz swing gives a ratio near 0.6, 20 Hz
+  vibration one near 12);
+* cadence: the autocorrelation of ``acc`` averaged over 50 ms (20 Hz) in 6.4 s windows,
+  every 0.5 s, at lags of 0.3-1.8 s: a peak of ``cad_r_min`` marks rhythmic movement
+  (walking at 0.5-2 steps/s, wheelchair pushes, cycling) with its period;
+* transfer / posture change: ``gyro`` above ``transfer_ddps``.
+
+The context of a tick: ``REST``, ``RHYTHMIC`` (rhythmic movement above ``move_mg``),
+``VIBRATION`` or ``TRANSFER``; a non-rest context is held ``ctx_hold_ms`` after its cause
+ends. The detector asks for the context in force just before an event's onset
+(``before``), since a spasm moves the limb itself 50-150 ms after its EMG.
+
+Burst structure of an event (per tick, ``track``): the runs of ticks above the event's
+middle threshold (bursts) and the pauses between them. A *burst train* has at least two
+bursts, none longer than ``burst_max_ms``, at a rate below the clonus range: tapping,
+steps, pushes. The episode rules that use these are in docs/detector.md.
+Nothing here allocates per block.
+"""
+from array import array
+
+from micropython import const
+
+from . import clonus as CL
+
+REST = const(0)
+RHYTHMIC = const(1)
+VIBRATION = const(2)
+TRANSFER = const(3)
+
+_RING = const(256)      # 20 Hz acc history (12.8 s)
+_WIN = const(128)       # autocorrelation window (6.4 s at 20 Hz)
+_LAG_MIN = const(6)     # 0.3 s (a swing's acceleration magnitude repeats twice per cycle)
+_LAG_MAX = const(36)    # 1.8 s
+_HOP = const(50)        # ticks between cadence windows (0.5 s)
+_DEC = const(5)         # ticks per 20 Hz sample
+_CLAMP = const(65535)   # mg / 0.01 g/s / 0.1 dps clamp for the averages
+
+
+def reset(c):
+    """Clear channel c's burst-structure counters (at the start of an event)."""
+    c.b_run = 0       # current run of ticks above the middle threshold
+    c.b_max = 0       # longest run (ticks)
+    c.b_n = 0         # bursts (runs of >= 3 ticks)
+    c.b_pause = 0     # current run of ticks below the middle
+    c.b_first = 0     # tick of the first burst's start
+    c.b_last = 0      # tick of the last burst's start
+    c.ctx = REST      # the IMU context when the event was confirmed
+    c.s_run = 0       # current run of ticks above the onset threshold
+    c.s_max = 0       # longest such run
+    c.s_pause = 0     # ticks since the last tick above the onset threshold
+
+
+def track(c, above, tick):
+    """One active tick of channel c: above (bool) the middle threshold."""
+    if above:
+        if c.b_run == 0 and (c.b_pause >= 5 or c.b_n == 0):
+            c.b_n += 1
+            if c.b_n == 1:
+                c.b_first = tick
+            c.b_last = tick
+        c.b_run += 1
+        c.b_pause = 0
+        if c.b_run > c.b_max:
+            c.b_max = c.b_run
+    else:
+        if c.b_run:
+            c.b_run = 0
+        c.b_pause += 1
+
+
+class Context:
+    """IMU context of one detector (all channels share the body's IMU)."""
+
+    def __init__(self, cfg, scratch=None):
+        """``scratch``: an array('i') of >= 256 words to share (the clonus analysis's: both
+        run inside ``Detector.feed``, one after the other)."""
+        if not 0 <= cfg.vib_ratio_64 <= 4095 or not 0 <= cfg.move_mg <= 65535:
+            raise ValueError("vib_ratio_64 must be 0..4095 and move_mg 0..65535 (products < 2**30)")
+        self.cfg = cfg
+        self.ring = array("i", bytes(4 * _RING))
+        self.xs = scratch if scratch is not None else array("i", bytes(4 * _RING))
+        self.ac = array("i", bytes(4 * CL.LAGS))
+        self.p = array("i", [0, _WIN, _LAG_MAX + 1, CL.SX])
+        self.act = 0      # mean |acc| over ~1 s, 1/128 mg
+        self.vib = 0      # mean jerk over ~1 s, 1/128 of 0.01 g/s
+        self.dsum = 0     # sum of acc over the current 20 Hz sample
+        self.dn = 0
+        self.widx = 0     # 20 Hz samples written (wraps at 2**20)
+        self.hop = 0
+        self.rhythm = 0       # 1: the last cadence window was rhythmic
+        self.period = 0       # its period (20 Hz samples)
+        self.state = REST
+        self.hold = 0         # ticks the current non-rest context is still held
+        self.since = -(1 << 28)  # tick at which the current non-rest context began
+
+    def rebase(self, step):
+        self.since = self.since - step if self.since > -(1 << 28) + step else -(1 << 28)
+
+    def feed(self, acc, gyro, jerk, m, tick0):
+        """m ticks of the ImuChain outputs from tick tick0."""
+        cfg = self.cfg
+        act = self.act
+        vib = self.vib
+        move = cfg.move_mg << 7
+        vr = cfg.vib_ratio_64
+        tr = cfg.transfer_ddps
+        hold_t = cfg.ctx_hold_ms // 10
+        for i in range(m):
+            a = acc[i]
+            if a > _CLAMP:
+                a = _CLAMP
+            elif a < 0:
+                a = 0
+            j = jerk[i]
+            if j > _CLAMP:
+                j = _CLAMP
+            elif j < 0:
+                j = 0
+            act += a - (act >> 7)
+            vib += j - (vib >> 7)
+            self.dsum += a
+            self.dn += 1
+            if self.dn == _DEC:
+                self.ring[self.widx & 255] = self.dsum // _DEC
+                self.widx = (self.widx + 1) & 0xFFFFF
+                self.dsum = 0
+                self.dn = 0
+                self.hop += _DEC
+                if self.hop >= _HOP and self.widx >= _WIN:
+                    self.hop = 0
+                    self._cadence()
+            # the context of this tick
+            s = REST
+            if act > move and (vib >> 6) * 64 > (act >> 6) * vr:
+                s = VIBRATION
+            elif act > move and self.rhythm:
+                s = RHYTHMIC
+            elif gyro[i] > tr:
+                s = TRANSFER
+            if s != REST:
+                if self.state == REST:
+                    self.since = tick0 + i
+                self.state = s
+                self.hold = hold_t
+            elif self.hold > 0:
+                self.hold -= 1
+            else:
+                self.state = REST
+        self.act = act
+        self.vib = vib
+
+    def _cadence(self):
+        p = self.p
+        p[0] = self.widx
+        CL.acorr(self.ring, self.xs, p, self.ac)
+        r = self.ac
+        best = 0
+        bl = 0
+        L = _LAG_MIN
+        while L <= _LAG_MAX:
+            v = r[L]
+            if v > best and v >= r[L - 1] and v >= r[L + 1]:
+                best = v
+                bl = L
+            L += 1
+        self.rhythm = 1 if bl and best >= self.cfg.cad_r_min else 0
+        self.period = bl if self.rhythm else 0

@@ -1,0 +1,217 @@
+"""Daily-life activities and spasm shapes of the corpus (the detector's context classes).
+
+Activities drive the same EMG texture (the same motor-unit pool) as the spasms, so texture
+alone cannot tell them apart; what differs is their burst structure and the IMU:
+
+* ``walk``: a bout of 20-120 s; an EMG burst of 0.1-0.4 s at every stride (cadence
+  0.6-1.2 Hz, +-3 % jitter), the IMU swinging with the same period (acceleration
+  0.15-0.5 g with a second harmonic and a heel-strike impulse, angular rate 60-200 dps) and
+  co-contraction between the bursts (a tonic level of 0-0.5 of the burst amplitude, also
+  in ``push``);
+* ``push`` (wheelchair propulsion): 20-120 s of arm bursts of 0.2-0.5 s at 0.7-1.3 Hz, the
+  IMU moving with each push plus a weak 12-20 Hz rolling vibration;
+* ``ride`` (car, wheelchair on rough ground): 30-180 s of 10-30 Hz vibration on the IMU
+  (0.03-0.2 g) and cable-sway artifacts on the EMG (1-6 Hz sway of 20-300 uV and sharp
+  triboelectric spikes of 30-200 uV, 0.5-3 per second);
+* ``tapping`` (voluntary, e.g. at a desk): 2-3 bursts of 0.1-0.4 s, 0.25-0.6 s apart, each
+  with a small IMU tap.
+
+A walk, push or ride bout holds a spasm with probability 0.35 (the activity pauses around
+it); that spasm's label has the bout's context. Spasm shapes (``shaped`` classes): a tonic
+plateau, a flexor jerk (10-30 ms rise, exponential decay, tau 0.3-1.5 s, label until 3 tau),
+waxing-waning (0.3-1 Hz modulation of depth 0.5-0.8), a crescendo (from 35-50 % to full over
+2-6 s); the limb moves 50-150 ms after the EMG onset. Clonus bouts in these classes drift
+in frequency across the bout (+-1 Hz) and wax or decay (gain 0.4-1). Backgrounds: tonic
+EMG of 1-3x the noise, ECG bleed (QRS of 10-60 uV at 55-95 beats/min).
+
+Everything is a deterministic function of time and of parameters drawn at scheduling, so
+chunks stay independent of the reader's chunk size.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .generator import Item
+
+ACTIVITIES = ("walk", "push", "ride", "tapping")
+#: context name of each activity (labels and detections are scored per context)
+CONTEXT_OF = {"walk": "walking", "push": "wheelchair", "ride": "vehicle", "tapping": "tapping"}
+SHAPES = ("plateau", "jerk", "waxwane", "crescendo")
+
+
+def bout_bursts(t0: float, t1: float, rate: tuple[float, float], width: tuple[float, float],
+                rng: np.random.Generator) -> tuple[list[tuple[float, float, float]], float]:
+    """Bursts (centre, width, gain) at a jittered rhythm from t0 to t1, and the rate (Hz)."""
+    f = float(rng.uniform(*rate))
+    w = float(rng.uniform(*width))
+    out: list[tuple[float, float, float]] = []
+    tt = t0 + 0.5 / f
+    while tt < t1 - 0.5:
+        out.append((tt, w * float(rng.uniform(0.85, 1.15)), float(np.clip(1 + 0.2 * rng.standard_normal(), 0.5, 1.5))))
+        tt += (1.0 / f) * float(rng.uniform(0.97, 1.03))
+    return out, f
+
+
+def tapping_bursts(t0: float, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    n = int(rng.integers(2, 4))
+    out: list[tuple[float, float, float]] = []
+    tt = t0
+    for _ in range(n):
+        w = float(rng.uniform(0.1, 0.4))
+        out.append((tt + w / 2, w, float(rng.uniform(0.8, 1.2))))
+        tt += w + float(rng.uniform(0.25, 0.6))
+    return out
+
+
+def ride_params(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "vib": [(float(rng.uniform(10, 30)), float(rng.uniform(0, 6.283)), float(rng.uniform(0.01, 0.07)))
+                for _ in range(3)],
+        "sway": [(float(rng.uniform(1, 6)), float(rng.uniform(0, 6.283))) for _ in range(3)],
+        "sway_uv": float(rng.uniform(20, 300)),
+        "spike_rate": float(rng.uniform(0.5, 3.0)),
+        "spike_uv": float(rng.uniform(30, 200)),
+    }
+
+
+def ride_spikes(t0: float, t1: float, p: dict[str, Any], rng: np.random.Generator) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    t = t0
+    while True:
+        t += float(rng.exponential(1.0 / p["spike_rate"]))
+        if t >= t1:
+            return out
+        out.append((t, p["spike_uv"] * float(rng.uniform(0.5, 1.5)) * (1 if rng.random() < 0.5 else -1)))
+
+
+def _burst_env(bursts: list[tuple[float, float, float]], t: np.ndarray, amp: float) -> np.ndarray:
+    env = np.zeros_like(t)
+    for c, w, g in bursts:
+        if c + w < t[0] or c - w > t[-1]:
+            continue
+        x = (t - (c - w / 2)) / w
+        inside = (x > 0) & (x < 1)
+        env[inside] += amp * g * np.sin(np.pi * x[inside]) ** 2
+    return env
+
+
+def render(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, art: np.ndarray,
+           imu: np.ndarray) -> None:
+    """Add activity item ``it`` to the EMG amplitude, the artifact and the IMU of one chunk."""
+    p = it.extra
+    on_i = (ti >= it.t0) & (ti < it.t1)
+    if it.kind in ("walk", "push", "tapping"):
+        amp += _burst_env(it.bursts, t, it.amp)
+    if it.kind in ("walk", "push") and p.get("tonic"):
+        on = (t >= it.t0) & (t < it.t1)      # co-contraction between the bursts
+        amp += on * p["tonic"] * it.amp
+    if it.kind == "walk":
+        ph = 2 * np.pi * it.freq * (ti - it.t0) + p["phase"]
+        g = p["acc_g"]
+        imu[0] += on_i * g * (np.sin(ph) + 0.4 * np.sin(2 * ph + 0.7))
+        imu[2] += on_i * 0.6 * g * np.sin(2 * ph)
+        for c, _, _ in it.bursts:    # heel strike: a sharp impulse at each stride
+            imu[2] += p["strike_g"] * np.exp(-0.5 * ((ti - c - 0.05) / 0.015) ** 2)
+        imu[4] += on_i * p["gyro_dps"] * np.sin(ph)
+    elif it.kind == "push":
+        ph = 2 * np.pi * it.freq * (ti - it.t0) + p["phase"]
+        imu[0] += on_i * p["acc_g"] * np.sin(ph)
+        imu[5] += on_i * p["gyro_dps"] * np.sin(ph + 0.5)
+        imu[2] += on_i * 0.015 * np.sin(2 * np.pi * p["roll_hz"] * ti)
+    elif it.kind == "ride":
+        for f, ph0, a in p["vib"]:
+            imu[2] += on_i * a * np.sin(2 * np.pi * f * ti + ph0)
+            imu[0] += on_i * 0.5 * a * np.sin(2 * np.pi * f * ti + ph0 + 1.0)
+            imu[3] += on_i * 40 * a * np.sin(2 * np.pi * f * ti + ph0 + 2.0)
+        on = (t >= it.t0) & (t < it.t1)
+        sway = np.zeros_like(t)
+        for f, ph0 in p["sway"]:
+            sway += np.sin(2 * np.pi * f * t + ph0)
+        art += on * p["sway_uv"] / 2 * sway * (0.6 + 0.4 * np.sin(2 * np.pi * 0.07 * t))
+        for ts, a in p["spikes"]:
+            if ts < t[0] - 0.1 or ts > t[-1] + 0.1:
+                continue
+            x = t - ts
+            art += a * np.exp(-np.abs(x) / 0.004) * np.sign(x + 1e-9) * (np.abs(x) < 0.05)
+    elif it.kind == "tapping":
+        for c, w, _ in it.bursts:
+            imu[2] += 0.3 * np.exp(-0.5 * ((ti - c - 0.05) / 0.02) ** 2)
+            imu[4] += 30 * np.exp(-0.5 * ((ti - c - 0.05) / 0.05) ** 2)
+
+
+def shaped_envelope(it: "Item", t: np.ndarray) -> np.ndarray:
+    """Amplitude (uV) of a shaped spasm on times t (the plateau is the generator's own)."""
+    p = it.extra
+    x = t - it.t0
+    rise = np.clip(x / it.rise, 0.0, 1.0)
+    rise = 0.5 - 0.5 * np.cos(np.pi * rise)
+    fall = 0.5 - 0.5 * np.cos(np.pi * np.clip((it.t1 - t) / it.fall, 0.0, 1.0))
+    shape = p["shape"]
+    if shape == "jerk":
+        return it.amp * rise * np.exp(-np.clip(x, 0.0, None) / p["tau"]) * (t < it.t1)
+    if shape == "waxwane":
+        mod = 1.0 - p["depth"] * (0.5 + 0.5 * np.sin(2 * np.pi * p["am_hz"] * x - np.pi / 2))
+        return it.amp * rise * fall * mod
+    if shape == "crescendo":
+        build = p["start"] + (1 - p["start"]) * np.clip(x / p["build"], 0.0, 1.0)
+        return it.amp * rise * fall * build
+    return it.amp * rise * fall
+
+
+def ecg(t: np.ndarray, beats: np.ndarray, uv: float) -> np.ndarray:
+    """ECG bleed: a QRS-like biphasic pulse (sigma 10 ms) of ``uv`` peak at each beat time."""
+    out = np.zeros_like(t)
+    lo = np.searchsorted(beats, t[0] - 0.1)
+    hi = np.searchsorted(beats, t[-1] + 0.1)
+    for b in beats[lo:hi]:
+        x = (t - b) / 0.010
+        sel = np.abs(x) < 6
+        out[sel] += uv * (1 - x[sel] ** 2) * np.exp(-0.5 * x[sel] ** 2)
+    return out
+
+
+def heart_beats(duration_s: float, rng: np.random.Generator) -> np.ndarray:
+    hr = float(rng.uniform(55, 95)) / 60.0
+    n = int(duration_s * hr) + 2
+    return np.cumsum(rng.uniform(0.95, 1.05, n) / hr)
+
+
+def context_hours(spans: list[tuple[float, float, str]], duration_s: float) -> dict[str, float]:
+    """Hours per context (time outside every span is 'rest')."""
+    out: dict[str, float] = {}
+    busy = 0.0
+    for a, b, name in spans:
+        out[name] = out.get(name, 0.0) + (b - a) / 3600.0
+        busy += b - a
+    out["rest"] = out.get("rest", 0.0) + max(0.0, duration_s - busy) / 3600.0
+    return out
+
+
+def context_at(spans: list[tuple[float, float, str]], t: float) -> str:
+    for a, b, name in spans:
+        if a <= t < b:
+            return name
+    return "rest"
+
+
+def shape_params(rng: np.random.Generator) -> tuple[dict[str, Any], float]:
+    """A spasm shape and its parameters; returns (params, duration s)."""
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    p: dict[str, Any] = {"shape": shape, "delay": float(rng.uniform(0.05, 0.15))}
+    dur = float(np.exp(rng.uniform(math.log(0.8), math.log(20.0))))
+    if shape == "jerk":
+        p["tau"] = float(rng.uniform(0.3, 1.5))
+        dur = 3 * p["tau"]
+    elif shape == "waxwane":
+        p["depth"] = float(rng.uniform(0.5, 0.8))
+        p["am_hz"] = float(rng.uniform(0.3, 1.0))
+        dur = max(dur, 2.0)
+    elif shape == "crescendo":
+        p["start"] = float(rng.uniform(0.35, 0.5))
+        p["build"] = float(rng.uniform(2.0, 6.0))
+        dur = p["build"] + float(rng.uniform(0.5, 5.0))
+    return p, dur
