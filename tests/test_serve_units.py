@@ -108,10 +108,10 @@ def test_next_parameter_never_leaves_the_site():
         assert safe_next(bad) is None
 
 
-def _covered_h_last_7d(store, now: int) -> float:
+def _covered_h_last_7d(store, now: int, column: str = "covered_ds") -> float:
     sm = s.summaries
     with store.engine.connect() as c:
-        ds = c.execute(select(func.sum(sm.c.covered_ds)).where(sm.c.start_utc_ms >= now - 7 * DAY)).scalar()
+        ds = c.execute(select(func.sum(sm.c[column])).where(sm.c.start_utc_ms >= now - 7 * DAY)).scalar()
     return float(ds or 0) / 36_000
 
 
@@ -136,7 +136,9 @@ def test_patient_list_flags_from_stored_data(store):
     cov = _covered_h_last_7d(store, now)
     assert got["low_coverage"] == (f"low coverage: {cov:.1f} h of good signal in the last 7 days "
                                    f"({100 * cov / 168:.0f} %)")
-    assert f"signal lost for {1.5 * cov:.1f} h (60 % of recorded time" in got["lead_off"]
+    lost = _covered_h_last_7d(store, now, "lost_ds")
+    assert lost == pytest.approx(1.5 * cov)
+    assert f"signal lost for {lost:.1f} h (60 % of recorded time" in got["lead_off"]
 
 
 def test_flag_thresholds_at_their_edges():
