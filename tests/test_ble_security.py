@@ -28,6 +28,7 @@ from spasmtrack.ble import protocol as P
 from spasmtrack.ble.radio import VirtualRadio
 from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import sync_device
+from spasmtrack.serve.overview import unknown_acks
 from spasmtrack.store import open_store
 
 pytest_plugins = ["ble_fixtures"]   # the radio and env fixtures
@@ -203,6 +204,14 @@ def test_patients_host_is_told_when_another_host_acknowledged(env, radio, monkey
         dev.kill()
     (from_seq, who), = r3.foreign_acks
     assert who == r2.peer_id and from_seq == r1.last_seq + 1
+    # a patient list made from this store flags it: the store knows only its own bond
+    did = mine.device_id("dev")
+    assert mine.host_bonds([did]) == {did: {r1.peer_id}}
+    mine.add_patient("P1", "UTC")
+    mine.assign_device("dev", "P1", since_utc_ms=0)
+    assert unknown_acks(mine, "P1") == [("dev", from_seq, r2.peer_id)]
+    mine.note_host_bond("dev", r2.peer_id)          # once the clinic's host is known, no flag
+    assert unknown_acks(mine, "P1") == []
     assert "acknowledged by another host" in r3.summary()
     frames, _ = device_frames(flash)
     acks = [R.decode_frame(f) for f in frames if R.unpack_from(f, 0)[0] == R.TYPE_ACK]

@@ -156,6 +156,11 @@ def test_flag_thresholds_at_their_edges():
     assert [k for k, _ in flags(ov(lost_h_7d=84 / 9 + 0.01), 0, th)] == ["lead_off"]
     assert flags(ov(leadoff_events_7d=3), 0, th) == [("lead_off", "lead-off during 3 event(s) in the last 7 days")]
     assert flags(ov(last_sync_ms=None, coverage_7d=0.0, covered_h_7d=0.0), 0, th) == [("never_synced", "never synced")]
+    one = flags(ov(unknown_acks=[("AA:01", 120, 0x0203)]), 0, th)
+    assert one == [("unknown_ack", "records of AA:01 from seq 120 on were acknowledged by a host this "
+                                   "clinic does not know (bond id 0203): they may be missing here")]
+    two = flags(ov(unknown_acks=[("AA:01", 120, 0x0203), ("AA:01", 300, 0x0204)]), 0, th)
+    assert two[0][0] == "unknown_ack" and "(and 1 more time(s))" in two[0][1]
 
 
 def test_sparkline_leaves_gaps_and_is_empty_without_data():

@@ -44,6 +44,8 @@ class RecordSink(Protocol):
 
     def insert_records(self, device_key: str, frames: Iterable[bytes]) -> Any: ...
 
+    def note_host_bond(self, device_key: str, peer_id: int) -> None: ...
+
 
 class SyncError(Exception):
     """The sync could not complete (link lost, device refused); what was committed stays."""
@@ -200,6 +202,8 @@ async def sync_client(client: BleakClient, sink: RecordSink, device_key: str, *,
     await client.start_notify(P.RACP_UUID, on_rsp)
     await client.start_notify(P.RECORDS_UUID, on_rec)
     res.peer_id = P.decode_status(bytes(await client.read_gatt_char(P.STATUS_UUID)))["peer_id"]
+    # before any record is stored: this host's own ACK records are then never "unknown"
+    sink.note_host_bond(device_key, res.peer_id)
     if set_clock:
         res.time_set_unix = await _read_clock_and_set(client, tz_quarter_h, res)
 

@@ -46,6 +46,9 @@ class Overview:
     week_start_ms: list[int]
     week_rate: list[float | None]      # episodes per hour of good signal; None: < 1 h signal
     week_cov_h: list[float]
+    #: ACK records naming a bond no host of this store synced under: (device key, from seq,
+    #: bond id); acknowledged records are deleted on the device by whoever acknowledged them
+    unknown_acks: list[tuple[str, int, int]] = field(default_factory=list)
     flags: list[tuple[str, str]] = field(default_factory=list)   # (key, text)
 
 
@@ -58,6 +61,26 @@ def last_sync_ms(store: Store, code: str) -> int | None:
         v = c.execute(select(func.max(s.records.c.received_utc_ms)).where(
             s.records.c.device_id.in_(dids))).scalar()
     return int(v) if v is not None else None
+
+
+def unknown_acks(store: Store, code: str) -> list[tuple[str, int, int]]:
+    """ACK records of the patient's devices (received while the patient wore them) that
+    name a bond id none of this store's syncs used: (device key, from seq, bond id)."""
+    windows = store.device_windows(code)
+    if not windows:
+        return []
+    known = store.host_bonds(w[0] for w in windows)
+    r = s.records
+    out = []
+    with store.engine.connect() as c:
+        for did, key, t0, t1 in windows:
+            for frame, in c.execute(select(r.c.frame).where(
+                    r.c.device_id == did, r.c.rtype == rec.fw.TYPE_ACK,
+                    r.c.received_utc_ms >= t0, r.c.received_utc_ms < t1).order_by(r.c.seq)):
+                a = rec.decode_frame(frame)
+                if a["peer_id"] not in known[did]:
+                    out.append((key, int(a["from_seq"]), int(a["peer_id"])))
+    return out
 
 
 def overview(store: Store, patient: dict, now_ms: int, th: Thresholds = Thresholds()) -> Overview:
@@ -83,7 +106,8 @@ def overview(store: Store, patient: dict, now_ms: int, th: Thresholds = Threshol
                   devices=d.devices, last_sync_ms=last_sync_ms(store, code),
                   covered_h_7d=covered_h, lost_h_7d=lost_h, coverage_7d=covered_h / (7 * 24),
                   leadoff_events_7d=leadoff_ev, week_start_ms=[int(x) for x in edges[:-1]],
-                  week_rate=rates, week_cov_h=[float(x) for x in cov_h])
+                  week_rate=rates, week_cov_h=[float(x) for x in cov_h],
+                  unknown_acks=unknown_acks(store, code))
     ov.flags = flags(ov, now_ms, th)
     return ov
 
@@ -105,6 +129,12 @@ def flags(ov: Overview, now_ms: int, th: Thresholds) -> list[tuple[str, str]]:
                                 f"({100 * ov.lost_h_7d / recorded:.0f} % of recorded time, last 7 days)"))
     elif ov.leadoff_events_7d:
         out.append(("lead_off", f"lead-off during {ov.leadoff_events_7d} event(s) in the last 7 days"))
+    if ov.unknown_acks:
+        key, seq, pid = ov.unknown_acks[0]
+        more = f" (and {len(ov.unknown_acks) - 1} more time(s))" if len(ov.unknown_acks) > 1 else ""
+        out.append(("unknown_ack", f"records of {key} from seq {seq} on were acknowledged by a "
+                                   f"host this clinic does not know (bond id {pid:04x}){more}: "
+                                   "they may be missing here"))
     return out
 
 

@@ -231,6 +231,34 @@ class Store:
         return int(c.execute(s.devices.insert().values(
             key=key, board=board, created_utc_ms=now_ms())).inserted_primary_key[0])
 
+    def note_host_bond(self, device_key: str, peer_id: int) -> None:
+        """Remember that a host of this store synced ``device_key`` under the bond the device
+        knows as ``peer_id`` (its status characteristic; 0 = not bonded, not stored)."""
+        if not peer_id:
+            return
+        b = s.host_bonds
+
+        def note(c: Connection) -> None:
+            did = self._device_id(c, device_key, True)
+            t = now_ms()
+            hit = c.execute(update(b).where(b.c.device_id == did, b.c.peer_id == int(peer_id))
+                            .values(last_utc_ms=t)).rowcount
+            if not hit:
+                c.execute(b.insert().values(device_id=did, peer_id=int(peer_id),
+                                            first_utc_ms=t, last_utc_ms=t))
+        self.transaction(note, what=f"noting the bond of device {device_key}", retry_unique=True)
+
+    def host_bonds(self, device_ids: Iterable[int]) -> dict[int, set[int]]:
+        """Device id -> the bond ids this store's hosts synced it under."""
+        ids = sorted(set(device_ids))
+        out: dict[int, set[int]] = {d: set() for d in ids}
+        if ids:
+            with self.engine.connect() as c:
+                for did, pid in c.execute(select(s.host_bonds.c.device_id, s.host_bonds.c.peer_id)
+                                          .where(s.host_bonds.c.device_id.in_(ids))):
+                    out[int(did)].add(int(pid))
+        return out
+
     def assign_device(self, key: str, patient_code: str, who: str = "cli",
                       since_utc_ms: int | None = None) -> None:
         """Record that device ``key`` is worn by ``patient_code`` from ``since_utc_ms``.

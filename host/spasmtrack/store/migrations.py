@@ -73,6 +73,11 @@ def _v4(conn: Connection) -> None:
         conn.execute(text("DROP INDEX ix_summaries_device_utc"))
 
 
+def _v5(conn: Connection) -> None:
+    """The bond ids under which this store's hosts synced each device (additive)."""
+    s.host_bonds.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: patients, devices, records, boots, time anchors, events, summaries, "
         "markers, losses, doses, pump programs, audit log", _v1),
@@ -80,6 +85,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "clinic web app: users, sessions, web audit log", _v3),
     (4, "doses: one active dose per fingerprint and occurrence (unique index); "
         "summaries: covering index for the clinic overview", _v4),
+    (5, "host bonds: the bond ids under which this store's hosts synced each device", _v5),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -42,6 +42,19 @@ devices = Table(
     Column("created_utc_ms", BigInteger, nullable=False),
 )
 
+# The bond ids under which this store's hosts synced a device (schema v5): the device's
+# status characteristic tells each bonded host its id; an ACK record naming any other id
+# means a host this store does not know acknowledged (and so deleted) records.
+host_bonds = Table(
+    "host_bonds", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+    Column("peer_id", Integer, nullable=False),          # the device's id for the bond, 1..65535
+    Column("first_utc_ms", BigInteger, nullable=False),  # first sync under this bond
+    Column("last_utc_ms", BigInteger, nullable=False),   # latest sync under this bond
+    UniqueConstraint("device_id", "peer_id", name="uq_host_bonds_device_peer"),
+)
+
 # Who wore which device when (schema v2): device data in [from, to) belongs to the patient.
 device_assignments = Table(
     "device_assignments", metadata,
