@@ -12,7 +12,7 @@ from sqlalchemy import select
 from spasmtrack import records as R
 from spasmtrack.ble.bumble_backend import BumbleRadio, close_adapter
 from spasmtrack.ble.radio import VirtualRadio
-from spasmtrack.ble.simdevice import DEVICE_ADDR, SimBleDevice, device_frames, pair_sim
+from spasmtrack.ble.simdevice import DEVICE_ADDR, ESP32_FREE_HEAP_ON_THIS_PORT, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import sync_device
 from spasmtrack.store import open_store
 from spasmtrack.store import schema as s
@@ -41,7 +41,7 @@ def test_week_backlog_then_incremental_sync_into_postgresql(radio, pg_server, tm
     st = open_store(pg_server.create_database("ble_sync_week"))
     assert st.backend == "postgresql"
     flash = tmp_path / "flash"
-    with SimBleDevice(flash, radio, events=300, summaries=100, heapsize="96K", compiled=True) as dev:
+    with SimBleDevice(flash, radio, events=300, summaries=100, heapsize=ESP32_FREE_HEAP_ON_THIS_PORT, compiled=True) as dev:
         assert _run(pair_sim(dev, host)) == DEVICE_ADDR     # only a bonded host may sync
         r1 = _run(sync_device(DEVICE_ADDR, st, KEY, batch=128, backend=host))
         assert r1.records == 402 and r1.rejected_frames == 0
