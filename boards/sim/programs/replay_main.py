@@ -37,6 +37,20 @@ def _emit(out, tag, a, n):
     out.write("\n")
 
 
+
+def _drain(out, det, ne, ns):
+    """Write every event, then every summary, the detector has ready."""
+    while True:
+        ev = det.pop_event()
+        if ev is None:
+            break
+        _emit(out, "E", ev, ne)
+    while True:
+        sm = det.pop_summary()
+        if sm is None:
+            break
+        _emit(out, "S", sm, ns)
+
 def main(nch, block, mains=0, config=None):
     cfg = config if config is not None else detconfig.DEFAULT
     m_max = block // coeffs.EMG_DECIM
@@ -93,25 +107,7 @@ def main(nch, block, mains=0, config=None):
         t_ms += n * 1000 // coeffs.FS_HZ
         blocks += 1
         ticks += m
-        while True:
-            ev = det.pop_event()
-            if ev is None:
-                break
-            _emit(out, "E", ev, ne)
-        while True:
-            sm = det.pop_summary()
-            if sm is None:
-                break
-            _emit(out, "S", sm, ns)
+        _drain(out, det, ne, ns)
     det.flush()
-    while True:
-        ev = det.pop_event()
-        if ev is None:
-            break
-        _emit(out, "E", ev, ne)
-    while True:
-        sm = det.pop_summary()
-        if sm is None:
-            break
-        _emit(out, "S", sm, ns)
+    _drain(out, det, ne, ns)
     out.write("D %d %d %d\n" % (blocks, ticks, det.overflow))
