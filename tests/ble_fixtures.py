@@ -1,10 +1,23 @@
-"""Fixtures shared by the BLE tests: one virtual radio per test module, and the host's
-radio and bond-key file for one test (import the names into a test module to use them)."""
+"""Shared by the BLE tests (a pytest plugin, pytest.ini ``-p ble_fixtures``): one virtual
+radio per test module, the host's radio and bond-key file for one test, and ``run``."""
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
+from spasmtrack.ble.bumble_backend import close_adapter
 from spasmtrack.ble.radio import VirtualRadio
+
+
+def run(coro):
+    """Run one host coroutine to its end, then close the host's Bumble adapter."""
+    async def main():
+        try:
+            return await coro
+        finally:
+            await close_adapter()
+    return asyncio.run(main())
 
 
 @pytest.fixture(scope="module")

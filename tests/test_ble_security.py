@@ -31,7 +31,6 @@ from spasmtrack.ble.sync import sync_device
 from spasmtrack.serve.overview import unknown_acks
 from spasmtrack.store import open_store
 
-pytest_plugins = ["ble_fixtures"]   # the radio and env fixtures
 
 MAX_BONDS = 4       # firmware/device/ble_peripheral.MAX_BONDS
 

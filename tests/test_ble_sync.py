@@ -20,14 +20,15 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 
 from spasmtrack.ble import protocol as P
-from spasmtrack.ble.bumble_backend import BumbleClient, close_adapter
+from spasmtrack.ble.bumble_backend import BumbleClient
 from spasmtrack.ble.simbridge import BridgeControl
 from spasmtrack.ble.simdevice import DEVICE_ADDR, ESP32_FREE_HEAP_ON_THIS_PORT, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import SyncError, sync_device
 from spasmtrack import records as R
 from spasmtrack.store import open_store
 
-pytest_plugins = ["ble_fixtures"]   # the radio and env fixtures
+from ble_fixtures import run
+
 
 KEY = "sim-dev"
 
@@ -54,14 +55,6 @@ def assert_db_equals_device(db: Path, flash: Path) -> int:
     assert acked == max(dev), "the device was not told everything is stored"
     return len(dev)
 
-
-def run(coro):
-    async def main():
-        try:
-            return await coro
-        finally:
-            await close_adapter()
-    return asyncio.run(main())
 
 
 def store(tmp: Path):

@@ -4,35 +4,22 @@ The same scenario as the SQLite week-backlog test; the database must hold exactl
 device's records, bit-identical, none lost, none twice."""
 from __future__ import annotations
 
-import asyncio
 
-import pytest
 from sqlalchemy import select
 
 from spasmtrack import records as R
-from spasmtrack.ble.bumble_backend import BumbleRadio, close_adapter
-from spasmtrack.ble.radio import VirtualRadio
+from spasmtrack.ble.bumble_backend import BumbleRadio
 from spasmtrack.ble.simdevice import DEVICE_ADDR, ESP32_FREE_HEAP_ON_THIS_PORT, SimBleDevice, device_frames, pair_sim
 from spasmtrack.ble.sync import sync_device
 from spasmtrack.store import open_store
 from spasmtrack.store import schema as s
 
+from ble_fixtures import run
+
+
 KEY = "sim-dev-pg"
 
 
-@pytest.fixture(scope="module")
-def radio(tmp_path_factory):
-    with VirtualRadio(tmp_path_factory.mktemp("radio"), supervision_timeout_s=0.3) as r:
-        yield r
-
-
-def _run(coro):
-    async def main():
-        try:
-            return await coro
-        finally:
-            await close_adapter()
-    return asyncio.run(main())
 
 
 def test_week_backlog_then_incremental_sync_into_postgresql(radio, pg_server, tmp_path):
@@ -42,10 +29,10 @@ def test_week_backlog_then_incremental_sync_into_postgresql(radio, pg_server, tm
     assert st.backend == "postgresql"
     flash = tmp_path / "flash"
     with SimBleDevice(flash, radio, events=300, summaries=100, heapsize=ESP32_FREE_HEAP_ON_THIS_PORT, compiled=True) as dev:
-        assert _run(pair_sim(dev, host)) == DEVICE_ADDR     # only a bonded host may sync
-        r1 = _run(sync_device(DEVICE_ADDR, st, KEY, batch=128, backend=host))
+        assert run(pair_sim(dev, host)) == DEVICE_ADDR     # only a bonded host may sync
+        r1 = run(sync_device(DEVICE_ADDR, st, KEY, batch=128, backend=host))
         assert r1.records == 402 and r1.rejected_frames == 0
-        r2 = _run(sync_device(DEVICE_ADDR, st, KEY, backend=host))
+        r2 = run(sync_device(DEVICE_ADDR, st, KEY, backend=host))
         assert r2.start_seq == r1.last_seq + 1 and r2.records == 1
         dev.kill()
     frames, acked = device_frames(flash)
