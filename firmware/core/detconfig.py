@@ -26,7 +26,7 @@ Physiological basis (see shared/design/DOMAIN.md):
 import struct
 from binascii import crc32
 
-CONFIG_VERSION = 3  # 3: burst structure, onset after leading blips, short clonus, IMU context
+CONFIG_VERSION = 4  # 4: peak-relative episode onset; 3: burst structure, onset after leading blips, short clonus, IMU context
 
 # (key, name, default, unit and meaning)
 PARAMS = (
@@ -75,6 +75,9 @@ PARAMS = (
     (50, "lead_pause_ms", 150, "ms; pause after leading blips that moves the onset on"),
     (51, "lead_burst_ms", 300, "ms; leading runs above onset shorter than this are blips"),
     (52, "lead_age_ms", 1000, "ms; the onset can move only this early in an event"),
+    (56, "onset_peak_1024", 102, "1/1024 of the episode's peak: its own onset is where the run holding the peak rose above this"),
+    (57, "reonset_min_ms", 200, "ms; a peak-relative onset closer than this to the threshold onset is not moved"),
+    (58, "reonset_max_ms", 6000, "ms; the onset moves on by at most this (weaker activity before it is not the episode)"),
     (53, "mains_void_ms", 2000, "ms; an event begun this shortly before the auto notch switched is dropped"),
     (54, "gait_min_ms", 4000, "ms into an event at which its rhythm is checked against the IMU's"),
     (55, "gait_r_min", 400, "1/1024; envelope autocorrelation at the IMU period that marks gait"),

@@ -119,6 +119,10 @@ class Detector:
         self.smooth_ticks = cfg.smooth_ms // t
         self.void_ticks = cfg.mains_void_ms // t
         self.gait_ticks = max(400, cfg.gait_min_ms // t)
+        # the peak-relative onset is decided at close, or this old (the 20 Hz ring holds 12.8 s)
+        self.ron_ticks = min(cfg.reonset_max_ms // t + 64, 5 * _HN - 64)
+        if not 0 <= cfg.onset_peak_1024 <= 127:
+            raise ValueError("onset_peak_1024 must be 0..127 (peak * it < 2**30)")
         if not 1 <= self.smooth_ticks <= 1000:   # roughness sums of 2**20 per tick stay < 2**30
             raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
@@ -138,6 +142,7 @@ class Detector:
             c.dsum = 0
             c.dn = 0
             c.didx = 0
+            c.d_tick = 0
             c.qp = array("i", [0, self.rail, self.flat_counts, self.flat_need, 0, 0, CL.SX])
             c.mvc = 0
             c.cal_left = 0
@@ -273,6 +278,8 @@ class Detector:
             c.last_above -= s
             c.last_strong -= s
             c.last_win -= s
+            c.pk_tick -= s
+            c.d_tick -= s
             c.last_end = c.last_end - s if c.last_end > _T_FAR + s else _T_FAR
             c.valid_from = c.valid_from - s if c.valid_from > _T_FAR + s else _T_FAR
 
@@ -285,6 +292,8 @@ class Detector:
         c.last_strong = 0
         c.below = 0
         c.peak = 0
+        c.pk_tick = 0
+        c.ron = False      # the peak-relative onset has been decided
         c.s_lo = 0
         c.s_hi = 0
         c.n = 0
@@ -386,6 +395,7 @@ class Detector:
             if c.dn == 5:
                 c.dring[c.didx & _HMASK] = c.dsum // 5
                 c.didx = (c.didx + 1) & 0xFFFFF
+                c.d_tick = tick
                 c.dsum = 0
                 c.dn = 0
             v = fast[i]
@@ -462,6 +472,7 @@ class Detector:
                     c.s_lo &= 1048575
                 if e > c.peak:
                     c.peak = e
+                    c.pk_tick = tick
                     c.on_at_peak = fl[FL.ON]
                 v = lf[i]
                 if v > _FCLAMP:
@@ -486,6 +497,8 @@ class Detector:
                     c.apk = v
                 if (tick & 63) == 0:
                     FL.creep(fl)
+                    if not c.ron and tick - c.onset >= self.ron_ticks:
+                        self._peak_onset(c, tick)
                     if self._gait(c, tick):
                         # the 'event' is the EMG of walking or pushing, locked to the IMU's
                         # rhythm (bursts on co-contraction): not a spasm; the floor moves up
@@ -584,6 +597,7 @@ class Detector:
                         c.s_lo += v
                         if v > c.peak:
                             c.peak = v
+                            c.pk_tick = j
                             c.on_at_peak = on_thr
                         track(c, 1 if v >= mid else 0, j)
                         j += 1
@@ -670,6 +684,58 @@ class Detector:
         FL.set_floor(c.fl, lo)
         return True
 
+    def _peak_onset(self, c, now):
+        """The episode's own onset (docs/detector.md): where the run of activity that holds
+        its peak first rose above ``onset_peak_1024``/1024 of that peak, dips shorter than a
+        merge gap bridged; earlier, weaker activity (tone rising, a stretch reflex, the first
+        seconds of a crescendo below a tenth of its peak) is not part of the episode. Moves
+        ``c.onset`` on by at least ``reonset_min_ms`` and at most ``reonset_max_ms``; read
+        from the 20 Hz ring (50 ms steps), refined to 10 ms from the 100 ms one."""
+        c.ron = True
+        cfg = self.cfg
+        pk = c.peak if c.peak < _CLAMP else _CLAMP
+        thr = (pk * cfg.onset_peak_1024) >> 10
+        if thr <= c.fl[FL.OFF] or c.didx < 2:
+            return
+        # 20 Hz sample k back from the newest covers ticks d_tick - 5k - 4 .. d_tick - 5k
+        k = (c.d_tick - c.pk_tick) // 5
+        if k < 0:
+            k = 0
+        dip = 0
+        start = c.onset
+        gap = self.gap_ticks
+        ring = c.dring
+        while k < _HN - 2:
+            end_t = c.d_tick - 5 * k
+            if end_t < c.onset:
+                break
+            if ring[(c.didx - 1 - k) & _HMASK] >= thr:
+                start = end_t - 4
+                dip = 0
+            else:
+                dip += 5
+                if dip > gap:
+                    break
+            k += 1
+        if start <= c.onset:
+            return
+        # to 10 ms: back over ticks still above the threshold, forward over ticks below it
+        hist = c.hist
+        if now - start < _HN - 8:
+            j = 0
+            while j < 5 and start - 1 > c.onset and hist[(start - 1) & _HMASK] >= thr:
+                start -= 1
+                j += 1
+            j = 0
+            while j < 4 and start < c.pk_tick and hist[start & _HMASK] < thr:
+                start += 1
+                j += 1
+        mv = start - c.onset
+        if mv * 10 < cfg.reonset_min_ms or mv * 10 > cfg.reonset_max_ms:
+            return
+        c.onset = start
+        c.last_win = start if c.last_win < start else c.last_win
+
     def _reonset(self, c, tick, mid):
         """Move channel c's onset to the burst that rises above the onset threshold at
         ``tick`` (backtracked over at most 100 ms above the middle threshold); the earlier
@@ -697,6 +763,7 @@ class Detector:
             c.s_lo += v if v < _CLAMP else _CLAMP
             if v > c.peak:
                 c.peak = v
+                c.pk_tick = j
             j += 1
         c.snap_n = c.n
         c.snap_lo = c.s_lo
@@ -705,6 +772,8 @@ class Detector:
     def _close(self, c, end_tick, flags):
         """Finish channel c's event at end_tick (exclusive); emit it unless too short or motion."""
         cfg = self.cfg
+        if not c.ron:
+            self._peak_onset(c, end_tick)
         onset = c.onset
         state_n = c.snap_n if c.snap_n > 0 else c.n
         c.state = _IDLE

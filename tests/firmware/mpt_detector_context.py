@@ -172,6 +172,61 @@ def test_onset_moves_past_a_leading_blip():
     assert (t + 33) * 10 - 60 <= on <= (t + 33) * 10 + 10, (on, (t + 33) * 10)
 
 
+def layered(spans):
+    """Envelope function: the level of the first (start tick, end tick, level) span holding
+    the tick, else REST."""
+    def f(k):
+        for a, b, v in spans:
+            if a <= k < b:
+                return v
+        return REST
+    return f
+
+
+def test_weak_prelude_is_not_the_episode_onset():
+    # a stretch reflex or rising tone at 10 uV (well above the 3 uV floor, 3 % of the spasm's
+    # peak) for 1.5 s runs straight into a 3 s spasm of 300 uV: one episode, beginning where
+    # the spasm's own activity rose above a tenth of its peak
+    r = Rig()
+    r.run(500, REST)
+    t = r.tick
+    r.run(800, layered([(t, t + 150, 1000), (t + 150, t + 450, 30000)]))
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    on = ev[0][R.EV_ONSET_MS]
+    assert (t + 150) * 10 - 60 <= on <= (t + 150) * 10 + 20, (on, (t + 150) * 10)
+    assert 2850 <= ev[0][R.EV_DURATION_MS] <= 3100, ev
+
+
+def test_crescendo_onset_is_where_it_passes_a_tenth_of_its_peak():
+    # a crescendo from rest to 300 uV over 4 s (linear), then 2 s at its peak: it passes
+    # 30 uV (a tenth) 0.4 s into the ramp; a sharp spasm of the same size is not moved
+    r = Rig()
+    r.run(500, REST)
+    t = r.tick
+    r.run(900, lambda k: REST if k < t else (min(30000, REST + (k - t) * 75) if k < t + 600 else REST))
+    t2 = r.tick + 200
+    r.run(600, bursts([(t2, t2 + 200)], level=30000))
+    ev = r.finish()
+    assert len(ev) == 2, ev
+    on = ev[0][R.EV_ONSET_MS]
+    want = (t + (3000 - REST) // 75) * 10
+    assert want - 60 <= on <= want + 20, (on, want)
+    assert abs(ev[1][R.EV_ONSET_MS] - t2 * 10) <= 30, (ev[1], t2 * 10)
+
+
+def test_prelude_longer_than_reonset_max_keeps_the_threshold_onset():
+    # 8 s of weak activity before the spasm: longer than reonset_max_ms (6 s), so it stays
+    # part of the episode (the rule only trims a short lead-in)
+    r = Rig()
+    r.run(500, REST)
+    t = r.tick
+    r.run(1500, layered([(t, t + 800, 1000), (t + 800, t + 1100, 30000)]))
+    ev = r.finish()
+    assert len(ev) == 1, ev
+    assert abs(ev[0][R.EV_ONSET_MS] - t * 10) <= 30, (ev[0][R.EV_ONSET_MS], t * 10)
+
+
 def test_short_rhythmic_event_is_not_clonus():
     cfg = detconfig.DEFAULT
     r = Rig()
@@ -341,6 +396,27 @@ def test_tick_clock_rebase_during_an_event_under_heap_lock():
     want = t0 + 4500 - detconfig.DEFAULT.onset_adj_ms
     assert abs(ev[0][R.EV_ONSET_MS] - want) <= 30, (ev[0][R.EV_ONSET_MS], want)
     assert 2900 <= ev[0][R.EV_DURATION_MS] <= 3100, ev
+    assert big_ints(r.det) == []
+
+
+def test_peak_relative_onset_across_a_tick_clock_rebase_under_heap_lock():
+    # the prelude starts before the tick clock moves back by 2**25, the spasm after it
+    t0 = ((1 << 26) - 600) * 10
+    r = Rig(t0_ms=t0)
+    r.run(400, REST)
+    env = layered([(450, 560, 1000), (560, 860, 30000)])
+    micropython.heap_lock()
+    try:
+        for _ in range(70):
+            r.block(env)
+    finally:
+        micropython.heap_unlock()
+    r.run(400, REST)
+    ev = r.finish()
+    assert r.det.tick < (1 << 26), r.det.tick
+    assert len(ev) == 1, ev
+    want = t0 + 5600
+    assert want - 60 <= ev[0][R.EV_ONSET_MS] <= want + 20, (ev[0][R.EV_ONSET_MS], want)
     assert big_ints(r.det) == []
 
 
