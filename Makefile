@@ -15,7 +15,7 @@ export MICROPYPATH := $(abspath firmware):$(abspath boards/sim):$(abspath boards
 BOARD ?= sim
 PORT  ?=
 
-.PHONY: all test lint demo bench accuracy mpy deploy sim-board setup system clean coeffs
+.PHONY: all test lint demo bench accuracy screen mpy deploy sim-board setup system clean coeffs
 
 all: test
 
@@ -78,6 +78,11 @@ bench: setup
 
 accuracy: setup
 	$(BIN)/python -m spasmtrack.accuracy
+
+# Retrain the detector's learned screen on the tuning corpus (data/screen/training.csv and
+# firmware/core/screen_table.py, both committed; tests/test_screen.py checks they agree).
+screen: setup
+	$(BIN)/python -m spasmtrack.screen all
 
 # Regenerate the committed filter coefficients of every board from its rate and band.
 coeffs: setup

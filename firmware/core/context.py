@@ -101,9 +101,24 @@ class Context:
         self.state = REST
         self.hold = 0         # ticks the current non-rest context is still held
         self.since = -(1 << 28)  # tick at which the current non-rest context began
+        # limb movement (gyro above move_ddps): when the current or latest one began, when
+        # it was last seen (ticks); a passive stretch moves the limb before the EMG rises
+        self.mv_start = -(1 << 28)
+        self.mv_last = -(1 << 28)
 
     def rebase(self, step):
-        self.since = self.since - step if self.since > -(1 << 28) + step else -(1 << 28)
+        far = -(1 << 28)
+        self.since = self.since - step if self.since > far + step else far
+        self.mv_start = self.mv_start - step if self.mv_start > far + step else far
+        self.mv_last = self.mv_last - step if self.mv_last > far + step else far
+
+    def move_lead(self, onset):
+        """Ticks the limb had been moving when an event's EMG rose at tick ``onset`` (0 when
+        it was still, or began moving only with or after the EMG), at most 300 (3 s)."""
+        if self.mv_start > onset or self.mv_last < onset - 10:
+            return 0
+        d = onset - self.mv_start
+        return d if d < 300 else 300
 
     def feed(self, acc, gyro, jerk, m, tick0):
         """m ticks of the ImuChain outputs from tick tick0."""
@@ -113,8 +128,14 @@ class Context:
         move = cfg.move_mg << 7
         vr = cfg.vib_ratio_64
         tr = cfg.transfer_ddps
+        mvt = cfg.move_ddps
         hold_t = cfg.ctx_hold_ms // 10
         for i in range(m):
+            if gyro[i] > mvt:
+                t = tick0 + i
+                if t - self.mv_last > 20:      # still for 200 ms before: a new movement
+                    self.mv_start = t
+                self.mv_last = t
             a = acc[i]
             if a > _CLAMP:
                 a = _CLAMP

@@ -84,8 +84,10 @@ PARAMS = (
     (43, "move_mg", 40, "mg; mean acceleration above which the IMU context is movement"),
     (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acc (mg) * this"),
     (45, "cad_r_min", 400, "1/1024; acc autocorrelation peak at 0.3-1.8 s: rhythmic movement"),
+    (59, "move_ddps", 150, "0.1 dps; angular rate above which the limb is moving (the screen's move_lead_ms)"),
     (46, "transfer_ddps", 2500, "0.1 dps; angular rate of a transfer or posture change"),
     (47, "ctx_hold_ms", 2000, "ms a movement context is held after its cause"),
+    (60, "screen_on", 1, "1: candidate episodes pass the learned screen (screen.py, screen_table.py); 0: rules only"),
     (31, "window_s", 300, "s per summary window"),
     (32, "summary_grace_ms", 3000, "ms after a window ends before its summary is closed"),
 )

@@ -33,6 +33,8 @@ from . import context as CX
 from . import floor as FL
 from . import quality as Q
 from . import records as R
+from . import screen as SC
+from . import screen_table as ST
 from .events import Outbox
 
 _HN = const(256)        # history rings (ticks): backtracking and clonus windows
@@ -127,6 +129,11 @@ class Detector:
             raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
         self.clonus = CL.Clonus(cfg)
+        # the learned screen (screen.py): its table, the feature vector, and (replay tools
+        # only, never on the device) a list that receives every candidate's features
+        self.screen = SC.table(ST.NODES) if cfg.screen_on else None
+        self.feat = array("i", bytes(4 * SC.NF))
+        self.trace = None
         self.chs = []
         for i in range(n_channels):
             c = _Ch()
@@ -633,6 +640,10 @@ class Detector:
         c.last_above = onset
         c.last_strong = onset
         c.ctx = self.ctx.state       # the activity context in force at the onset
+        x = self.ctx
+        c.mv_lead = x.move_lead(onset)
+        c.act0 = x.act >> 7          # mg
+        c.vib0 = x.vib >> 7          # 0.01 g/s
         if st == _ACTIVE:
             c.below = 0
 
@@ -830,6 +841,13 @@ class Detector:
         else:
             mean = (hi * 1048576 + lo) // state_n
             area = hi * 104857 + (hi * 6 + lo) // 10
+        if self.screen is not None or self.trace is not None:
+            keep = self._screen(c, dur, kind, mean, state_n, mot)
+            if self.trace is not None:
+                self.trace.append((self.ms(onset), dur, keep, tuple(self.feat)))
+            if self.screen is not None and not keep:
+                self.out.count_rejected(onset)
+                return
         # onset ms: the onset tick's device ms minus the ARV rise (0 for an onset before the
         # clock's 0 that has not wrapped yet: a negative time cannot be stored)
         t_on = self.ms(onset)
@@ -857,6 +875,36 @@ class Detector:
             a[R.EV_MVC_PM] = R.MVC_UNCALIBRATED
         a[R.EV_CONFIG_VERSION] = self.version
         self.out.count_event(onset, kind, dur)
+
+    def _screen(self, c, dur, kind, mean, n, mot):
+        """Fill ``self.feat`` (screen.FEATURES) for channel c's candidate and walk the
+        table: 1 keep, 0 drop (1 without a table). Every product stays below 2**30."""
+        f = self.feat
+        cl = SC.clamp
+        fl = c.fl[FL.FLOOR]
+        pk = c.peak if c.peak < _CLAMP else _CLAMP
+        f[0] = cl(dur)
+        f[1] = cl(c.b_max * 10)
+        f[2] = cl(c.b_n)
+        f[3] = (c.n_rh * 1000) // c.n_win if c.n_win else 0
+        f[4] = kind
+        f[5] = cl((pk * 16) // (fl if fl > 0 else 1))
+        f[6] = cl((mean * 64) // (pk if pk > 0 else 1)) if mean < _CLAMP else 64
+        f[7] = (mot * 1000) // n if n > 0 and mot < 1000000 else 0
+        f[8] = c.ctx
+        f[9] = cl(c.gpk)
+        f[10] = cl(c.apk)
+        f[11] = c.mv_lead * 10
+        f[12] = cl((c.pk_tick - c.onset) * 10)
+        f[13] = cl(c.act0)
+        a0 = c.act0 if c.act0 > 0 else 1
+        v0 = c.vib0 if c.vib0 < 1000000 else 1000000
+        f[14] = cl((v0 * 64) // a0)
+        on = c.on_at_peak if c.on_at_peak > 0 else 1
+        f[15] = cl((pk * 64) // on)
+        if self.screen is None:
+            return 1
+        return SC.walk(self.screen, f)
 
     def flush(self):
         """At shutdown or the end of a replay: close open events (FLAG_TRUNCATED if still

@@ -117,6 +117,8 @@ class ReplayResult:
     notes: list[str] = field(default_factory=list)
     event_values: list[tuple[int, ...]] = field(default_factory=list)     # raw EVENT fields
     summary_values: list[tuple[int, ...]] = field(default_factory=list)   # raw SUMMARY fields
+    # trace mode: every candidate episode (onset_s, offset_s, kept by the screen, features)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def x_realtime(self) -> float:
@@ -164,7 +166,7 @@ class _Reader(threading.Thread):
 
 
 def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = None,
-                     config: dict[str, int] | None = None) -> ReplayResult:
+                     config: dict[str, int] | None = None, trace: bool = False) -> ReplayResult:
     """Stream ``rec`` through the firmware of ``board``; return events and summaries."""
     conv = load_board_conv(board)
     info = rec.info
@@ -183,8 +185,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if config:
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
         cfg_code = f"from core import detconfig; cfg = detconfig.make({items}); "
-    code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}"
-            f"{', cfg' if config else ''})")
+    code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}, "
+            f"{'cfg' if config else 'None'}, {bool(trace)})")
     t_start = time.perf_counter()
     proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)
@@ -225,6 +227,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if os.environ.get("SPASMTRACK_REPLAY_STDERR"):
         sys.stderr.write(b"".join(err_reader.lines).decode(errors="replace"))
     events, summaries, notes = [], [], list(info.notes)
+    cands: list[dict[str, Any]] = []
     ev_raw: list[tuple[int, ...]] = []
     sm_raw: list[tuple[int, ...]] = []
     for raw in out_reader.lines:
@@ -237,6 +240,10 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
         elif parts[0] == "S":
             sm_raw.append(tuple(int(x) for x in parts[1:]))
             summaries.append(summary_dict(sm_raw[-1]))
+        elif parts[0] == "C":
+            on, dur, keep, *feat = (int(x) for x in parts[1:])
+            cands.append({"onset_s": on / 1000.0, "offset_s": (on + dur) / 1000.0, "keep": keep,
+                          "features": feat})
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:
@@ -246,7 +253,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
     return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes,
-                        ev_raw, sm_raw)
+                        ev_raw, sm_raw, cands)
 
 
 class _Resampler:

@@ -11,6 +11,9 @@ board's ``coeffs.py`` on MICROPYPATH. Reads from stdin, little-endian int32 word
 
 Writes one text line per record to stdout: ``E v0 v1 ...`` (EVENT values in
 records.FIELDS order), ``S ...`` (SUMMARY), and at the end ``D blocks ticks overflow``.
+With ``trace`` (training the learned screen, ``spasmtrack.screen``) also ``C onset_ms
+duration_ms keep f0 .. f15`` per candidate episode (screen.FEATURES order); the trace list
+allocates, so it is a host tool's mode, never the device's.
 The per-block work (chains + detector) allocates nothing; reading uses readinto.
 """
 import sys
@@ -39,7 +42,11 @@ def _emit(out, tag, a, n):
 
 
 def _drain(out, det, ne, ns):
-    """Write every event, then every summary, the detector has ready."""
+    """Write every candidate (trace mode), event, then summary the detector has ready."""
+    if det.trace:
+        for on, dur, keep, f in det.trace:
+            out.write("C %d %d %d %s\n" % (on, dur, keep, " ".join(str(v) for v in f)))
+        det.trace.clear()
     while True:
         ev = det.pop_event()
         if ev is None:
@@ -51,7 +58,7 @@ def _drain(out, det, ne, ns):
             break
         _emit(out, "S", sm, ns)
 
-def main(nch, block, mains=0, config=None):
+def main(nch, block, mains=0, config=None, trace=False):
     cfg = config if config is not None else detconfig.DEFAULT
     m_max = block // coeffs.EMG_DECIM
     inp = sys.stdin.buffer
@@ -62,6 +69,8 @@ def main(nch, block, mains=0, config=None):
     chains = []
     fasts = []
     det = detector.Detector(cfg, nch, coeffs)
+    if trace:
+        det.trace = []
     for ch in range(nch):
         c = dspchain.EmgChain(coeffs, block, mains_hz=mains)
         env = array("i", bytes(4 * m_max))
