@@ -310,6 +310,7 @@ class Detector:
         c.mot = 0
         c.mot_snap = 0
         c.gpk = 0
+        c.rot = 0
         c.apk = 0
         c.clip = False
         c.rough = 0
@@ -499,6 +500,8 @@ class Detector:
                 v = gyro[i]
                 if v > c.gpk:
                     c.gpk = v
+                if c.rot < 536870912 and v > 0:    # rotation travelled (0.001 deg), < 2**30
+                    c.rot += v if v < 65535 else 65535
                 v = acc[i]
                 if v > c.apk:
                     c.apk = v
@@ -902,6 +905,8 @@ class Detector:
         f[14] = cl((v0 * 64) // a0)
         on = c.on_at_peak if c.on_at_peak > 0 else 1
         f[15] = cl((pk * 64) // on)
+        f[16] = c.rot // 1000
+        f[17] = (f[12] * 1000) // dur if dur > 0 and f[12] < 1000000 else 1000
         if self.screen is None:
             return 1
         return SC.walk(self.screen, f)

@@ -46,8 +46,10 @@ FEATURES = (
     "act_mg",            # mean gravity-free acceleration over the second before the onset
     "vib_64",            # 64 x mean jerk / mean acceleration over that second (vibration)
     "over_on_64",        # 64 x peak envelope / the onset threshold at the peak
+    "rot_deg",           # rotation the limb travelled during it (integrated angular rate)
+    "rise_pm",           # rise_ms per mille of dur_ms (a slow symmetric swell vs a jerk)
 )
-NF = const(16)
+NF = const(18)
 
 
 if micropython is not None:

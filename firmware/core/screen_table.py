@@ -24,6 +24,8 @@ FEATURES = (
     'act_mg',
     'vib_64',
     'over_on_64',
+    'rot_deg',
+    'rise_pm',
 )
 # pre-order nodes: (feature, threshold, right child) or (255, keep, 0) for a leaf
 NODES = (
