@@ -38,7 +38,7 @@ def test_malformed_tables_are_refused_at_configuration():
     assert_raises(ValueError, SC.table, (0, 5))                    # not whole nodes
     assert_raises(ValueError, SC.table, (0, 5, 0, 255, 1, 0))      # right child not after the left
     assert_raises(ValueError, SC.table, (0, 5, 9, 255, 1, 0, 255, 0, 0))   # right child outside
-    assert_raises(ValueError, SC.table, (16, 5, 2, 255, 1, 0, 255, 0, 0))  # no feature 16
+    assert_raises(ValueError, SC.table, (SC.NF, 5, 2, 255, 1, 0, 255, 0, 0))  # no such feature
     assert_raises(ValueError, SC.table, (255, 2, 0))               # a leaf is 0 or 1
     assert_raises(ValueError, SC.table, (0, -1, 2, 255, 1, 0, 255, 0, 0))  # negative threshold
 
