@@ -82,7 +82,7 @@ accuracy: setup
 # Retrain the detector's learned screen on the tuning corpus (data/screen/training.csv and
 # firmware/core/screen_table.py, both committed; tests/test_screen.py checks they agree).
 screen: setup
-	$(BIN)/python -m spasmtrack.screen all
+	$(BIN)/python -m spasmtrack.accuracy.screendata all
 
 # Regenerate the committed filter coefficients of every board from its rate and band.
 coeffs: setup

@@ -9,7 +9,7 @@ FIRMWARE = "../firmware"
 # core/dsp_plain.py (the float twins of the viper kernels) stays on the host: HOST_ONLY.
 package("core", files=["__init__.py", "clonus.py", "context.py", "detconfig.py", "detector.py", "dsp.py",
                        "dspchain.py", "events.py", "flashlog.py", "floor.py", "fwinfo.py", "mains.py", "quality.py",
-                       "racp.py", "records.py"], base_path=FIRMWARE)
+                       "racp.py", "records.py", "screen.py", "screen_table.py"], base_path=FIRMWARE)
 package("device", base_path=FIRMWARE)
 package("drivers", base_path=FIRMWARE)
 # the file-backed log storage, used when the partition table has no 'spasmlog' partition

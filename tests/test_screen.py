@@ -59,7 +59,7 @@ def test_the_detector_emits_exactly_the_candidates_the_screen_keeps(data):
     name = next(r["recording"] for r, d in zip(rows, drop) if d)
     rec = build(Job("corpus", name, 1, 1.0))
     res = replay_recording(rec.recording(), trace=True)
-    kept = [round(c["onset_s"] - 0.01, 3) for c in res.candidates if c["keep"]]
+    kept = [c["onset_s"] for c in res.candidates if c["keep"]]
     dropped = [c for c in res.candidates if not c["keep"]]
     assert dropped, f"{name}: the screen dropped nothing on a recording where its training data say it does"
     assert [e["onset_s"] for e in res.events] == kept

@@ -847,7 +847,8 @@ class Detector:
         if self.screen is not None or self.trace is not None:
             keep = self._screen(c, dur, kind, mean, state_n, mot)
             if self.trace is not None:
-                self.trace.append((self.ms(onset), dur, keep, tuple(self.feat)))
+                self.trace.append((wrap_add_ms(self.ms(onset), -cfg.onset_adj_ms), dur, keep, c.idx,
+                                   tuple(self.feat)))
             if self.screen is not None and not keep:
                 self.out.count_rejected(onset)
                 return

@@ -241,9 +241,9 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
             sm_raw.append(tuple(int(x) for x in parts[1:]))
             summaries.append(summary_dict(sm_raw[-1]))
         elif parts[0] == "C":
-            on, dur, keep, *feat = (int(x) for x in parts[1:])
+            on, dur, keep, ch, *feat = (int(x) for x in parts[1:])
             cands.append({"onset_s": on / 1000.0, "offset_s": (on + dur) / 1000.0, "keep": keep,
-                          "features": feat})
+                          "channel": ch, "features": feat})
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:

@@ -12,7 +12,7 @@ board's ``coeffs.py`` on MICROPYPATH. Reads from stdin, little-endian int32 word
 Writes one text line per record to stdout: ``E v0 v1 ...`` (EVENT values in
 records.FIELDS order), ``S ...`` (SUMMARY), and at the end ``D blocks ticks overflow``.
 With ``trace`` (training the learned screen, ``spasmtrack.screen``) also ``C onset_ms
-duration_ms keep f0 .. f15`` per candidate episode (screen.FEATURES order); the trace list
+duration_ms keep channel f0 .. f17`` per candidate episode (screen.FEATURES order); the trace list
 allocates, so it is a host tool's mode, never the device's.
 The per-block work (chains + detector) allocates nothing; reading uses readinto.
 """
@@ -44,8 +44,8 @@ def _emit(out, tag, a, n):
 def _drain(out, det, ne, ns):
     """Write every candidate (trace mode), event, then summary the detector has ready."""
     if det.trace:
-        for on, dur, keep, f in det.trace:
-            out.write("C %d %d %d %s\n" % (on, dur, keep, " ".join(str(v) for v in f)))
+        for on, dur, keep, ch, f in det.trace:
+            out.write("C %d %d %d %d %s\n" % (on, dur, keep, ch, " ".join(str(v) for v in f)))
         det.trace.clear()
     while True:
         ev = det.pop_event()
