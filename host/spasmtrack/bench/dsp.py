@@ -34,9 +34,9 @@ def _coeffs() -> ModuleType:
     return firmware.board_module(BOARD)
 
 
-def _run_firmware(raw_path: Path, out_path: Path, n: int, hum_path: Path) -> dict:
+def _run_firmware(raw_path: Path, out_path: Path, n: int, nohum_path: Path, hum_path: Path) -> dict:
     code = (f"import dsp_bench; dsp_bench.main({str(BOARDS_DIR / BOARD)!r}, {str(raw_path)!r}, "
-            f"{str(out_path)!r}, {BLOCK}, {n}, {str(hum_path)!r})")
+            f"{str(out_path)!r}, {BLOCK}, {n}, {str(nohum_path)!r}, {str(hum_path)!r})")
     proc = subprocess.run(firmware.unix_command("-c", code, heap="96K"), env=firmware.unix_env(),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode:
@@ -131,15 +131,17 @@ def run() -> list[BenchFigure]:
     raw = np.clip(np.round(recording_uv(SECONDS, fs) / c.UV_PER_COUNT), -2**23, 2**23 - 1).astype(np.int64)
     raw_path = WORK / "raw.bin"
     raw.astype("<i4").tofile(raw_path)
-    # the same recording with mains hum (HUM_UV at 50 Hz and its third harmonic), for the
-    # automatic notch's cost while it is in
+    # the automatic notch's cost: the same recording without hum (notch out) and with
+    # HUM_UV RMS at 50 Hz and at its third harmonic (notch in)
     t = np.arange(len(raw)) / fs
-    hum_uv = HUM_UV[0] * np.sin(2 * np.pi * 50 * t) + HUM_UV[1] * np.sin(2 * np.pi * 150 * t)
-    hum_raw = np.clip(raw + np.round(hum_uv * np.sqrt(2) / c.UV_PER_COUNT).astype(np.int64), -2**23, 2**23 - 1)
-    hum_path = WORK / "raw_hum.bin"
-    hum_raw.astype("<i4").tofile(hum_path)
+    clean = recording_uv(SECONDS, fs, hum_uv=0.0)
+    hum = clean + np.sqrt(2) * (HUM_UV[0] * np.sin(2 * np.pi * 50 * t) + HUM_UV[1] * np.sin(2 * np.pi * 150 * t))
+    paths = []
+    for name, sig in (("raw_nohum.bin", clean), ("raw_hum.bin", hum)):
+        paths.append(WORK / name)
+        np.clip(np.round(sig / c.UV_PER_COUNT), -2**23, 2**23 - 1).astype("<i4").tofile(paths[-1])
     fw_out, c_out = WORK / "fw_out.bin", WORK / "c_out.bin"
-    fw = _run_firmware(raw_path, fw_out, len(raw), hum_path)
+    fw = _run_firmware(raw_path, fw_out, len(raw), paths[0], paths[1])
     c_ns = _run_c(c, raw_path, c_out)
     m = BLOCK // c.EMG_DECIM
     fw_streams = np.fromfile(fw_out, "<i4").reshape(-1, 4, m).transpose(1, 0, 2).reshape(4, -1)
@@ -161,7 +163,9 @@ def run() -> list[BenchFigure]:
                            "arv_with_50hz_notch_ns": fw["viper_arv_mains50_ns"],
                            "arv_auto_notch_no_hum_ns": fw.get("viper_arv_auto_nohum_ns"),
                            "arv_auto_notch_hum_ns": fw.get("viper_arv_auto_hum_ns"),
-                           "auto_notch_hum_uv_rms_50_150hz": list(HUM_UV)}),
+                           "auto_notch_hum_uv_rms_50_150hz": list(HUM_UV),
+                           "auto_notch_in_with_hum": fw.get("auto_hum_mains_at_end"),
+                           "auto_notch_in_without_hum": fw.get("auto_nohum_mains_at_end")}),
         BenchFigure("dsp_alloc_bytes_per_block", fw["viper_alloc_per_block"], "bytes", "== 0",
                     note="gc.mem_alloc() growth over all blocks / blocks, gc disabled, -X heapsize=96K",
                     extra={"other_modes": {k: v2 for k, v2 in fw.items() if k.startswith("alloc_")}}),
