@@ -15,14 +15,8 @@ units), and:
   off with nearby equipment keeps it in; a notch left in costs < 0.2 % of EMG amplitude,
   ``docs/dsp.md``), then switches out.
 
-Mains hum from switching equipment carries odd harmonics; the third (150 or 180 Hz, 5-30 %
-of the fundamental) lies inside the EMG band. Each fundamental notch's output therefore
-also goes through the matching third-harmonic notch (``NOTCH150_SOS`` / ``NOTCH180_SOS``,
-Q 10; empty on a board whose band or rate leaves the harmonic out). Both harmonic notches
-run on every block too, after the band sums (which see the fundamental notches only), so
-their states are warm and switching a notch in causes no transient: the output while the
-notch at f is in is bit for bit the fixed ``mains_hz`` f chain's (band-pass, notch f,
-notch 3f).
+Each fundamental notch is followed by its third-harmonic notch (150/180 Hz, docs/dsp.md),
+run on every block (warm): while f is in, the output is the fixed ``mains_hz`` f chain's.
 
 ``run(work, n)`` replaces ``work`` by the notched signal while a notch is in; ``hz`` says
 which (0, 50 or 60); ``switches`` counts changes, so that the detector can drop an 'event'
@@ -96,8 +90,6 @@ class AutoNotch:
         self.sos180 = array("i", coeffs.NOTCH180_SOS)
         self.st150 = _state(self.sos150, sx)
         self.st180 = _state(self.sos180, sx)
-        self.has150 = len(self.sos150) > 0
-        self.has180 = len(self.sos180) > 0
         self.w50 = array("i", bytes(4 * block_len))
         self.w60 = array("i", bytes(4 * block_len))
         if block_len > 2048:
@@ -127,10 +119,8 @@ class AutoNotch:
         band_sums(work, self.w50, self.w60, p)
         self.a50 += (p[3] // n - self.a50) >> 2    # ~0.4 s at 100 ms blocks
         self.a60 += (p[4] // n - self.a60) >> 2
-        if self.has150:
-            k.biquad(self.w50, n, self.sos150, self.st150)
-        if self.has180:
-            k.biquad(self.w60, n, self.sos180, self.st180)
+        k.biquad(self.w50, n, self.sos150, self.st150)    # no sections: nothing done
+        k.biquad(self.w60, n, self.sos180, self.st180)
         a50 = self.a50
         a60 = self.a60
         hz = self.hz
