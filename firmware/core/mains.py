@@ -12,7 +12,7 @@ units), and:
 * the notch at f switches in when a_f > 3 x a_other + ``min_units`` (1 uV ARV; 5 uV of hum
   gives a ratio near 10, EMG and noise near 1, ECG bleed up to ~2);
 * it stays in until a_f < 1.5 x a_other (+ ``min_units``) for 60 s without a break (hum switching on and
-  off with nearby equipment keeps it in; a notch left in costs < 0.2 % of EMG amplitude,
+  off with nearby equipment keeps it in; a notch left in costs ~4 % of EMG amplitude,
   ``docs/dsp.md``), then switches out.
 
 Each fundamental notch is followed by its third-harmonic notch (150/180 Hz, docs/dsp.md),
