@@ -234,10 +234,11 @@ def _notch(stages: list[np.ndarray | None], bp: IntCascade) -> IntCascade:
     """The last of ``stages`` (float SOS rows run after the band-pass, in order) quantized;
     no sections when it is None (a harmonic notch the design leaves out)."""
     from .quantize import quantize_cascade
+    rows = [s for s in stages if s is not None]
     if stages[-1] is None:
         return IntCascade((), bp.frac, bp.input_max, ())
     # quantize the notch as the last stage of bp + stages so its bounds include what runs before it
-    full = quantize_cascade(np.vstack([bp.float_sos(), *stages]), bp.input_max, bp.frac, min_q=12)
+    full = quantize_cascade(np.vstack([bp.float_sos(), *rows]), bp.input_max, bp.frac, min_q=12)
     return IntCascade(full.sections[-1:], bp.frac, bp.input_max, full.bounds[-1:])
 
 
