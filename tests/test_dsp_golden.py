@@ -56,6 +56,67 @@ def test_emg_chain_with_mains_filter_bit_identical(name: str, mains: int, tmp_pa
     assert_same(fw_emg(raw, tmp_path, mains, "arv"), golden.emg_chain(raw, C, mains, "arv"))
 
 
+def _switching_hum(c: object, seconds: float = 16.0, seed: int = 4) -> np.ndarray:
+    """EMG-like noise (5 uV RMS, 2 uV floor) with mains hum switching on and off: 10 uV RMS at
+    50 Hz + 3 uV at 150 Hz from 2-7 s, none 7-9 s, 60 + 180 Hz (12 + 3.6 uV) from 9-14 s."""
+    fs = int(c.FS_HZ)  # type: ignore[attr-defined]
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    rng = np.random.default_rng(seed)
+    uv = emg_like(n, fs, 5.0, seed) + rng.normal(0, 2.0, n)
+    on50 = (t >= 2) & (t < 7)
+    on60 = (t >= 9) & (t < 14)
+    r2 = np.sqrt(2)
+    uv += on50 * r2 * (10 * np.sin(2 * np.pi * 50 * t) + 3 * np.sin(2 * np.pi * 150 * t + 0.4))
+    uv += on60 * r2 * (12 * np.sin(2 * np.pi * 60 * t) + 3.6 * np.sin(2 * np.pi * 180 * t + 1.1))
+    return np.round(uv / c.UV_PER_COUNT + 30_000).astype(np.int64)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mode", ["arv", "tkeo"])
+def test_automatic_notch_with_harmonics_bit_identical(mode: str, tmp_path: Path) -> None:
+    """The automatic notch (mains.py: 50/60 Hz notches, their 150/180 Hz harmonic notches,
+    the per-block switching) on the unix port equals golden.auto_notch on hum switching on,
+    off and over to 60 Hz; the golden model's notch history shows every switch happened."""
+    raw = _switching_hum(C)
+    gold = golden.emg_chain(raw, C, golden.MAINS_AUTO, mode, block=100)
+    hz = gold.pop("mains")
+    assert hz[15] == 0 and hz[60] == 50 and hz[85] == 50 and hz[130] == 60, hz[::10]
+    assert_same(fw_emg(raw, tmp_path, golden.MAINS_AUTO, mode), gold)
+
+
+@pytest.mark.parametrize("mains", [50, 60])
+def test_fixed_notch_includes_the_third_harmonic(mains: int) -> None:
+    """A fixed notch removes its third harmonic too: 3 uV RMS at 3 x mains leaves < 0.3 uV
+    (golden model, bit-identical to the firmware by the tests above)."""
+    fs = C.FS_HZ
+    t = np.arange(6 * fs) / fs
+    raw = np.round(3 * np.sqrt(2) * np.sin(2 * np.pi * 3 * mains * t) / C.UV_PER_COUNT).astype(np.int64)
+    fast = golden.emg_chain(raw, C, mains, "arv")["fast"][200:] / 100.0    # ARV in uV
+    off = golden.emg_chain(raw, C, 0, "arv")["fast"][200:] / 100.0
+    assert off.mean() > 2.3                     # ARV of 3 uV RMS = 2.7 uV passes the band-pass
+    assert fast.mean() * np.pi / 2 / np.sqrt(2) < 0.3, fast.mean()
+
+
+def test_harmonic_notch_left_out_where_the_band_excludes_it(tmp_path: Path) -> None:
+    """A board whose band ends below 150 Hz gets empty harmonic notches (the band-pass removes
+    the harmonic); its fixed and automatic chains run on the unix port, bit-identical."""
+    gen = coeffgen.generate("t", _spec(500, [20.0, 140.0]))
+    assert "NOTCH150_SOS = array('i', [])" in gen.text and "NOTCH180_SOS = array('i', [])" in gen.text
+    both = coeffgen.generate("t", _spec(500, [20.0, 200.0])).text
+    assert "NOTCH150_SOS = array('i', [])" not in both and "NOTCH180_SOS = array('i', [])" not in both
+    ns: dict = {}
+    exec(compile(gen.text, "coeffs.py", "exec"), ns)
+    c = type("C", (), ns)
+    board_dir = tmp_path / "b"
+    board_dir.mkdir()
+    (board_dir / "coeffs.py").write_text(gen.text)
+    raw = _switching_hum(c, seconds=8.0)
+    for mains in (50, golden.MAINS_AUTO):
+        gold = golden.emg_chain(raw, c, mains, "arv", block=50)
+        gold.pop("mains", None)
+        assert_same(fw_emg(raw, tmp_path, mains, "arv", board_dir=str(board_dir), block=50), gold)
+
+
 @pytest.mark.parametrize("mode", ["arv", "lp", "tkeo"])
 def test_plain_twin_gives_identical_integers(mode: str, tmp_path: Path) -> None:
     raw = np.concatenate([VECTORS["bursts"][:3000], VECTORS["square_fullscale_150hz"][:1000]])

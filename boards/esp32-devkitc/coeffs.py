@@ -50,6 +50,10 @@ BP_SOS = array('i', [13901, -27802, 13901, 29136, -12983, 14, 15, 1, 16384, -327
 # optional mains notches (Q = 30), run after the band-pass
 NOTCH50_SOS = array('i', [16299, -31002, 16299, 31002, -16213, 14, 14, 0])
 NOTCH60_SOS = array('i', [16282, -30277, 16282, 30277, -16179, 14, 14, 0])
+# third-harmonic notches (Q = 10), run after the 50 / 60 Hz notch while it is in;
+# empty where the harmonic is outside the band or near Nyquist (design.harmonic_notch)
+NOTCH150_SOS = array('i', [15646, -18393, 15646, 18393, -14908, 14, 14, 0])
+NOTCH180_SOS = array('i', [15506, -13204, 15506, 13204, -14628, 14, 14, 0])
 # 1-20 Hz motion band at the envelope rate
 LF_SOS = array('i', [6629, 0, -6629, 18638, -3125, 14, 15, 0])
 # optional 8 Hz low-pass envelope at the envelope rate

@@ -5,7 +5,7 @@ Everything is checked and allocated at configuration time (constructor and ``bin
 
 EMG chain per channel (raw ADC counts at ``coeffs.FS_HZ``)::
 
-    raw -> << SIG_FRAC -> band-pass (Butterworth HP order 4 + LP order 2) [-> mains notch]
+    raw -> << SIG_FRAC -> band-pass (Butterworth HP order 4 + LP order 2) [-> mains notch + 3rd harmonic]
         -> |.| (or TKEO) -> sum per envelope period -> 0.01 uV -> 100 ms moving mean (ARV)
                                                                (or 8 Hz low-pass)  = env
     raw -> mean per envelope period (0.01 uV) -> 1-20 Hz band -> |.| -> 100 ms mean = lf
@@ -28,7 +28,8 @@ _ENV_MODES = (ENV_ARV, ENV_LP, ENV_TKEO)
 #: Layout of the generated coefficients module this code understands.
 COEFFS_LAYOUT = 2
 _EMG_NAMES = ("COEFFS_LAYOUT", "FS_HZ", "EMG_DECIM", "ENV_WIN", "SIG_FRAC", "BP_SOS", "NOTCH50_SOS",
-              "NOTCH60_SOS", "RECT_SHIFT", "ENV_K", "ENV_S", "ENV_PRE", "TKEO_SHIFT",
+              "NOTCH60_SOS", "NOTCH150_SOS", "NOTCH180_SOS", "RECT_SHIFT", "ENV_K", "ENV_S", "ENV_PRE",
+              "TKEO_SHIFT",
               "TKEO_SUM_SHIFT", "TKEO_K", "TKEO_S", "TKEO_PRE", "LF_K", "LF_S", "LF_PRE",
               "LF_FRAC", "LF_SOS", "ENVLP_FRAC", "ENVLP_SOS", "ADC_MAX")
 _IMU_NAMES = ("COEFFS_LAYOUT", "IMU_FS_HZ", "ACC_K", "ACC_S", "ACC_PRE", "GYRO_K", "GYRO_S", "GYRO_PRE",
@@ -52,6 +53,8 @@ def _need(coeffs, names):
 
 
 def _check_sos(name, sos):
+    if name[:6] == "NOTCH1" and sos == array("i"):
+        return              # a harmonic notch the board's band or rate leaves out: no sections
     if not is_i32_array(sos) or len(sos) % 8:
         raise ConfigError("%s must be array('i') of 8-word sections" % name)
     for o in range(0, len(sos), 8):
@@ -134,10 +137,12 @@ class EmgChain:
         self.env_mode = env_mode
         sx = k.SX
         sos = array("i", coeffs.BP_SOS)
-        if mains_hz == 50:
+        if mains_hz == 50:                   # the notch and its third harmonic's (may be empty)
             sos.extend(coeffs.NOTCH50_SOS)
+            sos.extend(coeffs.NOTCH150_SOS)
         elif mains_hz == 60:
             sos.extend(coeffs.NOTCH60_SOS)
+            sos.extend(coeffs.NOTCH180_SOS)
         self.sos = sos
         self.bp_state = _state(sos, sx)
         self.auto = _mains.AutoNotch(coeffs, block_len, k) if mains_hz == MAINS_AUTO else None

@@ -12,8 +12,11 @@ units), and:
 * the notch at f switches in when a_f > 3 x a_other + ``min_units`` (1 uV ARV; 5 uV of hum
   gives a ratio near 10, EMG and noise near 1, ECG bleed up to ~2);
 * it stays in until a_f < 1.5 x a_other (+ ``min_units``) for 60 s without a break (hum switching on and
-  off with nearby equipment keeps it in; a notch left in costs < 0.2 % of EMG amplitude,
+  off with nearby equipment keeps it in; a notch left in costs ~4 % of EMG amplitude,
   ``docs/dsp.md``), then switches out.
+
+Each fundamental notch is followed by its third-harmonic notch (150/180 Hz, docs/dsp.md),
+run on every block (warm): while f is in, the output is the fixed ``mains_hz`` f chain's.
 
 ``run(work, n)`` replaces ``work`` by the notched signal while a notch is in; ``hz`` says
 which (0, 50 or 60); ``switches`` counts changes, so that the detector can drop an 'event'
@@ -82,6 +85,11 @@ class AutoNotch:
         self.sos60 = array("i", coeffs.NOTCH60_SOS)
         self.st50 = _state(self.sos50, sx)
         self.st60 = _state(self.sos60, sx)
+        # third-harmonic notches behind the fundamental ones, in place on w50 / w60
+        self.sos150 = array("i", coeffs.NOTCH150_SOS)
+        self.sos180 = array("i", coeffs.NOTCH180_SOS)
+        self.st150 = _state(self.sos150, sx)
+        self.st180 = _state(self.sos180, sx)
         self.w50 = array("i", bytes(4 * block_len))
         self.w60 = array("i", bytes(4 * block_len))
         if block_len > 2048:
@@ -111,6 +119,8 @@ class AutoNotch:
         band_sums(work, self.w50, self.w60, p)
         self.a50 += (p[3] // n - self.a50) >> 2    # ~0.4 s at 100 ms blocks
         self.a60 += (p[4] // n - self.a60) >> 2
+        k.biquad(self.w50, n, self.sos150, self.st150)    # no sections: nothing done
+        k.biquad(self.w60, n, self.sos180, self.st180)
         a50 = self.a50
         a60 = self.a60
         hz = self.hz

@@ -54,7 +54,7 @@ def _time_chain(c, raw_path, n_total, block, mains, mode, out_path=None):
     f.close()
     if out is not None:
         out.close()
-    return t_chain * 1000 / n_total, alloc / (n_total // block)
+    return t_chain * 1000 / n_total, alloc / (n_total // block), chain.mains_now
 
 
 def _time_float(c, raw_path, n_float, block):
@@ -93,20 +93,32 @@ def _time_float(c, raw_path, n_float, block):
     return best * 1000 / n_float, alloc, ch.env[len(ch.env) - 1]
 
 
-def main(board_dir, raw_path, out_path, block, n_total):
+def main(board_dir, raw_path, out_path, block, n_total, nohum_path=None, hum_path=None):
     c = _coeffs(board_dir)
     n_total = (n_total // block) * block
     res = {"n_samples": n_total, "block": block}
     best = None
     for i in range(5):                       # best of five passes
-        ns, alloc = _time_chain(c, raw_path, n_total, block, 0, "arv", out_path if i == 0 else None)
+        ns, alloc, _ = _time_chain(c, raw_path, n_total, block, 0, "arv", out_path if i == 0 else None)
         best = ns if best is None or ns < best else best
     res["viper_arv_ns"] = best
     res["viper_alloc_per_block"] = alloc
     for mode, mains in (("lp", 0), ("tkeo", 0), ("arv", 50)):
-        ns, a = _time_chain(c, raw_path, n_total, block, mains, mode)
+        ns, a, _ = _time_chain(c, raw_path, n_total, block, mains, mode)
         res["viper_%s_mains%d_ns" % (mode, mains)] = ns
         res["alloc_%s_mains%d" % (mode, mains)] = a
+    # the automatic mains notch (dspchain.MAINS_AUTO) without hum (notch out) and on the same
+    # recording with hum added (notch in from the first second): best of three passes each
+    for label, path in (("nohum", nohum_path), ("hum", hum_path)):
+        if path is None:
+            continue
+        best = None
+        for _ in range(3):
+            ns, a, hz = _time_chain(c, path, n_total, block, dspchain.MAINS_AUTO, "arv")
+            best = ns if best is None or ns < best else best
+        res["viper_arv_auto_%s_ns" % label] = best
+        res["alloc_arv_auto_%s" % label] = a
+        res["auto_%s_mains_at_end" % label] = hz
     n_float = min(n_total, 10000)
     fns, falloc, last = _time_float(c, raw_path, n_float, block)
     res["float_ns"] = fns

@@ -110,14 +110,17 @@ def generate(board: str, spec: dict[str, Any] | None = None) -> Generated:
     d = dsgn.design_emg(fs, band)
     uvpc = uv_per_count(emg)
     xin = emg_input_max(emg)
-    # the most fractional bits for which the band-pass AND both mains notches (which run
-    # after it, on its output, at the same signal scale) fit int32
+    # the most fractional bits for which the band-pass AND both mains notches with their
+    # third-harmonic notches (which run after it, on its output, at the same signal scale)
+    # fit int32
     max_frac = 12
     while True:
         bp = best_cascade(d.bandpass, xin, max_frac=max_frac)
         try:
-            n50 = _notch(d.notch50, bp)
-            n60 = _notch(d.notch60, bp)
+            n50 = _notch([d.notch50], bp)
+            n60 = _notch([d.notch60], bp)
+            n150 = _notch([d.notch50, d.notch150], bp)
+            n180 = _notch([d.notch60, d.notch180], bp)
             break
         except QuantizeError:
             if bp.frac == 0:
@@ -125,7 +128,7 @@ def generate(board: str, spec: dict[str, Any] | None = None) -> Generated:
             max_frac = bp.frac - 1
     frac = bp.frac
     ymax = max(bp.bounds)
-    ymax = max([ymax] + list(n50.bounds) + list(n60.bounds))
+    ymax = max([ymax] + [b_ for n in (n50, n60, n150, n180) for b_ in n.bounds])
     dec = d.decim
     rect_shift = max(0, math.ceil(math.log2(dec * (ymax + 1))) - 31 + 1)
     acc_max = dec * (ymax >> rect_shift)
@@ -201,6 +204,11 @@ def generate(board: str, spec: dict[str, Any] | None = None) -> Generated:
     lines.append("# optional mains notches (Q = %g), run after the band-pass\n" % dsgn.NOTCH_Q)
     lines.append(_sos_line("NOTCH50_SOS", n50))
     lines.append(_sos_line("NOTCH60_SOS", n60))
+    lines.append("# third-harmonic notches (Q = %g), run after the 50 / 60 Hz notch while it is in;\n"
+                 "# empty where the harmonic is outside the band or near Nyquist (design.harmonic_notch)\n"
+                 % dsgn.HARMONIC_Q)
+    lines.append(_sos_line("NOTCH150_SOS", n150))
+    lines.append(_sos_line("NOTCH180_SOS", n180))
     lines.append("# 1-20 Hz motion band at the envelope rate\n")
     lines.append(_sos_line("LF_SOS", lf))
     lines.append("# optional %g Hz low-pass envelope at the envelope rate\n" % dsgn.ENV_LP_HZ)
@@ -222,10 +230,15 @@ def _ba(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signal.sos2tf(sos)
 
 
-def _notch(sos: np.ndarray, bp: IntCascade) -> IntCascade:
+def _notch(stages: list[np.ndarray | None], bp: IntCascade) -> IntCascade:
+    """The last of ``stages`` (float SOS rows run after the band-pass, in order) quantized;
+    no sections when it is None (a harmonic notch the design leaves out)."""
     from .quantize import quantize_cascade
-    # quantize the notch as the last stage of bp + notch so its bounds include the band-pass
-    full = quantize_cascade(np.vstack([bp.float_sos(), sos]), bp.input_max, bp.frac, min_q=12)
+    rows = [s for s in stages if s is not None]
+    if stages[-1] is None:
+        return IntCascade((), bp.frac, bp.input_max, ())
+    # quantize the notch as the last stage of bp + stages so its bounds include what runs before it
+    full = quantize_cascade(np.vstack([bp.float_sos(), *rows]), bp.input_max, bp.frac, min_q=12)
     return IntCascade(full.sections[-1:], bp.frac, bp.input_max, full.bounds[-1:])
 
 

@@ -21,6 +21,14 @@ HP_ORDER = 4
 LP_ORDER = 2
 #: Quality factor of the optional mains notch: -3 dB width = f0 / Q (50 Hz -> 1.7 Hz wide).
 NOTCH_Q = 30.0
+#: Quality factor of the third-harmonic notches (150 / 180 Hz) that run behind the mains
+#: notch: -3 dB width 15 / 18 Hz, so a mains drift of +-1 % (+-1.5 / +-1.8 Hz at the third
+#: harmonic) still leaves >= 14 dB of attenuation (docs/dsp.md gives the EMG power it costs).
+HARMONIC_Q = 10.0
+#: A third-harmonic notch is made only where the harmonic lies inside the EMG band and at or
+#: below this fraction of the sampling rate (0.8 x Nyquist; nearer Nyquist the bilinear
+#: transform warps and widens the notch). Elsewhere the band-pass already removes it.
+MAX_HARMONIC_FRACTION = 0.4
 #: Low-frequency (motion artifact) band, computed at the envelope rate (Hz).
 LF_BAND_HZ = (1.0, 20.0)
 #: Optional low-pass envelope cutoff (Hz), applied at the envelope rate.
@@ -44,6 +52,8 @@ class EmgDesign:
     bandpass: np.ndarray          # float SOS (n, 6): HP sections then LP section
     notch50: np.ndarray           # float SOS (1, 6)
     notch60: np.ndarray           # float SOS (1, 6)
+    notch150: np.ndarray | None   # float SOS (1, 6), or None: 150 Hz outside the band (see harmonic_notch)
+    notch180: np.ndarray | None   # float SOS (1, 6), or None
     decim: int                    # raw samples per envelope sample
     env_fs_hz: float
     env_win: int                  # envelope samples per moving window
@@ -76,6 +86,7 @@ def design_emg(fs_hz: int, band_hz: tuple[float, float]) -> EmgDesign:
     for f0 in (50.0, 60.0):
         b, a = signal.iirnotch(f0, NOTCH_Q, fs=fs_hz)
         notches.append(np.concatenate([b, a])[None, :])
+    h150, h180 = (harmonic_notch(3.0 * f0, fs_hz, band_hz) for f0 in (50.0, 60.0))
     decim = int(fs_hz) // ENV_TARGET_HZ
     env_fs = fs_hz / decim
     env_win = max(1, round(ENV_WINDOW_S * env_fs))
@@ -83,7 +94,18 @@ def design_emg(fs_hz: int, band_hz: tuple[float, float]) -> EmgDesign:
     env_lp = signal.butter(2, ENV_LP_HZ, btype="lowpass", fs=env_fs, output="sos")
     return EmgDesign(fs_hz=int(fs_hz), band_hz=(float(lo), float(hi)),
                      bandpass=np.vstack([hp, lp]), notch50=notches[0], notch60=notches[1],
+                     notch150=h150, notch180=h180,
                      decim=decim, env_fs_hz=env_fs, env_win=env_win, lf=lf, env_lp=env_lp)
+
+
+def harmonic_notch(f_hz: float, fs_hz: float, band_hz: tuple[float, float]) -> np.ndarray | None:
+    """The notch (Q :data:`HARMONIC_Q`) at a mains harmonic ``f_hz`` as a float SOS (1, 6), or
+    None where there is nothing to notch: ``f_hz`` at or above the band's upper edge (the
+    band-pass removes it) or above ``MAX_HARMONIC_FRACTION * fs_hz`` (too close to Nyquist)."""
+    if f_hz >= band_hz[1] or f_hz > MAX_HARMONIC_FRACTION * fs_hz:
+        return None
+    b, a = signal.iirnotch(f_hz, HARMONIC_Q, fs=fs_hz)
+    return np.concatenate([b, a])[None, :]
 
 
 def design_imu_highpass(fs_hz: float) -> np.ndarray:

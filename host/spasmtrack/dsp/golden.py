@@ -147,13 +147,74 @@ def isqrt(v: np.ndarray) -> np.ndarray:
     return out
 
 
+#: ``mains_hz`` of the automatic notch (firmware/core/dspchain.py MAINS_AUTO)
+MAINS_AUTO = -1
+#: the automatic notch's hold: s below the off ratio before it switches out (mains.py _OFF_S)
+AUTO_OFF_S = 60
+
+
+def auto_notch(y: np.ndarray, c: Any, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """firmware/core/mains.py's AutoNotch on the band-passed signal ``y`` fed in blocks of
+    ``block`` samples from reset: (the chain's signal after it, the notch in use after each
+    block: 0, 50 or 60). Both fundamental notches run on every block and set the narrow-band
+    averages; each is followed by its third-harmonic notch (empty: none), whose output is
+    the signal while that notch is in."""
+    per_uv = (1 << c.SIG_FRAC) / c.UV_PER_COUNT
+    sh = 0
+    while per_uv / (1 << sh) > 128:
+        sh += 1
+    min_units = max(1, int(per_uv / (1 << sh)))
+    off_need = AUTO_OFF_S * c.FS_HZ
+    notches = [(list(c.NOTCH50_SOS), list(c.NOTCH150_SOS)), (list(c.NOTCH60_SOS), list(c.NOTCH180_SOS))]
+    states = [[[0] * 6 for _ in range((len(f) + len(h)) // SOS_LEN)] for f, h in notches]
+    a = [0, 0]
+    hz, quiet = 0, 0
+    out = np.asarray(y, dtype=np.int64).copy()
+    hzs = []
+    for pos in range(0, len(out) - len(out) % block, block):
+        blk = out[pos:pos + block]
+        n = len(blk)
+        outs = []
+        for j, (fund, harm) in enumerate(notches):
+            nf = len(fund) // SOS_LEN
+            w = cascade(blk, fund, states[j][:nf])
+            d = np.minimum(np.abs(blk - w) >> sh, 262143)
+            check("band sum", int(d.sum()))
+            a[j] += (int(d.sum()) // n - a[j]) >> 2
+            outs.append(cascade(w, harm, states[j][nf:]) if harm else w)
+        a50, a60 = a
+        new = hz
+        if a50 > 3 * a60 + min_units:
+            new = 50
+        elif a60 > 3 * a50 + min_units:
+            new = 60
+        elif hz != 0:
+            af, ao = (a50, a60) if hz == 50 else (a60, a50)
+            if af * 2 < ao * 3 + min_units:
+                if quiet < off_need:
+                    quiet += n
+                else:
+                    new = 0
+            else:
+                quiet = 0
+        if new != hz:
+            hz, quiet = new, 0
+        if hz:
+            out[pos:pos + block] = outs[0 if hz == 50 else 1]
+        hzs.append(hz)
+    return out, np.array(hzs, dtype=np.int64)
+
+
 def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
-              channels: int = 1) -> dict[str, np.ndarray]:
+              channels: int = 1, block: int = 100) -> dict[str, np.ndarray]:
     """The whole EMG chain for one channel from reset state.
 
     ``c`` is a board's generated coeffs module (or a namespace with the same names).
-    Returns env, lf, fast (the 10 ms envelope before averaging; 0.01 uV), rmin, rmax
-    (counts) at the envelope rate."""
+    ``mains_hz`` 0, 50 or 60 (a fixed notch and its third harmonic's) or MAINS_AUTO (the
+    automatic notch, decided per ``block`` of samples; the rest of the chain does not depend
+    on the block length). Returns env, lf, fast (the 10 ms envelope before averaging; 0.01 uV),
+    rmin, rmax (counts) at the envelope rate, and with MAINS_AUTO ``mains`` (the notch in use
+    after each block)."""
     raw = np.asarray(raw, dtype=np.int64)
     d = c.EMG_DECIM
     n = (len(raw) // d) * d
@@ -163,10 +224,13 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
     check("raw << frac", x)
     flat = list(c.BP_SOS)
     if mains_hz == 50:
-        flat += list(c.NOTCH50_SOS)
+        flat += list(c.NOTCH50_SOS) + list(c.NOTCH150_SOS)
     elif mains_hz == 60:
-        flat += list(c.NOTCH60_SOS)
+        flat += list(c.NOTCH60_SOS) + list(c.NOTCH180_SOS)
     y = cascade(x, flat, primed_states(int(x[0]) if n else 0, len(flat) // SOS_LEN))
+    extra: dict[str, np.ndarray] = {}
+    if mains_hz == MAINS_AUTO:
+        y, extra["mains"] = auto_notch(y, c, block)
     if env_mode == "tkeo":
         u = np.clip(y >> c.TKEO_SHIFT, -32767, 32767)
         prev = np.concatenate([[0, 0], u])
@@ -196,7 +260,7 @@ def emg_chain(raw: np.ndarray, c: Any, mains_hz: int = 0, env_mode: str = "arv",
     lf_in = mulshift(rsum, c.LF_K, c.LF_S, c.LF_PRE)
     lfy = cascade(lf_in << c.LF_FRAC, list(c.LF_SOS))
     lf = moving_mean(np.abs(lfy) >> c.LF_FRAC, c.ENV_WIN)
-    return {"env": env, "lf": lf, "rmin": rmin, "rmax": rmax, "fast": fast}
+    return {"env": env, "lf": lf, "rmin": rmin, "rmax": rmax, "fast": fast, **extra}
 
 
 def moving_mean(v: np.ndarray, win: int) -> np.ndarray:

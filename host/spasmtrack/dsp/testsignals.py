@@ -16,9 +16,9 @@ def emg_like(n: int, fs: float, rms_uv: float, seed: int) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x)) * rms_uv
 
 
-def recording_uv(seconds: float, fs: float, seed: int = 1) -> np.ndarray:
+def recording_uv(seconds: float, fs: float, seed: int = 1, hum_uv: float = 20.0) -> np.ndarray:
     """A benchmark recording in uV: 5 uV background, 0.5-2 s bursts of 50-800 uV, an
-    electrode offset of 25 mV drifting slowly, and 20 uV of 50 Hz hum."""
+    electrode offset of 25 mV drifting slowly, and ``hum_uv`` (peak) of 50 Hz hum."""
     n = int(seconds * fs)
     rng = np.random.default_rng(seed)
     t = np.arange(n) / fs
@@ -30,4 +30,4 @@ def recording_uv(seconds: float, fs: float, seed: int = 1) -> np.ndarray:
         gate[pos:pos + length] = rng.uniform(50, 800)
         pos += length + int(rng.uniform(1, 6) * fs)
     x = x + emg_like(n, fs, 1.0, seed + 1) * gate
-    return x + 25_000 + 2_000 * np.sin(2 * np.pi * t / 40) + 20 * np.sin(2 * np.pi * 50 * t)
+    return x + 25_000 + 2_000 * np.sin(2 * np.pi * t / 40) + hum_uv * np.sin(2 * np.pi * 50 * t)
