@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -166,7 +166,8 @@ class _Reader(threading.Thread):
 
 
 def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = None,
-                     config: dict[str, int] | None = None, trace: bool = False) -> ReplayResult:
+                     config: dict[str, int] | None = None, trace: bool = False,
+                     screen: Sequence[int] | None = None) -> ReplayResult:
     """Stream ``rec`` through the firmware of ``board``; return events and summaries."""
     conv = load_board_conv(board)
     info = rec.info
@@ -186,7 +187,8 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
         items = ", ".join(f"{k}={int(v)}" for k, v in config.items())
         cfg_code = f"from core import detconfig; cfg = detconfig.make({items}); "
     code = (f"{cfg_code}import replay_main; replay_main.main({nch}, {BLOCK}, {int(mains)}, "
-            f"{'cfg' if config else 'None'}, {bool(trace)})")
+            f"{'cfg' if config else 'None'}, {bool(trace)}, "
+            f"{tuple(int(v) for v in screen) if screen is not None else None})")
     t_start = time.perf_counter()
     proc = subprocess.Popen(firmware.unix_command("-c", code, heap="2M"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=False)

@@ -13,7 +13,8 @@ Writes one text line per record to stdout: ``E v0 v1 ...`` (EVENT values in
 records.FIELDS order), ``S ...`` (SUMMARY), and at the end ``D blocks ticks overflow``.
 With ``trace`` (training the learned screen, ``spasmtrack.screen``) also ``C onset_ms
 duration_ms keep channel f0 .. f17`` per candidate episode (screen.FEATURES order); the trace list
-allocates, so it is a host tool's mode, never the device's.
+allocates, so it is a host tool's mode, never the device's. ``screen``: a screen table
+to use instead of the generated one (evaluating another table on the real firmware).
 The per-block work (chains + detector) allocates nothing; reading uses readinto.
 """
 import sys
@@ -58,7 +59,7 @@ def _drain(out, det, ne, ns):
             break
         _emit(out, "S", sm, ns)
 
-def main(nch, block, mains=0, config=None, trace=False):
+def main(nch, block, mains=0, config=None, trace=False, screen=None):
     cfg = config if config is not None else detconfig.DEFAULT
     m_max = block // coeffs.EMG_DECIM
     inp = sys.stdin.buffer
@@ -71,6 +72,9 @@ def main(nch, block, mains=0, config=None, trace=False):
     det = detector.Detector(cfg, nch, coeffs)
     if trace:
         det.trace = []
+    if screen is not None:      # another learned-screen table (a tuple of ints; screen.py)
+        from core import screen as SC
+        det.screen = SC.table(screen)
     for ch in range(nch):
         c = dspchain.EmgChain(coeffs, block, mains_hz=mains)
         env = array("i", bytes(4 * m_max))

@@ -64,7 +64,11 @@ def folds(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         mine = [r["screen"] for r in results if r["generator"] == g]
         others = [r["screen"] for r in results if r["generator"] != g]
         Xo, yo = _xy(others)
-        fold = screen.export(screen.fit(Xo, yo)) if len(set(yo.tolist())) == 2 else None
+        fold = None
+        if len(set(yo.tolist())) == 2:
+            groups = [name for r in results if r["generator"] != g for name in [r["name"]] * len(r["screen"]["y"])]
+            chosen, _ = screen.select(Xo, yo, groups)
+            fold = screen.export(screen.fit(Xo, yo, chosen))
         row: dict[str, Any] = {"rules only": Score(), "shipped": Score()}
         if fold is not None:
             row["trained on the others"] = Score()

@@ -10,9 +10,11 @@ generator only (the corpus, ``spasmtrack.synth.corpus``; never the held-out gene
    a candidate is a true episode (1) when it matches a label one to one (overlap and
    |onset error| <= 0.5 s, the accuracy benchmark's rule), else 0. Written to
    ``data/screen/training.csv`` (in the repository: the training data).
-2. ``train``: a scikit-learn ``DecisionTreeClassifier`` (depth and leaf size below, true
-   episodes weighted up so that the screen drops a candidate only when the corpus says
-   clearly it is not one), thresholds made integer (the features are integers, so
+2. ``train``: a scikit-learn ``DecisionTreeClassifier`` whose depth, leaf size and
+   episode weight are chosen on the training data alone (``select``: each class of corpus
+   recordings held out in turn; the simplest setting within ``TOLERANCE`` of the best
+   out-of-class F1, so the screen learns what holds across activities rather than one
+   class's quirks), thresholds made integer (the features are integers, so
    ``x <= t`` equals ``x <= floor(t)``), written as ``screen_table.py``.
 3. ``twin``: the host twin of the firmware's viper walker, vectorised with numpy; the tests
    check the walker on the unix port, the twin and scikit-learn's own ``predict`` agree on
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +38,6 @@ from .. import REPO_ROOT, firmware
 DATA = REPO_ROOT / "data" / "screen" / "training.csv"
 TABLE = firmware.CORE_DIR / "screen_table.py"
 LEAF = 255
-# the tree: shallow, leaves of at least MIN_LEAF candidates, true episodes weighted up
-MAX_DEPTH = 5
-MIN_LEAF = 8
-POS_WEIGHT = 3.0
 
 
 def features() -> tuple[str, ...]:
@@ -108,12 +107,62 @@ def twin(nodes: Sequence[int], X: np.ndarray) -> np.ndarray:
     return t[idx, 1]
 
 
-def fit(X: np.ndarray, y: np.ndarray) -> Any:
+@dataclass(frozen=True)
+class Settings:
+    """The tree's size and how much a true episode weighs against a false one."""
+    max_depth: int
+    min_leaf: int
+    pos_weight: float
+
+    def complexity(self) -> tuple[float, ...]:
+        """Simpler first: shallower, larger leaves, episodes weighted more (keeps more)."""
+        return (self.max_depth, -self.min_leaf, -self.pos_weight)
+
+
+GRID = tuple(Settings(d, m, w) for d in (2, 3, 4, 5) for m in (5, 10, 20) for w in (1.0, 3.0, 10.0))
+#: a simpler setting is chosen when its out-of-class F1 is within this of the best
+TOLERANCE = 0.005
+
+
+def fit(X: np.ndarray, y: np.ndarray, s: Settings) -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
-    clf = DecisionTreeClassifier(max_depth=MAX_DEPTH, min_samples_leaf=MIN_LEAF,
-                                 class_weight={0: 1.0, 1: POS_WEIGHT}, random_state=0)
+    clf = DecisionTreeClassifier(max_depth=s.max_depth, min_samples_leaf=s.min_leaf,
+                                 class_weight={0: 1.0, 1: s.pos_weight}, random_state=0)
     return clf.fit(X, y)
+
+
+def _f1(y: np.ndarray, keep: np.ndarray) -> float:
+    tp = int(((keep == 1) & (y == 1)).sum())
+    fp = int(((keep == 1) & (y == 0)).sum())
+    fn = int(((keep == 0) & (y == 1)).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
+def select(X: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> tuple[Settings, list[dict[str, Any]]]:
+    """The settings, chosen on the training data alone: each group (a class of recordings) is
+    held out in turn and predicted by a tree trained on the others; the pooled out-of-group
+    F1 over candidates scores a setting; the simplest within TOLERANCE of the best wins."""
+    g = np.asarray(groups)
+    names = sorted(set(g.tolist()))
+    table: list[dict[str, Any]] = []
+    for s in GRID:
+        keep = np.ones(len(y), dtype=np.int64)
+        for name in names:
+            test = g == name
+            train_y = y[~test]
+            if test.any() and len(set(train_y.tolist())) == 2:
+                keep[test] = fit(X[~test], train_y, s).predict(X[test])
+        table.append({"settings": s, "f1": _f1(y, keep)})
+    best = max(r["f1"] for r in table)
+    ok = [r for r in table if r["f1"] >= best - TOLERANCE]
+    return min(ok, key=lambda r: r["settings"].complexity())["settings"], table
+
+
+def group_of(recording: str) -> str:
+    """A recording's class (``walking_2`` -> ``walking``; other names stay whole)."""
+    head, _, tail = recording.rpartition("_")
+    return head if head and tail.isdigit() else recording
 
 
 def train(path: Path = DATA, table: Path = TABLE) -> dict[str, Any]:
@@ -121,7 +170,8 @@ def train(path: Path = DATA, table: Path = TABLE) -> dict[str, Any]:
     X, y, rows = load(path)
     if len(set(y.tolist())) < 2:
         raise ValueError(f"{path}: the training data hold only one class; nothing to learn")
-    clf = fit(X, y)
+    chosen, _ = select(X, y, [group_of(r["recording"]) for r in rows])
+    clf = fit(X, y, chosen)
     nodes = export(clf)
     pred = twin(nodes, X)
     sk = clf.predict(X)
@@ -137,7 +187,8 @@ def train(path: Path = DATA, table: Path = TABLE) -> dict[str, Any]:
         '"""Generated by ``make screen`` (``python -m spasmtrack.accuracy.screendata all``): do not edit.',
         "",
         "The learned screen's decision tree (see screen.py): scikit-learn DecisionTreeClassifier,",
-        f"max_depth {MAX_DEPTH}, min_samples_leaf {MIN_LEAF}, episode weight {POS_WEIGHT:g}; trained on",
+        f"max_depth {chosen.max_depth}, min_samples_leaf {chosen.min_leaf}, episode weight {chosen.pos_weight:g}",
+        "(chosen by leave-one-class-out on the training data, spasmtrack.screen.select); trained on",
         f"{stats['rows']} candidates of the {stats['trained_on']} generator ({stats['episodes']} episodes,",
         f"{stats['not_episodes']} not) from {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path};",
         f"on them it keeps {stats['kept_episodes']} episodes and drops {stats['dropped_not_episodes']} non-episodes.",
