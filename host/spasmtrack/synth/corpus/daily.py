@@ -67,11 +67,11 @@ def tapping_bursts(t0: float, rng: np.random.Generator) -> list[tuple[float, flo
     return out
 
 
-def ride_params(rng: np.random.Generator) -> dict[str, Any]:
+def ride_params(rng: np.random.Generator, sway_hz: tuple[float, float] = (1.0, 6.0)) -> dict[str, Any]:
     return {
         "vib": [(float(rng.uniform(10, 30)), float(rng.uniform(0, 6.283)), float(rng.uniform(0.01, 0.07)))
                 for _ in range(3)],
-        "sway": [(float(rng.uniform(1, 6)), float(rng.uniform(0, 6.283))) for _ in range(3)],
+        "sway": [(float(rng.uniform(*sway_hz)), float(rng.uniform(0, 6.283))) for _ in range(3)],
         "sway_uv": float(rng.uniform(20, 300)),
         "spike_rate": float(rng.uniform(0.5, 3.0)),
         "spike_uv": float(rng.uniform(30, 200)),
@@ -159,6 +159,12 @@ def shaped_envelope(it: "Item", t: np.ndarray) -> np.ndarray:
     if shape == "crescendo":
         build = p["start"] + (1 - p["start"]) * np.clip(x / p["build"], 0.0, 1.0)
         return it.amp * rise * fall * build
+    if shape == "prelude":        # tonic prelude rising over pre_s, then the spasm's own rise
+        main = 0.5 - 0.5 * np.cos(np.pi * np.clip((x - p["pre_s"]) / it.rise, 0.0, 1.0))
+        pre = p["pre"] * (0.5 - 0.5 * np.cos(np.pi * np.clip(x / p["pre_s"], 0.0, 1.0)))
+        return it.amp * np.maximum(main, pre) * fall * (x >= 0)
+    if shape == "crescendo0":     # from zero, building over 2-8 s
+        return it.amp * (0.5 - 0.5 * np.cos(np.pi * np.clip(x / p["build"], 0.0, 1.0))) * fall
     return it.amp * rise * fall
 
 
@@ -191,6 +197,25 @@ def context_hours(spans: list[tuple[float, float, str]], duration_s: float) -> d
     return out
 
 
+def fill_contexts(spans: list[tuple[float, float, str]], duration_s: float, fill: str
+                  ) -> list[tuple[float, float, str]]:
+    """Activity spans (non-overlapping) plus the gaps between them named ``fill``, covering
+    0..duration_s in order."""
+    out: list[tuple[float, float, str]] = []
+    t = 0.0
+    for a, b, name in sorted(spans):
+        a, b = max(a, t), min(b, duration_s)
+        if b <= a:
+            continue
+        if a > t:
+            out.append((t, a, fill))
+        out.append((a, b, name))
+        t = b
+    if t < duration_s:
+        out.append((t, duration_s, fill))
+    return out
+
+
 def context_at(spans: list[tuple[float, float, str]], t: float) -> str:
     for a, b, name in spans:
         if a <= t < b:
@@ -198,9 +223,9 @@ def context_at(spans: list[tuple[float, float, str]], t: float) -> str:
     return "rest"
 
 
-def shape_params(rng: np.random.Generator) -> tuple[dict[str, Any], float]:
-    """A spasm shape and its parameters; returns (params, duration s)."""
-    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+def shape_params(rng: np.random.Generator, shapes: tuple[str, ...] = SHAPES) -> tuple[dict[str, Any], float]:
+    """A spasm shape (one of ``shapes``) and its parameters; returns (params, duration s)."""
+    shape = shapes[int(rng.integers(len(shapes)))]
     p: dict[str, Any] = {"shape": shape, "delay": float(rng.uniform(0.05, 0.15))}
     dur = float(np.exp(rng.uniform(math.log(0.8), math.log(20.0))))
     if shape == "jerk":
@@ -214,4 +239,107 @@ def shape_params(rng: np.random.Generator) -> tuple[dict[str, Any], float]:
         p["start"] = float(rng.uniform(0.35, 0.5))
         p["build"] = float(rng.uniform(2.0, 6.0))
         dur = p["build"] + float(rng.uniform(0.5, 5.0))
+    elif shape == "prelude":
+        p["pre"] = float(rng.uniform(0.05, 0.4))
+        p["pre_s"] = float(rng.uniform(2.0, 10.0))
+        dur = p["pre_s"] + dur
+    elif shape == "crescendo0":
+        p["build"] = float(rng.uniform(2.0, 8.0))
+        dur = p["build"] + float(rng.uniform(0.5, 5.0))
     return p, dur
+
+
+# ------------------------------------------------------------------ clinic and home classes
+#: activities of the physio, transfer, sleep and desk-mains classes (rendered by render_clinic)
+CLINIC = ("stretch", "transfer", "roll", "mains")
+#: gravity (g) on the sensor's y and z axes at rest (x is along the limb; generator.py adds 0.10 on x)
+_G_YZ = (0.20, 0.975)
+
+
+def movement(t: np.ndarray, t0: float, dur: float, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A minimum-jerk-like rotation of ``angle_deg`` from t0 over ``dur`` s (Hann-shaped angular
+    rate, peak 2 * angle / dur): (angle in degrees, rate in dps) on times t (s)."""
+    x = np.clip((t - t0) / dur, 0.0, 1.0)
+    ang = angle_deg * (x - np.sin(2 * np.pi * x) / (2 * np.pi))
+    rate = angle_deg / dur * (1 - np.cos(2 * np.pi * x)) * ((t > t0) & (t < t0 + dur))
+    return ang, rate
+
+
+def add_rotation(imu: np.ndarray, phi_deg: np.ndarray, rate_dps: np.ndarray) -> None:
+    """Rotate the limb by phi about its long (x) axis: the gyro's x reads the rate (dps) and
+    the gravity vector in the sensor frame turns by -phi in the y-z plane (g)."""
+    c, s = np.cos(np.radians(phi_deg)), np.sin(np.radians(phi_deg))
+    gy, gz = _G_YZ
+    imu[1] += gy * c + gz * s - gy
+    imu[2] += -gy * s + gz * c - gz
+    imu[3] += rate_dps
+
+
+def posture(tilts: list[tuple[float, float, float]], ti: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lasting posture changes (start s, duration s, degrees; transfers and rolls in bed) summed:
+    (angle deg, rate dps) on IMU times ti. Each change persists after it ends."""
+    phi = np.zeros_like(ti)
+    rate = np.zeros_like(ti)
+    for t0, dur, deg in tilts:
+        if t0 > ti[-1]:
+            continue
+        a, r = movement(ti, t0, dur, deg)
+        phi += a
+        rate += r
+    return phi, rate
+
+
+def stretch_params(t: float, rng: np.random.Generator) -> dict[str, Any]:
+    """A passive stretch from t: rate 30-90 dps for 0.5-1.5 s, held 0.5-2 s, returned slowly
+    (peak <= 20 dps, below the reflex threshold); the stretch reflex 30-80 ms after the movement
+    starts, lasting 0.3-1.5 s."""
+    v = float(rng.uniform(30.0, 90.0))
+    d = float(rng.uniform(0.5, 1.5))
+    angle = v * d / 2 * (1 if rng.random() < 0.5 else -1)
+    hold = float(rng.uniform(0.5, 2.0))
+    ret = max(2.0, abs(angle) / 10.0)
+    lat = float(rng.uniform(0.03, 0.08))
+    return {"ts": t, "v": v, "d": d, "angle": angle, "hold": hold, "ret": ret,
+            "r0": t + lat, "r1": t + lat + float(rng.uniform(0.3, 1.5)),
+            "rise": float(rng.uniform(0.02, 0.04)), "fall": float(rng.uniform(0.1, 0.2)),
+            "end": t + d + hold + ret}
+
+
+def mains_params(rng: np.random.Generator) -> dict[str, Any]:
+    """Hum of switching equipment: 50 or 60 Hz, fundamental 5-25 uV RMS, a third harmonic of
+    5-30 % of the fundamental at its own phase."""
+    return {"hz": 50.0 if rng.random() < 0.5 else 60.0, "uv": float(rng.uniform(5.0, 25.0)),
+            "h3": float(rng.uniform(0.05, 0.30)), "ph": float(rng.uniform(0, 2 * np.pi)),
+            "ph3": float(rng.uniform(0, 2 * np.pi))}
+
+
+def _hann(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
+    x = (t - t0) / (t1 - t0)
+    return np.where((x > 0) & (x < 1), np.sin(np.pi * np.clip(x, 0.0, 1.0)) ** 2, 0.0)
+
+
+def render_clinic(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, art: np.ndarray,
+                  imu: np.ndarray) -> None:
+    """Add a stretch, transfer, roll or mains item to one chunk (EMG amplitude and artifact in uV,
+    IMU in g and dps). Lasting posture changes of transfers and rolls are the generator's
+    (:func:`posture`), since they outlive the item."""
+    p = it.extra
+    if it.kind == "stretch":
+        ang, rate = movement(ti, p["ts"], p["d"], p["angle"])
+        back, brate = movement(ti, p["ts"] + p["d"] + p["hold"], p["ret"], -p["angle"])
+        add_rotation(imu, ang + back, rate + brate)
+        x0 = np.clip((t - p["r0"]) / p["rise"], 0.0, 1.0)
+        x1 = np.clip((p["r1"] - t) / p["fall"], 0.0, 1.0)
+        amp += it.amp * (0.5 - 0.5 * np.cos(np.pi * x0)) * (0.5 - 0.5 * np.cos(np.pi * x1))
+    elif it.kind == "transfer":
+        amp += it.amp * _hann(t, p["t0"], p["t1"])                      # weight bearing
+        d = p["t1"] - p["t0"]
+        imu[5] += p["yaw_dps"] * _hann(ti, p["t0"] + 0.2 * d, p["t0"] + 0.8 * d)   # pivot
+        x = np.clip((ti - p["t0"]) / d, 0.0, 1.0)
+        imu[0] += p["lift_g"] * np.sin(2 * np.pi * x)                   # lift off, then sit down
+    elif it.kind == "roll":
+        amp += it.amp * _hann(t, p["t0"], p["t1"])
+    elif it.kind == "mains":
+        on = (t >= it.t0) & (t < it.t1)
+        ph = 2 * np.pi * p["hz"] * t[on] + p["ph"]
+        art[on] += p["uv"] * math.sqrt(2) * (np.sin(ph) + p["h3"] * np.sin(3 * ph + p["ph3"]))
