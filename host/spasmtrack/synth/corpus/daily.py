@@ -24,6 +24,63 @@ waxing-waning (0.3-1 Hz modulation of depth 0.5-0.8), a crescendo (from 35-50 % 
 in frequency across the bout (+-1 Hz) and wax or decay (gain 0.4-1). Backgrounds: tonic
 EMG of 1-3x the noise, ECG bleed (QRS of 10-60 uV at 55-95 beats/min).
 
+Clinic and home classes (``physio``, ``transfer``, ``sleep``, ``prelude``, ``desk_mains``,
+``car`` in generator.CLASSES; written from the physiology below, not from the other
+generators). The sensor's x axis lies along the limb; a rotation about it shows on the
+gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral of that rate:
+
+* ``stretch`` (context ``physio``): a therapist's passive stretch every 5-15 s, the limb
+  rotated at a peak of 30-90 dps for 0.5-1.5 s (Hann-shaped rate), held 0.5-2 s and brought
+  back slowly (peak <= 20 dps). Spasticity is a velocity-dependent increase of the tonic
+  stretch reflex (Lance 1980); the reflex EMG starts after the imposed movement, at a latency
+  of 30-80 ms (short- and medium-latency components in spastic limbs: Thilmann, Fellows &
+  Garms 1991; Sinkjaer et al. 1993), and grows with the stretch velocity (Powers,
+  Marder-Meyer & Rymer 1988): here a burst of 0.3-1.5 s (20-40 ms rise, 100-200 ms fall) at
+  3-12 dB above the background scaled by velocity / 60 dps. Not labelled (the examination,
+  not a spasm). Three stretches in ten provoke an episode that follows the reflex burst
+  without a pause (it starts during the reflex's fall): clonus (half of them, 2-25 s, 4-8 Hz
+  drifting: stretch-induced clonus, Rack, Ross & Thilmann 1984; Beres-Jones et al. 2003),
+  a spasm or a spasm with clonus (a quarter each), labelled from the episode's own activity.
+* ``transfer`` (context ``transfer`` while it lasts): a 4-8 s bed-chair transfer. Weight
+  bearing through the arms and trunk is a smooth voluntary contraction rising and falling
+  over the transfer (Hann envelope, 10-20 dB; sitting-pivot transfers: Gagnon et al. 2008),
+  the trunk and limb pivot at a peak of 40-150 dps (gyro z), the body lifts off and sits down
+  (+-0.1-0.3 g on x) and the limb's posture changes for good by 20-60 deg (gravity vector
+  turns; alternately bed to chair and back). Not labelled. Positional changes and transfers
+  trigger spasms in spinal cord injury (Little et al. 1989; Adams & Hicks 2005): half of the
+  transfers are followed 0.5-3 s after their end by a spasm (labelled, context ``rest``).
+* ``roll`` (class ``sleep``, context ``sleep`` throughout): turning over in bed every 3-10 min
+  (posture shifts of sleep: De Koninck et al. 1992), a 1-3 s voluntary burst (Hann, 10-20 dB)
+  with the limb rotating at a peak of 30-120 dps about its axis and a lasting posture change
+  of up to 120 deg (the gravity vector turns); kept 3 s clear of any episode; not labelled.
+  Nocturnal spasms are flexor jerks and tonic plateaus (Thomas et al. 2014), labelled.
+* ``prelude`` and ``crescendo0`` spasm shapes (class ``prelude``): a tonic background rising
+  slowly over 2-10 s to 5-40 % of the peak before the spasm's own 30-150 ms rise, or a
+  crescendo that starts from zero and builds over 2-8 s (raised cosine), then holds 0.5-5 s.
+* ``mains`` (class ``desk_mains``, context ``desk`` throughout, tapping included): hum of
+  switching equipment on a timeline of its own, on for 30-180 s and off for 30-180 s, 50 or
+  60 Hz with a fundamental of 5-25 uV RMS and a third harmonic of 5-30 % of the fundamental
+  (non-linear loads such as switch-mode supplies draw odd-harmonic currents, the third the
+  largest: IEC 61000-3-2; capacitive coupling of mains into biopotential leads: Huhta &
+  Webster 1973), over tapping and labelled spasms.
+* ``car`` (context ``vehicle`` throughout): driving spans of 60-300 s with stops of 5-40 s on
+  a timeline of their own over the labelled spasms; while driving, the ``ride`` model above.
+  Checked against physics: seat vibration in road vehicles carries most of its energy
+  between about 1 and 30 Hz (Griffin 1990), and the ride's 0.03-0.2 g (0.3-2 m/s2) at
+  10-30 Hz spans ISO 2631-1's comfort scale from "not uncomfortable" to "very
+  uncomfortable" (wheelchairs on rough ground sit at its top); cable and electrode motion
+  gives artifacts mostly below 20 Hz (De Luca et al. 2010), so a 20 Hz high-pass removes
+  most of the 20-300 uV sway but not its sharp edges, nor the broadband triboelectric
+  spikes of cable flexing. The ``car`` class draws the sway from 1-10 Hz (the ``ride``
+  bouts of the ``vehicle`` class keep their 1-6 Hz draws so those recordings do not change).
+
+Label rule of these classes (every episode in them, shaped or not; the project's episode
+definition, docs/detector.md): an episode begins where its own amplitude envelope (RMS, uV,
+including its slow fluctuations, without the background, reflex bursts or other activity)
+first exceeds 10 % of its peak, and ends where it last does (evaluated on a 1 ms grid). Its
+context is the context at that onset. The older classes keep the envelope-start rule of the
+package docstring.
+
 Everything is a deterministic function of time and of parameters drawn at scheduling, so
 chunks stay independent of the reader's chunk size.
 """
@@ -265,6 +322,25 @@ def movement(t: np.ndarray, t0: float, dur: float, angle_deg: float) -> tuple[np
     return ang, rate
 
 
+def ramp_movement(t: np.ndarray, t0: float, dur: float, rate_dps: float, up_s: float, down_s: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A brisk rotation: the rate rises to ``rate_dps`` in ``up_s`` (raised cosine), holds, and
+    falls to zero in ``down_s`` by t0 + dur: (angle in degrees, rate in dps) on times t (s)."""
+    def part(u: np.ndarray, r: float) -> np.ndarray:       # integral of a raised-cosine ramp
+        u = np.clip(u, 0.0, r)
+        return u / 2 - r / (2 * np.pi) * np.sin(np.pi * u / r)
+
+    tau = np.clip(t - t0, 0.0, dur)
+    flat_end = dur - down_s
+    ang = np.where(tau < up_s, part(tau, up_s),
+                   np.where(tau < flat_end, up_s / 2 + (tau - up_s),
+                            up_s / 2 + (flat_end - up_s) + down_s / 2 - part(dur - tau, down_s)))
+    x_up = np.clip((t - t0) / up_s, 0.0, 1.0)
+    x_dn = np.clip((t0 + dur - t) / down_s, 0.0, 1.0)
+    rate = (0.5 - 0.5 * np.cos(np.pi * x_up)) * (0.5 - 0.5 * np.cos(np.pi * x_dn))
+    return rate_dps * ang, rate_dps * rate
+
+
 def add_rotation(imu: np.ndarray, phi_deg: np.ndarray, rate_dps: np.ndarray) -> None:
     """Rotate the limb by phi about its long (x) axis: the gyro's x reads the rate (dps) and
     the gravity vector in the sensor frame turns by -phi in the y-z plane (g)."""
@@ -290,16 +366,18 @@ def posture(tilts: list[tuple[float, float, float]], ti: np.ndarray) -> tuple[np
 
 
 def stretch_params(t: float, rng: np.random.Generator) -> dict[str, Any]:
-    """A passive stretch from t: rate 30-90 dps for 0.5-1.5 s, held 0.5-2 s, returned slowly
-    (peak <= 20 dps, below the reflex threshold); the stretch reflex 30-80 ms after the movement
-    starts, lasting 0.3-1.5 s."""
-    v = float(rng.uniform(30.0, 90.0))
+    """A passive stretch from t: a brisk rotation at 30-90 dps for 0.5-1.5 s (the rate reaches
+    its plateau in 30-60 ms, falls in 100 ms), held 0.5-2 s, returned slowly (peak <= 20 dps,
+    below the reflex threshold); the stretch reflex 30-80 ms after the movement starts,
+    lasting 0.3-1.5 s."""
+    v = float(rng.uniform(30.0, 90.0)) * (1 if rng.random() < 0.5 else -1)
     d = float(rng.uniform(0.5, 1.5))
-    angle = v * d / 2 * (1 if rng.random() < 0.5 else -1)
+    up = float(rng.uniform(0.03, 0.06))
+    angle = v * (d - up / 2 - 0.05)
     hold = float(rng.uniform(0.5, 2.0))
     ret = max(2.0, abs(angle) / 10.0)
     lat = float(rng.uniform(0.03, 0.08))
-    return {"ts": t, "v": v, "d": d, "angle": angle, "hold": hold, "ret": ret,
+    return {"ts": t, "v": v, "d": d, "up": up, "down": 0.1, "angle": angle, "hold": hold, "ret": ret,
             "r0": t + lat, "r1": t + lat + float(rng.uniform(0.3, 1.5)),
             "rise": float(rng.uniform(0.02, 0.04)), "fall": float(rng.uniform(0.1, 0.2)),
             "end": t + d + hold + ret}
@@ -325,7 +403,7 @@ def render_clinic(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, ar
     (:func:`posture`), since they outlive the item."""
     p = it.extra
     if it.kind == "stretch":
-        ang, rate = movement(ti, p["ts"], p["d"], p["angle"])
+        ang, rate = ramp_movement(ti, p["ts"], p["d"], p["v"], p["up"], p["down"])
         back, brate = movement(ti, p["ts"] + p["d"] + p["hold"], p["ret"], -p["angle"])
         add_rotation(imu, ang + back, rate + brate)
         x0 = np.clip((t - p["r0"]) / p["rise"], 0.0, 1.0)
