@@ -30,9 +30,10 @@ generators). The sensor's x axis lies along the limb; a rotation about it shows 
 gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral of that rate:
 
 * ``stretch`` (context ``physio``): a therapist's passive stretch every 5-15 s, the limb
-  rotated at a peak of 30-90 dps for 0.5-1.5 s (Hann-shaped rate), held 0.5-2 s and brought
-  back slowly (peak <= 20 dps). Spasticity is a velocity-dependent increase of the tonic
-  stretch reflex (Lance 1980); the reflex EMG starts after the imposed movement, at a latency
+  rotated at 30-90 dps for 0.5-1.5 s (the rate reaches its plateau in 30-60 ms, so the gyro
+  shows the movement before the reflex), held 0.5-2 s and brought back in 1-4.5 s (peak
+  <= 60 dps; that shortens the muscle). Spasticity is a velocity-dependent increase of the
+  tonic stretch reflex (Lance 1980); the reflex EMG starts after the imposed movement, at a latency
   of 30-80 ms (short- and medium-latency components in spastic limbs: Thilmann, Fellows &
   Garms 1991; Sinkjaer et al. 1993), and grows with the stretch velocity (Powers,
   Marder-Meyer & Rymer 1988): here a burst of 0.3-1.5 s (20-40 ms rise, 100-200 ms fall) at
@@ -367,15 +368,15 @@ def posture(tilts: list[tuple[float, float, float]], ti: np.ndarray) -> tuple[np
 
 def stretch_params(t: float, rng: np.random.Generator) -> dict[str, Any]:
     """A passive stretch from t: a brisk rotation at 30-90 dps for 0.5-1.5 s (the rate reaches
-    its plateau in 30-60 ms, falls in 100 ms), held 0.5-2 s, returned slowly (peak <= 20 dps,
-    below the reflex threshold); the stretch reflex 30-80 ms after the movement starts,
-    lasting 0.3-1.5 s."""
+    its plateau in 30-60 ms, falls in 100 ms), held 0.5-2 s, brought back in 1-4.5 s (peak
+    <= 60 dps; returning shortens the stretched muscle, so no reflex in it); the stretch reflex
+    30-80 ms after the movement starts, lasting 0.3-1.5 s."""
     v = float(rng.uniform(30.0, 90.0)) * (1 if rng.random() < 0.5 else -1)
     d = float(rng.uniform(0.5, 1.5))
     up = float(rng.uniform(0.03, 0.06))
     angle = v * (d - up / 2 - 0.05)
     hold = float(rng.uniform(0.5, 2.0))
-    ret = max(2.0, abs(angle) / 10.0)
+    ret = max(1.0, abs(angle) / 30.0)
     lat = float(rng.uniform(0.03, 0.08))
     return {"ts": t, "v": v, "d": d, "up": up, "down": 0.1, "angle": angle, "hold": hold, "ret": ret,
             "r0": t + lat, "r1": t + lat + float(rng.uniform(0.3, 1.5)),

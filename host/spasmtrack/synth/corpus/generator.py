@@ -117,7 +117,7 @@ CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
                              ecg_uv=(0.0, 60.0), mix={"spasm": 0.7, "clonus": 0.2, "spasm_with_clonus": 0.1})),
     # clinic and home (daily.py, "clinic and home classes"): labels by the 10 % rule
     "physio": (600, 2, dict(noise_uv=(2.0, 4.0), snr_db=(6.0, 20.0), shaped=True, tonic_x=(0.0, 2.0),
-                            ecg_uv=(0.0, 40.0), gap_s=(2.0, 6.0), context="physio", clonus_max_s=25.0,
+                            ecg_uv=(0.0, 40.0), gap_s=(3.0, 6.0), context="physio", clonus_max_s=25.0,
                             mix={"stretch": 1.0})),
     "transfer": (450, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
                               ecg_uv=(0.0, 40.0), gap_s=(5.0, 60.0),
