@@ -39,7 +39,8 @@ gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral
   Marder-Meyer & Rymer 1988): here a burst of 0.3-1.5 s (20-40 ms rise, 100-200 ms fall) at
   3-12 dB above the background scaled by velocity / 60 dps. Not labelled (the examination,
   not a spasm). Three stretches in ten provoke an episode that follows the reflex burst
-  without a pause (it starts during the reflex's fall): clonus (half of them, 2-25 s, 4-8 Hz
+  without a pause (it starts during the reflex's fall; the stretch is then held until the
+  episode is over, as a sustained stretch sustains clonus): clonus (half of them, 2-25 s, 4-8 Hz
   drifting: stretch-induced clonus, Rack, Ross & Thilmann 1984; Beres-Jones et al. 2003),
   a spasm or a spasm with clonus (a quarter each), labelled from the episode's own activity.
 * ``transfer`` (context ``transfer`` while it lasts): a 4-8 s bed-chair transfer. Weight

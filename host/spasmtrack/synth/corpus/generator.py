@@ -421,16 +421,20 @@ class SynthRecording:
     def _stretch(self, t: float, rng: np.random.Generator) -> Item:
         """A therapist's passive stretch (daily.stretch_params) with its stretch reflex; with
         probability 0.3 it provokes clonus, a spasm or a spasm with clonus that follows the
-        reflex burst without a pause. The item spans the provoked episode and 3 s after it."""
+        reflex burst without a pause; the therapist then holds the stretch until 0.3 s after
+        the episode ends (a sustained stretch sustains clonus). The item spans the provoked
+        episode, the return and 3 s after them."""
         p = daily.stretch_params(t, rng)
         _, a = self._amp(rng, (3.0, 12.0))
         it = Item("stretch", t, p["end"], a * abs(p["v"]) / 60.0, extra=p)
-        self.distractors.append((t, max(p["end"], p["r1"]), "stretch"))
         if rng.random() < 0.3:
             kind = str(rng.choice(["clonus", "spasm", "spasm_with_clonus"], p=[0.5, 0.25, 0.25]))
             ep = self._make(kind, p["r1"] - p["fall"] * float(rng.uniform(0.3, 1.0)), rng)
             self.items.append(ep)
-            it.t1 = max(it.t1, ep.t1 + 3.0)
+            p["hold"] = max(p["hold"], ep.t1 + 0.3 - (t + p["d"]))
+            p["end"] = t + p["d"] + p["hold"] + p["ret"]
+            it.t1 = max(p["end"], ep.t1) + 3.0
+        self.distractors.append((t, max(p["end"], p["r1"]), "stretch"))
         return it
 
     def _transfer(self, t: float, rng: np.random.Generator) -> Item:
