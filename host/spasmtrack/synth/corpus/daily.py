@@ -24,6 +24,65 @@ waxing-waning (0.3-1 Hz modulation of depth 0.5-0.8), a crescendo (from 35-50 % 
 in frequency across the bout (+-1 Hz) and wax or decay (gain 0.4-1). Backgrounds: tonic
 EMG of 1-3x the noise, ECG bleed (QRS of 10-60 uV at 55-95 beats/min).
 
+Clinic and home classes (``physio``, ``transfer``, ``sleep``, ``prelude``, ``desk_mains``,
+``car`` in generator.CLASSES; written from the physiology below, not from the other
+generators). The sensor's x axis lies along the limb; a rotation about it shows on the
+gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral of that rate:
+
+* ``stretch`` (context ``physio``): a therapist's passive stretch every 5-15 s, the limb
+  rotated at 30-90 dps for 0.5-1.5 s (the rate reaches its plateau in 30-60 ms, so the gyro
+  shows the movement before the reflex), held 0.5-2 s and brought back in 1-4.5 s (peak
+  <= 60 dps; that shortens the muscle). Spasticity is a velocity-dependent increase of the
+  tonic stretch reflex (Lance 1980); the reflex EMG starts after the imposed movement, at a latency
+  of 30-80 ms (short- and medium-latency components in spastic limbs: Thilmann, Fellows &
+  Garms 1991; Sinkjaer et al. 1993), and grows with the stretch velocity (Powers,
+  Marder-Meyer & Rymer 1988): here a burst of 0.3-1.5 s (20-40 ms rise, 100-200 ms fall) at
+  3-12 dB above the background scaled by velocity / 60 dps. Not labelled (the examination,
+  not a spasm). Three stretches in ten provoke an episode that follows the reflex burst
+  without a pause (it starts during the reflex's fall; the stretch is then held until the
+  episode is over, as a sustained stretch sustains clonus): clonus (half of them, 2-25 s, 4-8 Hz
+  drifting: stretch-induced clonus, Rack, Ross & Thilmann 1984; Beres-Jones et al. 2003),
+  a spasm or a spasm with clonus (a quarter each), labelled from the episode's own activity.
+* ``transfer`` (context ``transfer`` while it lasts): a 4-8 s bed-chair transfer. Weight
+  bearing through the arms and trunk is a smooth voluntary contraction rising and falling
+  over the transfer (Hann envelope, 10-20 dB; sitting-pivot transfers: Gagnon et al. 2008),
+  the trunk and limb pivot at a peak of 40-150 dps (gyro z), the body lifts off and sits down
+  (+-0.1-0.3 g on x) and the limb's posture changes for good by 20-60 deg (gravity vector
+  turns; alternately bed to chair and back). Not labelled. Positional changes and transfers
+  trigger spasms in spinal cord injury (Little et al. 1989; Adams & Hicks 2005): half of the
+  transfers are followed 0.5-3 s after their end by a spasm (labelled, context ``rest``).
+* ``roll`` (class ``sleep``, context ``sleep`` throughout): turning over in bed every 3-10 min
+  (posture shifts of sleep: De Koninck et al. 1992), a 1-3 s voluntary burst (Hann, 10-20 dB)
+  with the limb rotating at a peak of 30-120 dps about its axis and a lasting posture change
+  of up to 120 deg (the gravity vector turns); kept 3 s clear of any episode; not labelled.
+  Nocturnal spasms are flexor jerks and tonic plateaus (Thomas et al. 2014), labelled.
+* ``prelude`` and ``crescendo0`` spasm shapes (class ``prelude``): a tonic background rising
+  slowly over 2-10 s to 5-40 % of the peak before the spasm's own 30-150 ms rise, or a
+  crescendo that starts from zero and builds over 2-8 s (raised cosine), then holds 0.5-5 s.
+* ``mains`` (class ``desk_mains``, context ``desk`` throughout, tapping included): hum of
+  switching equipment on a timeline of its own, on for 30-180 s and off for 30-180 s, 50 or
+  60 Hz with a fundamental of 5-25 uV RMS and a third harmonic of 5-30 % of the fundamental
+  (non-linear loads such as switch-mode supplies draw odd-harmonic currents, the third the
+  largest: IEC 61000-3-2; capacitive coupling of mains into biopotential leads: Huhta &
+  Webster 1973), over tapping and labelled spasms.
+* ``car`` (context ``vehicle`` throughout): driving spans of 60-300 s with stops of 5-40 s on
+  a timeline of their own over the labelled spasms; while driving, the ``ride`` model above.
+  Checked against physics: seat vibration in road vehicles carries most of its energy
+  between about 1 and 30 Hz (Griffin 1990), and the ride's 0.03-0.2 g (0.3-2 m/s2) at
+  10-30 Hz spans ISO 2631-1's comfort scale from "not uncomfortable" to "very
+  uncomfortable" (wheelchairs on rough ground sit at its top); cable and electrode motion
+  gives artifacts mostly below 20 Hz (De Luca et al. 2010), so a 20 Hz high-pass removes
+  most of the 20-300 uV sway but not its sharp edges, nor the broadband triboelectric
+  spikes of cable flexing. The ``car`` class draws the sway from 1-10 Hz (the ``ride``
+  bouts of the ``vehicle`` class keep their 1-6 Hz draws so those recordings do not change).
+
+Label rule of these classes (every episode in them, shaped or not; the project's episode
+definition, docs/detector.md): an episode begins where its own amplitude envelope (RMS, uV,
+including its slow fluctuations, without the background, reflex bursts or other activity)
+first exceeds 10 % of its peak, and ends where it last does (evaluated on a 1 ms grid). Its
+context is the context at that onset. The older classes keep the envelope-start rule of the
+package docstring.
+
 Everything is a deterministic function of time and of parameters drawn at scheduling, so
 chunks stay independent of the reader's chunk size.
 """
@@ -67,11 +126,11 @@ def tapping_bursts(t0: float, rng: np.random.Generator) -> list[tuple[float, flo
     return out
 
 
-def ride_params(rng: np.random.Generator) -> dict[str, Any]:
+def ride_params(rng: np.random.Generator, sway_hz: tuple[float, float] = (1.0, 6.0)) -> dict[str, Any]:
     return {
         "vib": [(float(rng.uniform(10, 30)), float(rng.uniform(0, 6.283)), float(rng.uniform(0.01, 0.07)))
                 for _ in range(3)],
-        "sway": [(float(rng.uniform(1, 6)), float(rng.uniform(0, 6.283))) for _ in range(3)],
+        "sway": [(float(rng.uniform(*sway_hz)), float(rng.uniform(0, 6.283))) for _ in range(3)],
         "sway_uv": float(rng.uniform(20, 300)),
         "spike_rate": float(rng.uniform(0.5, 3.0)),
         "spike_uv": float(rng.uniform(30, 200)),
@@ -159,6 +218,12 @@ def shaped_envelope(it: "Item", t: np.ndarray) -> np.ndarray:
     if shape == "crescendo":
         build = p["start"] + (1 - p["start"]) * np.clip(x / p["build"], 0.0, 1.0)
         return it.amp * rise * fall * build
+    if shape == "prelude":        # tonic prelude rising over pre_s, then the spasm's own rise
+        main = 0.5 - 0.5 * np.cos(np.pi * np.clip((x - p["pre_s"]) / it.rise, 0.0, 1.0))
+        pre = p["pre"] * (0.5 - 0.5 * np.cos(np.pi * np.clip(x / p["pre_s"], 0.0, 1.0)))
+        return it.amp * np.maximum(main, pre) * fall * (x >= 0)
+    if shape == "crescendo0":     # from zero, building over 2-8 s
+        return it.amp * (0.5 - 0.5 * np.cos(np.pi * np.clip(x / p["build"], 0.0, 1.0))) * fall
     return it.amp * rise * fall
 
 
@@ -191,6 +256,25 @@ def context_hours(spans: list[tuple[float, float, str]], duration_s: float) -> d
     return out
 
 
+def fill_contexts(spans: list[tuple[float, float, str]], duration_s: float, fill: str
+                  ) -> list[tuple[float, float, str]]:
+    """Activity spans (non-overlapping) plus the gaps between them named ``fill``, covering
+    0..duration_s in order."""
+    out: list[tuple[float, float, str]] = []
+    t = 0.0
+    for a, b, name in sorted(spans):
+        a, b = max(a, t), min(b, duration_s)
+        if b <= a:
+            continue
+        if a > t:
+            out.append((t, a, fill))
+        out.append((a, b, name))
+        t = b
+    if t < duration_s:
+        out.append((t, duration_s, fill))
+    return out
+
+
 def context_at(spans: list[tuple[float, float, str]], t: float) -> str:
     for a, b, name in spans:
         if a <= t < b:
@@ -198,9 +282,9 @@ def context_at(spans: list[tuple[float, float, str]], t: float) -> str:
     return "rest"
 
 
-def shape_params(rng: np.random.Generator) -> tuple[dict[str, Any], float]:
-    """A spasm shape and its parameters; returns (params, duration s)."""
-    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+def shape_params(rng: np.random.Generator, shapes: tuple[str, ...] = SHAPES) -> tuple[dict[str, Any], float]:
+    """A spasm shape (one of ``shapes``) and its parameters; returns (params, duration s)."""
+    shape = shapes[int(rng.integers(len(shapes)))]
     p: dict[str, Any] = {"shape": shape, "delay": float(rng.uniform(0.05, 0.15))}
     dur = float(np.exp(rng.uniform(math.log(0.8), math.log(20.0))))
     if shape == "jerk":
@@ -214,4 +298,128 @@ def shape_params(rng: np.random.Generator) -> tuple[dict[str, Any], float]:
         p["start"] = float(rng.uniform(0.35, 0.5))
         p["build"] = float(rng.uniform(2.0, 6.0))
         dur = p["build"] + float(rng.uniform(0.5, 5.0))
+    elif shape == "prelude":
+        p["pre"] = float(rng.uniform(0.05, 0.4))
+        p["pre_s"] = float(rng.uniform(2.0, 10.0))
+        dur = p["pre_s"] + dur
+    elif shape == "crescendo0":
+        p["build"] = float(rng.uniform(2.0, 8.0))
+        dur = p["build"] + float(rng.uniform(0.5, 5.0))
     return p, dur
+
+
+# ------------------------------------------------------------------ clinic and home classes
+#: activities of the physio, transfer, sleep and desk-mains classes (rendered by render_clinic)
+CLINIC = ("stretch", "transfer", "roll", "mains")
+#: gravity (g) on the sensor's y and z axes at rest (x is along the limb; generator.py adds 0.10 on x)
+_G_YZ = (0.20, 0.975)
+
+
+def movement(t: np.ndarray, t0: float, dur: float, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A minimum-jerk-like rotation of ``angle_deg`` from t0 over ``dur`` s (Hann-shaped angular
+    rate, peak 2 * angle / dur): (angle in degrees, rate in dps) on times t (s)."""
+    x = np.clip((t - t0) / dur, 0.0, 1.0)
+    ang = angle_deg * (x - np.sin(2 * np.pi * x) / (2 * np.pi))
+    rate = angle_deg / dur * (1 - np.cos(2 * np.pi * x)) * ((t > t0) & (t < t0 + dur))
+    return ang, rate
+
+
+def ramp_movement(t: np.ndarray, t0: float, dur: float, rate_dps: float, up_s: float, down_s: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A brisk rotation: the rate rises to ``rate_dps`` in ``up_s`` (raised cosine), holds, and
+    falls to zero in ``down_s`` by t0 + dur: (angle in degrees, rate in dps) on times t (s)."""
+    def part(u: np.ndarray, r: float) -> np.ndarray:       # integral of a raised-cosine ramp
+        u = np.clip(u, 0.0, r)
+        return u / 2 - r / (2 * np.pi) * np.sin(np.pi * u / r)
+
+    tau = np.clip(t - t0, 0.0, dur)
+    flat_end = dur - down_s
+    ang = np.where(tau < up_s, part(tau, up_s),
+                   np.where(tau < flat_end, up_s / 2 + (tau - up_s),
+                            up_s / 2 + (flat_end - up_s) + down_s / 2 - part(dur - tau, down_s)))
+    x_up = np.clip((t - t0) / up_s, 0.0, 1.0)
+    x_dn = np.clip((t0 + dur - t) / down_s, 0.0, 1.0)
+    rate = (0.5 - 0.5 * np.cos(np.pi * x_up)) * (0.5 - 0.5 * np.cos(np.pi * x_dn))
+    return rate_dps * ang, rate_dps * rate
+
+
+def add_rotation(imu: np.ndarray, phi_deg: np.ndarray, rate_dps: np.ndarray) -> None:
+    """Rotate the limb by phi about its long (x) axis: the gyro's x reads the rate (dps) and
+    the gravity vector in the sensor frame turns by -phi in the y-z plane (g)."""
+    c, s = np.cos(np.radians(phi_deg)), np.sin(np.radians(phi_deg))
+    gy, gz = _G_YZ
+    imu[1] += gy * c + gz * s - gy
+    imu[2] += -gy * s + gz * c - gz
+    imu[3] += rate_dps
+
+
+def posture(tilts: list[tuple[float, float, float]], ti: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lasting posture changes (start s, duration s, degrees; transfers and rolls in bed) summed:
+    (angle deg, rate dps) on IMU times ti. Each change persists after it ends."""
+    phi = np.zeros_like(ti)
+    rate = np.zeros_like(ti)
+    for t0, dur, deg in tilts:
+        if t0 > ti[-1]:
+            continue
+        a, r = movement(ti, t0, dur, deg)
+        phi += a
+        rate += r
+    return phi, rate
+
+
+def stretch_params(t: float, rng: np.random.Generator) -> dict[str, Any]:
+    """A passive stretch from t: a brisk rotation at 30-90 dps for 0.5-1.5 s (the rate reaches
+    its plateau in 30-60 ms, falls in 100 ms), held 0.5-2 s, brought back in 1-4.5 s (peak
+    <= 60 dps; returning shortens the stretched muscle, so no reflex in it); the stretch reflex
+    30-80 ms after the movement starts, lasting 0.3-1.5 s."""
+    v = float(rng.uniform(30.0, 90.0)) * (1 if rng.random() < 0.5 else -1)
+    d = float(rng.uniform(0.5, 1.5))
+    up = float(rng.uniform(0.03, 0.06))
+    angle = v * (d - up / 2 - 0.05)
+    hold = float(rng.uniform(0.5, 2.0))
+    ret = max(1.0, abs(angle) / 30.0)
+    lat = float(rng.uniform(0.03, 0.08))
+    return {"ts": t, "v": v, "d": d, "up": up, "down": 0.1, "angle": angle, "hold": hold, "ret": ret,
+            "r0": t + lat, "r1": t + lat + float(rng.uniform(0.3, 1.5)),
+            "rise": float(rng.uniform(0.02, 0.04)), "fall": float(rng.uniform(0.1, 0.2)),
+            "end": t + d + hold + ret}
+
+
+def mains_params(rng: np.random.Generator) -> dict[str, Any]:
+    """Hum of switching equipment: 50 or 60 Hz, fundamental 5-25 uV RMS, a third harmonic of
+    5-30 % of the fundamental at its own phase."""
+    return {"hz": 50.0 if rng.random() < 0.5 else 60.0, "uv": float(rng.uniform(5.0, 25.0)),
+            "h3": float(rng.uniform(0.05, 0.30)), "ph": float(rng.uniform(0, 2 * np.pi)),
+            "ph3": float(rng.uniform(0, 2 * np.pi))}
+
+
+def _hann(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
+    x = (t - t0) / (t1 - t0)
+    return np.where((x > 0) & (x < 1), np.sin(np.pi * np.clip(x, 0.0, 1.0)) ** 2, 0.0)
+
+
+def render_clinic(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, art: np.ndarray,
+                  imu: np.ndarray) -> None:
+    """Add a stretch, transfer, roll or mains item to one chunk (EMG amplitude and artifact in uV,
+    IMU in g and dps). Lasting posture changes of transfers and rolls are the generator's
+    (:func:`posture`), since they outlive the item."""
+    p = it.extra
+    if it.kind == "stretch":
+        ang, rate = ramp_movement(ti, p["ts"], p["d"], p["v"], p["up"], p["down"])
+        back, brate = movement(ti, p["ts"] + p["d"] + p["hold"], p["ret"], -p["angle"])
+        add_rotation(imu, ang + back, rate + brate)
+        x0 = np.clip((t - p["r0"]) / p["rise"], 0.0, 1.0)
+        x1 = np.clip((p["r1"] - t) / p["fall"], 0.0, 1.0)
+        amp += it.amp * (0.5 - 0.5 * np.cos(np.pi * x0)) * (0.5 - 0.5 * np.cos(np.pi * x1))
+    elif it.kind == "transfer":
+        amp += it.amp * _hann(t, p["t0"], p["t1"])                      # weight bearing
+        d = p["t1"] - p["t0"]
+        imu[5] += p["yaw_dps"] * _hann(ti, p["t0"] + 0.2 * d, p["t0"] + 0.8 * d)   # pivot
+        x = np.clip((ti - p["t0"]) / d, 0.0, 1.0)
+        imu[0] += p["lift_g"] * np.sin(2 * np.pi * x)                   # lift off, then sit down
+    elif it.kind == "roll":
+        amp += it.amp * _hann(t, p["t0"], p["t1"])
+    elif it.kind == "mains":
+        on = (t >= it.t0) & (t < it.t1)
+        ph = 2 * np.pi * p["hz"] * t[on] + p["ph"]
+        art[on] += p["uv"] * math.sqrt(2) * (np.sin(ph) + p["h3"] * np.sin(3 * ph + p["ph3"]))

@@ -78,6 +78,12 @@ class RecordingSpec:
     shaped: bool = False      # daily-life class: spasm shapes, drifting clonus (daily.py)
     tonic_x: float = 0.0      # tonic background EMG, RMS in multiples of noise_uv
     ecg_uv: float = 0.0       # ECG bleed, QRS peak (uV)
+    # clinic and home classes (daily.CLINIC); the defaults leave the older classes unchanged
+    context: str = ""         # context of the whole recording outside activity spans ("" = rest)
+    shapes: tuple[str, ...] = ()   # spasm shapes drawn (default daily.SHAPES)
+    clonus_max_s: float = 60.0
+    overlay: str = ""         # a timeline laid over the schedule: "roll", "mains" or "ride"
+    rule10: bool = False      # labels by the 10 % rule (daily.py), contexts from the spans
 
 
 # class -> (duration s, recordings, spec keyword arguments)
@@ -109,7 +115,29 @@ CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
                                                     "spasm_with_clonus": 0.05, "hum_step": 0.15})),
     "shapes": (1200, 2, dict(noise_uv=(1.5, 4.0), snr_db=(6.0, 25.0), shaped=True, tonic_x=(0.0, 3.0),
                              ecg_uv=(0.0, 60.0), mix={"spasm": 0.7, "clonus": 0.2, "spasm_with_clonus": 0.1})),
+    # clinic and home (daily.py, "clinic and home classes"): labels by the 10 % rule
+    "physio": (600, 2, dict(noise_uv=(2.0, 4.0), snr_db=(6.0, 20.0), shaped=True, tonic_x=(0.0, 2.0),
+                            ecg_uv=(0.0, 40.0), gap_s=(3.0, 6.0), context="physio", clonus_max_s=25.0,
+                            mix={"stretch": 1.0})),
+    "transfer": (450, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                              ecg_uv=(0.0, 40.0), gap_s=(5.0, 60.0),
+                              mix={"transfer": 0.6, "spasm": 0.25, "clonus": 0.15})),
+    "sleep": (900, 2, dict(noise_uv=(1.5, 3.0), snr_db=(6.0, 25.0), shaped=True, tonic_x=(0.0, 1.0),
+                           ecg_uv=(0.0, 40.0), gap_s=(20.0, 300.0), context="sleep", overlay="roll",
+                           shapes=("jerk", "plateau"), mix={"spasm": 0.85, "clonus": 0.15})),
+    "prelude": (300, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                             ecg_uv=(0.0, 40.0), shapes=("prelude", "crescendo0"), mix={"spasm": 1.0})),
+    "desk_mains": (450, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 3.0),
+                                ecg_uv=(0.0, 60.0), context="desk", overlay="mains",
+                                mix={"tapping": 0.5, "spasm": 0.35, "clonus": 0.15})),
+    "car": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
+                         ecg_uv=(0.0, 40.0), gap_s=(10.0, 120.0), context="vehicle", overlay="ride",
+                         mix={"spasm": 0.8, "clonus": 0.2})),
 }
+
+
+#: the classes labelled by the 10 % rule (daily.py)
+CLINIC_CLASSES = ("physio", "transfer", "sleep", "prelude", "desk_mains", "car")
 
 
 def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = None) -> list[RecordingSpec]:
@@ -134,6 +162,12 @@ def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = 
                 spec.shaped = True
                 spec.tonic_x = float(g.uniform(*kw["tonic_x"]))
                 spec.ecg_uv = float(g.uniform(*kw["ecg_uv"]))
+            if cls in CLINIC_CLASSES:
+                spec.rule10 = True
+                spec.context = kw.get("context", "")
+                spec.shapes = tuple(kw.get("shapes", ()))
+                spec.clonus_max_s = float(kw.get("clonus_max_s", 60.0))
+                spec.overlay = kw.get("overlay", "")
             specs.append(spec)
     return specs
 
@@ -167,6 +201,8 @@ class SynthRecording:
         self.lost: list[tuple[float, float]] = []
         self.distractors: list[tuple[float, float, str]] = []
         self.contexts: list[tuple[float, float, str]] = []   # activity spans (else: rest)
+        self.tilts: list[tuple[float, float, float]] = []    # lasting posture changes (t0 s, dur s, deg)
+        self._phi = 0.0                                        # posture angle after the last tilt (deg)
         band_noise = spec.noise_uv ** 2 * (430.0 / 500.0)
         self.bg_power = band_noise + spec.hum_uv ** 2 * 1.01     # hum RMS is hum_uv (+1 % third harmonic)
         self.bg_power += (spec.tonic_x * spec.noise_uv) ** 2       # tonic background EMG
@@ -174,6 +210,8 @@ class SynthRecording:
         self.hum_phase = float(rng.uniform(0, 2 * math.pi))
         self.dc_uv = float(rng.uniform(-50, 50)) * 1000.0 if spec.drift_mv else 0.0
         self._schedule(rng)
+        if spec.rule10:
+            self._clinic_finish(rng)
 
     # -- schedule --------------------------------------------------------------------------
     def _schedule(self, rng: np.random.Generator) -> None:
@@ -186,11 +224,12 @@ class SynthRecording:
         while True:
             kind = kinds[int(rng.choice(len(kinds), p=p))]
             n_lab, n_dis, n_lost = len(self.labels), len(self.distractors), len(self.lost)
-            n_it, n_ctx = len(self.items), len(self.contexts)
+            n_it, n_ctx, n_tilt, phi = len(self.items), len(self.contexts), len(self.tilts), self._phi
             it = self._make(kind, t, rng)
             if it.t1 > end:
                 del self.labels[n_lab:], self.distractors[n_dis:], self.lost[n_lost:]
-                del self.items[n_it:], self.contexts[n_ctx:]
+                del self.items[n_it:], self.contexts[n_ctx:], self.tilts[n_tilt:]
+                self._phi = phi
                 break
             self.items.append(it)
             lo, hi = s.gap_s
@@ -198,6 +237,66 @@ class SynthRecording:
             if kind.startswith("leadoff"):
                 gap = max(gap, 3.0)
             t = it.t1 + gap
+
+    def _clinic_finish(self, rng: np.random.Generator) -> None:
+        """Clinic and home classes: lay the overlay timeline over the schedule, fill the gaps
+        between activity spans with the class's own context, then label every episode by the
+        10 % rule and give each label the context at its onset."""
+        s = self.spec
+        events = [it for it in self.items if it.kind in ("spasm", "clonus", "spasm_with_clonus")]
+        assert len(events) == len(self.labels)
+        if s.overlay:
+            self._overlay(s.overlay, events, rng)
+        if s.context:
+            self.contexts = daily.fill_contexts(self.contexts, s.duration_s, s.context)
+        for it, lab in zip(events, self.labels):
+            lab.onset_s, lab.offset_s = self._span10(it)
+            lab.context = daily.context_at(self.contexts, lab.onset_s)
+
+    def _span10(self, it: Item) -> tuple[float, float]:
+        """Where the episode's own amplitude envelope first and last exceeds 10 % of its peak
+        (on a 1 ms grid)."""
+        g = np.arange(math.floor((it.t0 - 1.0) * FS), math.ceil((it.t1 + 1.0) * FS) + 1) / FS
+        env = self._envelope(it, g)
+        above = np.nonzero(env > 0.1 * env.max())[0]
+        return round(float(g[above[0]]), 3), round(float(g[above[-1]]), 3)
+
+    def _overlay(self, kind: str, events: list[Item], rng: np.random.Generator) -> None:
+        """Activities on a timeline of their own, over the schedule: rolls in bed every 3-10 min
+        (moved to 3 s clear of any episode), mains hum switching on for 30-180 s and off for
+        30-180 s, or a car ride (driving 60-300 s, stops of 5-40 s)."""
+        s = self.spec
+        end = s.duration_s - 2.0
+        t = float(rng.uniform(5.0, 90.0) if kind != "roll" else rng.uniform(60.0, 240.0))
+        while t < end:
+            if kind == "roll":
+                dur = float(rng.uniform(1.0, 3.0))
+                for ev in events:
+                    if ev.t0 - 3.0 < t + dur and t < ev.t1 + 3.0:
+                        t = ev.t1 + 3.0
+                if t + dur > end:
+                    return
+                v = float(rng.uniform(30.0, 120.0))
+                deg = min(v * dur / 2.0, 120.0)
+                sign = -np.sign(self._phi) if abs(self._phi) > 45.0 else (1.0 if rng.random() < 0.5 else -1.0)
+                self.tilts.append((t, dur, float(sign * deg)))
+                self._phi += float(sign * deg)
+                _, a = self._amp(rng, (10.0, 20.0))
+                self.items.append(Item("roll", t, t + dur, a, extra={"t0": t, "t1": t + dur}))
+                self.distractors.append((t, t + dur, "roll"))
+                t += dur + float(rng.uniform(180.0, 600.0))
+            elif kind == "mains":
+                dur = min(float(rng.uniform(30.0, 180.0)), s.duration_s - t)
+                self.items.append(Item("mains", t, t + dur, extra=daily.mains_params(rng)))
+                self.distractors.append((t, t + dur, "mains"))
+                t += dur + float(rng.uniform(30.0, 180.0))
+            else:
+                dur = min(float(rng.uniform(60.0, 300.0)), end - t)
+                extra: dict[str, Any] = daily.ride_params(rng, sway_hz=(1.0, 10.0))
+                extra["spikes"] = daily.ride_spikes(t, t + dur, extra, rng)
+                self.items.append(Item("ride", t, t + dur, extra=extra))
+                self.distractors.append((t, t + dur, "ride"))
+                t += dur + float(rng.uniform(5.0, 40.0))
 
     def _amp(self, rng: np.random.Generator, snr: tuple[float, float]) -> tuple[float, float]:
         snr_db = float(rng.uniform(*snr))
@@ -217,14 +316,14 @@ class SynthRecording:
                     dur = float(rng.uniform(30.0, 90.0))
                 extra: dict[str, Any] = {}
                 if s.shaped:
-                    extra, dur = daily.shape_params(rng)
+                    extra, dur = daily.shape_params(rng, s.shapes or daily.SHAPES)
                     if extra["shape"] == "jerk":
                         rise = float(rng.uniform(0.01, 0.03))
                 it = Item(kind, t, t + dur, a, rise, fall, am, imu_gain=float(rng.uniform(20, 150)), extra=extra)
                 self.labels.append(Label(t, t + dur, kind, None, snr_db, a,
                                          shape=extra.get("shape", "plateau")))
                 return it
-            cdur = float(np.exp(rng.uniform(math.log(2.0), math.log(60.0 if kind == "clonus" else 20.0))))
+            cdur = float(np.exp(rng.uniform(math.log(2.0), math.log(s.clonus_max_s if kind == "clonus" else 20.0))))
             tonic = None
             c0 = t
             if kind == "spasm_with_clonus":
@@ -245,12 +344,16 @@ class SynthRecording:
             return it
         if kind in ("walk", "push", "ride"):
             return self._bout(kind, t, rng)
+        if kind == "stretch":
+            return self._stretch(t, rng)
+        if kind == "transfer":
+            return self._transfer(t, rng)
         if kind == "tapping":
             _, a = self._amp(rng, (10.0, 25.0))
             bursts = daily.tapping_bursts(t, rng)
             t1 = bursts[-1][0] + bursts[-1][1] / 2
             self.distractors.append((t, t1, kind))
-            self.contexts.append((t, t1 + 1.0, "tapping"))
+            self.contexts.append((t, t1 + 1.0, s.context or "tapping"))
             return Item(kind, t, t1, a, bursts=bursts)
         if kind == "voluntary":
             snr_db, a = self._amp(rng, (10.0, 25.0))
@@ -314,6 +417,45 @@ class SynthRecording:
             else:
                 self.labels.pop()
         return bout
+
+    def _stretch(self, t: float, rng: np.random.Generator) -> Item:
+        """A therapist's passive stretch (daily.stretch_params) with its stretch reflex; with
+        probability 0.3 it provokes clonus, a spasm or a spasm with clonus that follows the
+        reflex burst without a pause; the therapist then holds the stretch until 0.3 s after
+        the episode ends (a sustained stretch sustains clonus). The item spans the provoked
+        episode, the return and 3 s after them."""
+        p = daily.stretch_params(t, rng)
+        _, a = self._amp(rng, (3.0, 12.0))
+        it = Item("stretch", t, p["end"], a * abs(p["v"]) / 60.0, extra=p)
+        if rng.random() < 0.3:
+            kind = str(rng.choice(["clonus", "spasm", "spasm_with_clonus"], p=[0.5, 0.25, 0.25]))
+            ep = self._make(kind, p["r1"] - p["fall"] * float(rng.uniform(0.3, 1.0)), rng)
+            self.items.append(ep)
+            p["hold"] = max(p["hold"], ep.t1 + 0.3 - (t + p["d"]))
+            p["end"] = t + p["d"] + p["hold"] + p["ret"]
+            it.t1 = max(p["end"], ep.t1) + 3.0
+        self.distractors.append((t, max(p["end"], p["r1"]), "stretch"))
+        return it
+
+    def _transfer(self, t: float, rng: np.random.Generator) -> Item:
+        """A 4-8 s bed-chair transfer: weight bearing (a Hann-shaped voluntary contraction), a
+        pivot of 40-150 dps, a lift of 0.1-0.3 g and a lasting posture change of 20-60 deg
+        (alternating bed to chair and back). With probability 0.5 a spasm follows 0.5-3 s after."""
+        dur = float(rng.uniform(4.0, 8.0))
+        _, a = self._amp(rng, (10.0, 20.0))
+        deg = float(rng.uniform(20.0, 60.0)) * (-1.0 if self._phi > 0 else 1.0)
+        self.tilts.append((t, dur, deg))
+        self._phi += deg
+        extra = {"t0": t, "t1": t + dur, "yaw_dps": float(rng.uniform(40.0, 150.0)) * (1 if rng.random() < 0.5 else -1),
+                 "lift_g": float(rng.uniform(0.1, 0.3))}
+        it = Item("transfer", t, t + dur, a, extra=extra)
+        self.distractors.append((t, t + dur, "transfer"))
+        self.contexts.append((t, t + dur, "transfer"))
+        if rng.random() < 0.5:
+            sp = self._make("spasm", t + dur + float(rng.uniform(0.5, 3.0)), rng)
+            self.items.append(sp)
+            it.t1 = sp.t1
+        return it
 
     @staticmethod
     def _drift(bursts: list[tuple[float, float, float]], rng: np.random.Generator
@@ -429,6 +571,8 @@ class SynthRecording:
                 imu[4] += 100 * it.imu_gain * np.exp(-0.5 * ((xi - 0.05) / 0.08) ** 2)
             elif it.kind in daily.ACTIVITIES:
                 daily.render(it, t, ti, amp, art, imu)
+            elif it.kind in daily.CLINIC:
+                daily.render_clinic(it, t, ti, amp, art, imu)
             elif it.kind == "hum_step":
                 on = (t >= it.t0) & (t < it.t1)
                 art[on] += it.amp * math.sqrt(2) * np.sin(2 * np.pi * it.freq * t[on] + self.hum_phase)
@@ -436,6 +580,8 @@ class SynthRecording:
                 lost_rail |= (t >= it.t0) & (t < it.t1)
             elif it.kind == "leadoff_flat":
                 lost_flat |= (t >= it.t0) & (t < it.t1)
+        if self.tilts:
+            daily.add_rotation(imu, *daily.posture(self.tilts, ti))
         if s.tonic_x:
             amp += s.tonic_x * s.noise_uv
         if s.ecg_uv:
