@@ -26,7 +26,9 @@ Physiological basis (see shared/design/DOMAIN.md):
 import struct
 from binascii import crc32
 
-CONFIG_VERSION = 4  # 4: peak-relative episode onset; 3: burst structure, onset after leading blips, short clonus, IMU context
+# 4: peak-relative episode onset, responses to movement, learned screen; 3: burst structure,
+# onset after leading blips, short clonus, IMU context
+CONFIG_VERSION = 4
 
 # (key, name, default, unit and meaning)
 PARAMS = (
@@ -84,6 +86,8 @@ PARAMS = (
     (43, "move_mg", 40, "mg; mean acceleration above which the IMU context is movement"),
     (44, "vib_ratio_64", 256, "vibration: mean jerk (0.01 g/s) * 64 > mean acc (mg) * this"),
     (45, "cad_r_min", 400, "1/1024; acc autocorrelation peak at 0.3-1.8 s: rhythmic movement"),
+    (61, "moved_max_ms", 2000, "ms; a shorter spasm-kind event begun while the limb already moved is a response to the movement"),
+    (62, "moved_lead_ms", 30, "ms the limb must have been moving (gyro > move_ddps, acc > move_mg) before the EMG rose"),
     (59, "move_ddps", 150, "0.1 dps; angular rate above which the limb is moving (the screen's move_lead_ms)"),
     (46, "transfer_ddps", 2500, "0.1 dps; angular rate of a transfer or posture change"),
     (47, "ctx_hold_ms", 2000, "ms a movement context is held after its cause"),

@@ -708,8 +708,12 @@ class Detector:
         c.ron = True
         cfg = self.cfg
         pk = c.peak if c.peak < _CLAMP else _CLAMP
-        thr = (pk * cfg.onset_peak_1024) >> 10
-        if thr <= c.fl[FL.OFF] or c.didx < 2:
+        base = c.fl[FL.FLOOR]
+        if pk <= base or c.didx < 2:
+            return
+        # a tenth of the peak above the noise floor (the floor is the noise the EMG adds to)
+        thr = base + (((pk - base) * cfg.onset_peak_1024) >> 10)
+        if thr <= c.fl[FL.OFF]:
             return
         # 20 Hz sample k back from the newest covers ticks d_tick - 5k - 4 .. d_tick - 5k
         k = (c.d_tick - c.pk_tick) // 5
@@ -827,6 +831,13 @@ class Detector:
             # or swings (cable sway, electrode rub)
             self.out.count_rejected(onset)
             return
+        if kind == R.KIND_SPASM and dur < cfg.moved_max_ms and c.act0 >= cfg.move_mg \
+                and c.mv_lead * 10 >= cfg.moved_lead_ms:
+            # the limb was already moving when the EMG rose (a passive stretch and its reflex,
+            # a correction during a movement): a short burst that answers a movement, not a
+            # spasm, which starts the movement itself
+            self.out.count_rejected(onset)
+            return
         if jerk_near or mot * 4 >= state_n or c.ctx != CX.REST:
             flags |= R.FLAG_MOTION       # (also: the wearer was moving when it began)
         if c.clip:
@@ -901,9 +912,11 @@ class Detector:
         f[11] = c.mv_lead * 10
         f[12] = cl((c.pk_tick - c.onset) * 10)
         f[13] = cl(c.act0)
-        a0 = c.act0 if c.act0 > 0 else 1
+        # vibration: jerk against acceleration, defined only while the limb moves (at rest
+        # both are sensor noise and their ratio means nothing): 0 at rest
+        a0 = c.act0
         v0 = c.vib0 if c.vib0 < 1000000 else 1000000
-        f[14] = cl((v0 * 64) // a0)
+        f[14] = cl((v0 * 64) // a0) if a0 >= self.cfg.move_mg else 0
         on = c.on_at_peak if c.on_at_peak > 0 else 1
         f[15] = cl((pk * 64) // on)
         f[16] = c.rot // 1000

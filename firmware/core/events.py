@@ -112,7 +112,9 @@ class Outbox:
             w[R.SM_SPASM_DS] += ds
 
     def count_rejected(self, onset_tick):
-        self.window_for(onset_tick)[R.SM_N_MOTION_REJECTED] += 1
+        # (``self.window_for(t)[i] += 1`` in one expression allocates on MicroPython)
+        w = self.window_for(onset_tick)
+        w[R.SM_N_MOTION_REJECTED] += 1
 
     def _clear_win(self, w, start_tick):
         for i in range(R.SM_N):

@@ -199,8 +199,8 @@ def test_weak_prelude_is_not_the_episode_onset():
 
 
 def test_crescendo_onset_is_where_it_passes_a_tenth_of_its_peak():
-    # a crescendo from rest to 300 uV over 4 s (linear), then 2 s at its peak: it passes
-    # 30 uV (a tenth) 0.4 s into the ramp; a sharp spasm of the same size is not moved
+    # a crescendo from rest to 300 uV over 4 s (linear), then 2 s at its peak: it passes a
+    # tenth of its rise above the floor ~0.4 s into the ramp; a sharp spasm is not moved
     r = Rig()
     r.run(500, REST)
     t = r.tick
@@ -210,7 +210,8 @@ def test_crescendo_onset_is_where_it_passes_a_tenth_of_its_peak():
     ev = r.finish()
     assert len(ev) == 2, ev
     on = ev[0][R.EV_ONSET_MS]
-    want = (t + (3000 - REST) // 75) * 10
+    thr = REST + (((30000 - REST) * detconfig.DEFAULT.onset_peak_1024) >> 10)   # a tenth above the floor
+    want = (t + (thr - REST + 74) // 75) * 10
     assert want - 60 <= on <= want + 20, (on, want)
     assert abs(ev[1][R.EV_ONSET_MS] - t2 * 10) <= 30, (ev[1], t2 * 10)
 

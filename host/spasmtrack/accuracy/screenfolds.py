@@ -66,7 +66,8 @@ def folds(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         Xo, yo = _xy(others)
         fold = None
         if len(set(yo.tolist())) == 2:
-            groups = [name for r in results if r["generator"] != g for name in [r["name"]] * len(r["screen"]["y"])]
+            groups = [screen.group_of(r["name"]) for r in results if r["generator"] != g
+                      for _ in r["screen"]["y"]]
             chosen, _ = screen.select(Xo, yo, groups)
             fold = screen.export(screen.fit(Xo, yo, chosen))
         row: dict[str, Any] = {"rules only": Score(), "shipped": Score()}

@@ -13,8 +13,9 @@ generator only (the corpus, ``spasmtrack.synth.corpus``; never the held-out gene
 2. ``train``: a scikit-learn ``DecisionTreeClassifier`` whose depth, leaf size and
    episode weight are chosen on the training data alone (``select``: each class of corpus
    recordings held out in turn; the simplest setting within ``TOLERANCE`` of the best
-   out-of-class F1, so the screen learns what holds across activities rather than one
-   class's quirks), thresholds made integer (the features are integers, so
+   out-of-class F1, so the screen learns only what holds across activities; holding out
+   single recordings instead let it learn one class's quirks, and that tree lost half the
+   episodes of both held-out generators: docs/detector.md), thresholds made integer (the features are integers, so
    ``x <= t`` equals ``x <= floor(t)``), written as ``screen_table.py``.
 3. ``twin``: the host twin of the firmware's viper walker, vectorised with numpy; the tests
    check the walker on the unix port, the twin and scikit-learn's own ``predict`` agree on
@@ -124,6 +125,12 @@ GRID = tuple(Settings(d, m, w) for d in (2, 3, 4, 5) for m in (5, 10, 20) for w 
 TOLERANCE = 0.005
 
 
+def group_of(recording: str) -> str:
+    """A recording's class (``walking_2`` -> ``walking``; other names stay whole)."""
+    head, _, tail = recording.rpartition("_")
+    return head if head and tail.isdigit() else recording
+
+
 def fit(X: np.ndarray, y: np.ndarray, s: Settings) -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
@@ -157,12 +164,6 @@ def select(X: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> tuple[Setting
     best = max(r["f1"] for r in table)
     ok = [r for r in table if r["f1"] >= best - TOLERANCE]
     return min(ok, key=lambda r: r["settings"].complexity())["settings"], table
-
-
-def group_of(recording: str) -> str:
-    """A recording's class (``walking_2`` -> ``walking``; other names stay whole)."""
-    head, _, tail = recording.rpartition("_")
-    return head if head and tail.isdigit() else recording
 
 
 def train(path: Path = DATA, table: Path = TABLE) -> dict[str, Any]:
