@@ -55,3 +55,13 @@ def test_missing_pieces_are_one_line_user_errors(tmp_path, monkeypatch):
         assert "\n" not in str(e.value) and "nope" in str(e.value)
     monkeypatch.setenv("SPASMTRACK_MICROPYTHON", "/opt/other/micropython")
     assert firmware.micropython() == "/opt/other/micropython"
+
+
+def test_every_detector_parameter_states_its_unit_on_its_line():
+    # the unit and meaning of each parameter is the comment on its line in detconfig.py
+    # (read by the host for the report's methods table; kept out of the device's heap)
+    dc = firmware.core("detconfig")
+    docs = firmware.detconfig_docs()
+    assert sorted(docs) == sorted(p[0] for p in dc.PARAMS)
+    assert all(len(docs[p[0]]) > 8 for p in dc.PARAMS), docs
+    assert all(len(p) == 3 for p in dc.PARAMS)

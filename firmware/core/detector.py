@@ -698,6 +698,12 @@ class Detector:
         FL.set_floor(c.fl, lo)
         return True
 
+    def _moved(self, c):
+        """Channel c's event began while the limb was already moving (``moved_mg`` of mean
+        acceleration, rotating for ``moved_lead_ms`` before the EMG rose): a response to the
+        movement (a passive stretch's reflex, a correction), not what moved the limb."""
+        return c.act0 >= self.cfg.moved_mg and c.mv_lead * 10 >= self.cfg.moved_lead_ms
+
     def _peak_onset(self, c, now):
         """The episode's own onset (docs/detector.md): where the run of activity that holds
         its peak first rose above ``onset_peak_1024``/1024 of that peak, dips shorter than a
@@ -831,8 +837,7 @@ class Detector:
             # or swings (cable sway, electrode rub)
             self.out.count_rejected(onset)
             return
-        if kind == R.KIND_SPASM and dur < cfg.moved_max_ms and c.act0 >= cfg.move_mg \
-                and c.mv_lead * 10 >= cfg.moved_lead_ms:
+        if kind == R.KIND_SPASM and dur < cfg.moved_max_ms and self._moved(c):
             # the limb was already moving when the EMG rose (a passive stretch and its reflex,
             # a correction during a movement): a short burst that answers a movement, not a
             # spasm, which starts the movement itself

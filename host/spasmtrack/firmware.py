@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,20 @@ def core(name: str) -> ModuleType:
     if not (CORE_DIR / f"{name}.py").is_file():
         raise FirmwareMissing(f"firmware/core/{name}.py not found")
     return importlib.import_module(f"{_PKG}.{name}")
+
+
+_DOC_LINE = re.compile(r'^\s*\((\d+), "(\w+)", (-?\d+)\),\s*#\s*(.+?)\s*$')
+
+
+def detconfig_docs() -> dict[int, str]:
+    """Unit and meaning of each detector parameter by key: the comment on its line in
+    ``firmware/core/detconfig.py`` (kept out of the device's heap, read from the source)."""
+    out: dict[int, str] = {}
+    for line in (CORE_DIR / "detconfig.py").read_text().splitlines():
+        m = _DOC_LINE.match(line)
+        if m:
+            out[int(m.group(1))] = m.group(4)
+    return out
 
 
 def board_module(board: str, name: str = "coeffs") -> ModuleType:

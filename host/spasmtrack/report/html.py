@@ -47,7 +47,8 @@ def config_rows(store: Store, patient: str, versions: list[int]) -> list[tuple]:
     """(config_version, key, name, value, unit, origin) of the detector thresholds used:
     from CONFIG records the devices sent, else the release defaults of that version."""
     dc = _detconfig()
-    meta = {p[0]: (p[1], p[3], p[2]) for p in getattr(dc, "PARAMS", ())}
+    docs = firmware.detconfig_docs()
+    meta = {p[0]: (p[1], docs.get(p[0], ""), p[2]) for p in getattr(dc, "PARAMS", ())}
     with store.engine.connect() as c:
         dids = sorted({w[0] for w in store.device_windows(patient)})
         frames = [r[0] for r in c.execute(select(s.records.c.frame).where(

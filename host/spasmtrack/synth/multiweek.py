@@ -37,7 +37,7 @@ WINDOW_S = 300
 def _detector_config() -> tuple[int, list[tuple[int, int]]]:
     """(CONFIG_VERSION, [(key, value)]) of the firmware's detector defaults."""
     dc = firmware.core("detconfig")
-    return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v, _ in dc.PARAMS]
+    return int(dc.CONFIG_VERSION), [(int(k), int(v)) for k, _, v in dc.PARAMS]
 
 
 CONFIG_VERSION, CONFIG_VALUES = _detector_config()
