@@ -311,6 +311,7 @@ class Detector:
         c.mot_snap = 0
         c.gpk = 0
         c.rot = 0
+        c.n_mv = 0         # event ticks with the limb rotating (gyro > move_ddps)
         c.apk = 0
         c.clip = False
         c.rough = 0
@@ -377,6 +378,7 @@ class Detector:
         warm = c.warm
         bad = c.bad
         mr = cfg.motion_ratio_64
+        mvt = cfg.move_ddps
         any_lost = False
         gap = self.gap_ticks
         half_gap = (gap + 1) >> 1
@@ -502,6 +504,8 @@ class Detector:
                     c.gpk = v
                 if c.rot < 536870912 and v > 0:    # rotation travelled (0.001 deg), < 2**30
                     c.rot += v if v < 65535 else 65535
+                if v > mvt:
+                    c.n_mv += 1
                 v = acc[i]
                 if v > c.apk:
                     c.apk = v
@@ -926,6 +930,7 @@ class Detector:
         f[15] = cl((pk * 64) // on)
         f[16] = c.rot // 1000
         f[17] = (f[12] * 1000) // dur if dur > 0 and f[12] < 1000000 else 1000
+        f[18] = (c.n_mv * 1000) // c.n if c.n > 0 and c.n_mv < 1000000 else 0
         if self.screen is None:
             return 1
         return SC.walk(self.screen, f)

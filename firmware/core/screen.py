@@ -48,8 +48,9 @@ FEATURES = (
     "over_on_64",        # 64 x peak envelope / the onset threshold at the peak
     "rot_deg",           # rotation the limb travelled during it (integrated angular rate)
     "rise_pm",           # rise_ms per mille of dur_ms (a slow symmetric swell vs a jerk)
+    "moving_pm",         # per-mille of its ticks with the limb rotating (gyro > move_ddps)
 )
-NF = const(18)
+NF = const(19)
 
 
 if micropython is not None:
