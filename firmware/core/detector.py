@@ -312,6 +312,9 @@ class Detector:
         c.gpk = 0
         c.rot = 0
         c.n_mv = 0         # event ticks with the limb rotating (gyro > move_ddps)
+        c.mv_lead = 0      # ticks the limb had been moving when the EMG rose
+        c.act0 = 0         # mean acceleration (mg) and jerk (0.01 g/s) before the onset
+        c.vib0 = 0
         c.apk = 0
         c.clip = False
         c.rough = 0
