@@ -105,12 +105,26 @@ class Context:
         # it was last seen (ticks); a passive stretch moves the limb before the EMG rises
         self.mv_start = -(1 << 28)
         self.mv_last = -(1 << 28)
+        # gravity: each raw accelerometer axis low-passed (x64, ~0.64 s), when bound
+        self.ax = self.ay = self.az = None
+        self.g = array("i", [0, 0, 0])
+        self.g_ok = False     # the low-passes have run for a few seconds
+        self.g_n = 0
 
     def rebase(self, step):
         far = -(1 << 28)
         self.since = self.since - step if self.since > far + step else far
         self.mv_start = self.mv_start - step if self.mv_start > far + step else far
         self.mv_last = self.mv_last - step if self.mv_last > far + step else far
+
+    def gravity(self, out):
+        """The gravity vector (raw accelerometer counts, low-passed) into ``out`` (array of 3);
+        False while unknown (no raw axes bound, or not settled yet)."""
+        g = self.g
+        out[0] = g[0] >> 6
+        out[1] = g[1] >> 6
+        out[2] = g[2] >> 6
+        return self.g_ok
 
     def move_lead(self, onset):
         """Ticks the limb had been moving when an event's EMG rose at tick ``onset`` (0 when
@@ -130,6 +144,18 @@ class Context:
         tr = cfg.transfer_ddps
         mvt = cfg.move_ddps
         hold_t = cfg.ctx_hold_ms // 10
+        ax = self.ax
+        if ax is not None:
+            ay = self.ay
+            az = self.az
+            g = self.g
+            for i in range(m):      # |raw| < 2**15: the x64 states stay < 2**22
+                g[0] += ax[i] - (g[0] >> 6)
+                g[1] += ay[i] - (g[1] >> 6)
+                g[2] += az[i] - (g[2] >> 6)
+            if not self.g_ok:
+                self.g_n += m
+                self.g_ok = self.g_n >= 300
         for i in range(m):
             if gyro[i] > mvt:
                 t = tick0 + i

@@ -90,6 +90,8 @@ PARAMS = (
     (61, "moved_max_ms", 2000),  # ms; a shorter spasm-kind event begun while the limb already moved is a response to the movement
     (62, "moved_lead_ms", 30),  # ms the limb must have been rotating (gyro > move_ddps) before the EMG rose: a response to movement
     (63, "moved_mg", 35),  # mg of mean acceleration over the second before the onset that make the limb 'moving' (response to movement)
+    (65, "posture_64", 12),  # 64 x |gravity turn|^2 / g^2 over a spasm-kind event above which the posture changed (12 ~ 25 deg); 0 off
+    (66, "posture_ms", 1500),  # ms after an event's end at which its posture is compared (the event is emitted then)
     (59, "move_ddps", 150),  # 0.1 dps; angular rate above which the limb is moving (the screen's move_lead_ms)
     (46, "transfer_ddps", 2500),  # 0.1 dps; angular rate of a transfer or posture change
     (47, "ctx_hold_ms", 2000),  # ms a movement context is held after its cause

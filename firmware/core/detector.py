@@ -129,10 +129,9 @@ class Detector:
             raise ValueError("smooth_ms must be 10..10000")
         self.n_steps = 0    # background steps (smooth 'events') absorbed into the floor
         self.clonus = CL.Clonus(cfg)
-        # the learned screen (screen.py): its table, the feature vector, and (replay tools
-        # only, never on the device) a list that receives every candidate's features
+        # the learned screen (screen.py, the last stage): its table and (replay tools only,
+        # never on the device) a list that receives every candidate's features
         self.screen = SC.table(ST.NODES) if cfg.screen_on else None
-        self.feat = array("i", bytes(4 * SC.NF))
         self.trace = None
         self.chs = []
         for i in range(n_channels):
@@ -152,6 +151,16 @@ class Detector:
             c.d_tick = 0
             c.qp = array("i", [0, self.rail, self.flat_counts, self.flat_need, 0, 0, CL.SX])
             c.mvc = 0
+            # an event waiting for the posture rule (it is emitted posture_ms after its end)
+            c.pend = False
+            c.pend_ev = array("i", bytes(4 * R.EV_N))
+            c.pend_on = 0
+            c.pend_kind = 0
+            c.pend_dur = 0
+            c.pend_until = 0
+            c.feat = array("i", bytes(4 * SC.NF))   # the screen's features of that event
+            c.g0 = array("i", [0, 0, 0])   # gravity when the event began (raw counts)
+            c.g0_ok = False
             c.cal_left = 0
             c.cal_max = 0
             self._reset_ch(c)
@@ -169,6 +178,17 @@ class Detector:
         self.qual = bytearray(256)
         self.out = Outbox(cfg, self, queue_len)
         self.ctx = CX.Context(cfg, self.clonus.xs)
+        self.gv = array("i", [0, 0, 0])
+        self.posture_ticks = cfg.posture_ms // 10
+        if not 0 <= cfg.posture_64 <= 255:
+            raise ValueError("posture_64 must be 0..255 (products < 2**30)")
+        # raw accelerometer counts per g, from the board's mg conversion; gravity is compared
+        # at <= 512 per g (components clamped to +-2 g) so every product stays < 2**30
+        cpg = ((1000 << getattr(coeffs, "ACC_S", 0)) // max(1, getattr(coeffs, "ACC_K", 1000))) \
+            << getattr(coeffs, "ACC_PRE", 0)
+        self.g_shift = 0
+        while (cpg >> self.g_shift) > 512:
+            self.g_shift += 1
         self.gp = array("i", [0, 0, CL.LAGS - 1, CL.SX])   # gait-check autocorrelation
         # the tick clock: tick of the latest block and the device ms (mod 2**30) at that tick
         self.tick = 0
@@ -194,9 +214,13 @@ class Detector:
             self.lost = bytearray(len(env))
             self.qual = bytearray(len(env))
 
-    def bind_imu(self, acc, gyro, jerk):
-        """Bind the ImuChain outputs (one value per envelope tick: the IMU runs at 100 Hz)."""
+    def bind_imu(self, acc, gyro, jerk, ax=None, ay=None, az=None):
+        """Bind the ImuChain outputs (one value per envelope tick: the IMU runs at 100 Hz)
+        and, optionally, its raw accelerometer axes (counts): with them the detector sees
+        posture changes (gravity turning) and applies the posture rule."""
         self.acc, self.gyro, self.jerk = acc, gyro, jerk
+        x = self.ctx
+        x.ax, x.ay, x.az = ax, ay, az
 
     def set_mvc(self, ch, mvc_cuv):
         """Set channel ``ch``'s maximum voluntary contraction envelope (0.01 uV); 0 clears."""
@@ -287,6 +311,8 @@ class Detector:
             c.last_win -= s
             c.pk_tick -= s
             c.d_tick -= s
+            c.pend_on -= s
+            c.pend_until -= s
             c.last_end = c.last_end - s if c.last_end > _T_FAR + s else _T_FAR
             c.valid_from = c.valid_from - s if c.valid_from > _T_FAR + s else _T_FAR
 
@@ -344,6 +370,9 @@ class Detector:
                 if self._run_ch(c, m, tick0):
                     any_lost = True
         self._move(m)
+        for c in self.chs:
+            if c.pend and self.tick >= c.pend_until:
+                self._finish(c)
         self.out.account(tick0, m, lost, any_lost)
         self.out.maybe_emit(self.tick, self.chs, _ACTIVE)
 
@@ -642,8 +671,11 @@ class Detector:
         return any_lost
 
     def _start(self, c, onset):
+        if c.pend:
+            self._finish(c)
         st = c.state
         self._reset_ch(c)
+        c.g0_ok = self.ctx.gravity(c.g0)
         c.state = _ACTIVE
         c.onset = onset
         c.last_win = onset
@@ -867,14 +899,7 @@ class Detector:
         else:
             mean = (hi * 1048576 + lo) // state_n
             area = hi * 104857 + (hi * 6 + lo) // 10
-        if self.screen is not None or self.trace is not None:
-            keep = self._screen(c, dur, kind, mean, state_n, mot)
-            if self.trace is not None:
-                self.trace.append((wrap_add_ms(self.ms(onset), -cfg.onset_adj_ms), dur, keep, c.idx,
-                                   tuple(self.feat)))
-            if self.screen is not None and not keep:
-                self.out.count_rejected(onset)
-                return
+        self._features(c, dur, kind, mean, state_n, mot)
         # onset ms: the onset tick's device ms minus the ARV rise (0 for an onset before the
         # clock's 0 that has not wrapped yet: a negative time cannot be stored)
         t_on = self.ms(onset)
@@ -882,7 +907,9 @@ class Detector:
             on_ms = 0
         else:
             on_ms = wrap_add_ms(t_on, on_ms)
-        a = self.out.ev_slot()
+        # the posture rule needs the limb's orientation after the event: hold it back
+        posture = c.g0_ok and kind == R.KIND_SPASM and cfg.posture_64 > 0
+        a = c.pend_ev
         a[R.EV_BOOT] = self.boot
         a[R.EV_ONSET_MS] = on_ms
         a[R.EV_DURATION_MS] = dur
@@ -901,12 +928,62 @@ class Detector:
         else:
             a[R.EV_MVC_PM] = R.MVC_UNCALIBRATED
         a[R.EV_CONFIG_VERSION] = self.version
-        self.out.count_event(onset, kind, dur)
+        c.pend_on = onset
+        c.pend_kind = kind
+        c.pend_dur = dur
+        if posture:
+            c.pend = True
+            c.pend_until = end_tick + self.posture_ticks
+        else:
+            self._release(c)
 
-    def _screen(self, c, dur, kind, mean, n, mot):
-        """Fill ``self.feat`` (screen.FEATURES) for channel c's candidate and walk the
-        table: 1 keep, 0 drop (1 without a table). Every product stays below 2**30."""
-        f = self.feat
+    def _finish(self, c):
+        """Emit channel c's held-back event unless the body's posture changed over it: the
+        gravity vector posture_ms after its end turned from the one at its onset by more
+        than posture_64 (a transfer, rolling over in bed: voluntary movements that leave
+        the body turned; a spasm's excursion ends when it relaxes)."""
+        c.pend = False
+        g = self.gv
+        if self.ctx.gravity(g) and self._turned(c.g0, g):
+            self.out.count_rejected(c.pend_on)
+            return
+        self._release(c)
+
+    def _release(self, c):
+        """The last stage: the learned screen keeps or drops channel c's event (its features
+        in c.feat, its record in c.pend_ev); a kept one goes to the queue."""
+        keep = SC.walk(self.screen, c.feat) if self.screen is not None else 1
+        if self.trace is not None:
+            self.trace.append((wrap_add_ms(self.ms(c.pend_on), -self.cfg.onset_adj_ms), c.pend_dur, keep,
+                               c.idx, tuple(c.feat)))
+        if not keep:
+            self.out.count_rejected(c.pend_on)
+            return
+        a = self.out.ev_slot()
+        p = c.pend_ev
+        for i in range(R.EV_N):
+            a[i] = p[i]
+        self.out.count_event(c.pend_on, c.pend_kind, c.pend_dur)
+
+    def _turned(self, g0, g1):
+        """|g1 - g0|**2 * 64 > |g0|**2 * posture_64 (12 ~ 25 degrees), components scaled to
+        <= 512 per g and clamped to +-2 g."""
+        sh = self.g_shift
+        d2 = 0
+        n2 = 0
+        for k in range(3):
+            a = g0[k] >> sh
+            b = g1[k] >> sh
+            a = 1023 if a > 1023 else (-1023 if a < -1023 else a)
+            b = 1023 if b > 1023 else (-1023 if b < -1023 else b)
+            d2 += (a - b) * (a - b)
+            n2 += a * a
+        return n2 > 0 and d2 * 64 > n2 * self.cfg.posture_64
+
+    def _features(self, c, dur, kind, mean, n, mot):
+        """Fill ``c.feat`` (screen.FEATURES) for channel c's candidate. Every product stays
+        below 2**30."""
+        f = c.feat
         cl = SC.clamp
         fl = c.fl[FL.FLOOR]
         pk = c.peak if c.peak < _CLAMP else _CLAMP
@@ -934,19 +1011,20 @@ class Detector:
         f[16] = c.rot // 1000
         f[17] = (f[12] * 1000) // dur if dur > 0 and f[12] < 1000000 else 1000
         f[18] = (c.n_mv * 1000) // c.n if c.n > 0 and c.n_mv < 1000000 else 0
-        if self.screen is None:
-            return 1
-        return SC.walk(self.screen, f)
 
     def flush(self):
         """At shutdown or the end of a replay: close open events (FLAG_TRUNCATED if still
         above threshold) and emit the pending and the current, partial, window summaries
         (the partial one with its real length in ``window_s``). Not for the per-block path."""
         for c in self.chs:
+            if c.pend:
+                self._finish(c)
             if c.state == _ACTIVE:
                 if c.below:
                     self._close(c, c.last_above + 1, 0)
                 else:
                     self._close(c, self.tick, R.FLAG_TRUNCATED)
             c.state = _IDLE
+            if c.pend:
+                self._finish(c)
         self.out.flush(self.tick)

@@ -228,6 +228,80 @@ def test_prelude_longer_than_reonset_max_keeps_the_threshold_onset():
     assert abs(ev[0][R.EV_ONSET_MS] - t * 10) <= 30, (ev[0][R.EV_ONSET_MS], t * 10)
 
 
+class PostureRig(Rig):
+    """A Rig whose raw accelerometer axes are bound too (gravity g(k) -> (x, y, z) counts;
+    1 g = 4096 counts on the sim board), so that the posture rule runs."""
+
+    def __init__(self, g, **kw):
+        Rig.__init__(self, **kw)
+        self.gfun = g
+        self.ax = array("i", [0] * M)
+        self.ay = array("i", [0] * M)
+        self.az = array("i", [0] * M)
+        self.det.bind_imu(self.acc, self.gyro, self.jerk, self.ax, self.ay, self.az)
+
+    def block(self, env, acc=0, gyro=0, jerk=0):
+        for i in range(M):
+            x, y, z = self.gfun(self.tick + i)
+            self.ax[i] = x
+            self.ay[i] = y
+            self.az[i] = z
+        Rig.block(self, env, acc, gyro, jerk)
+
+
+def tilt(deg_at):
+    """Gravity turning about the x axis by deg_at(k) whole degrees (4096 counts per g; the
+    vectors are made beforehand, so that a block allocates nothing)."""
+    table = [(0, int(4096 * math.sin(d * math.pi / 180)), int(4096 * math.cos(d * math.pi / 180)))
+             for d in range(91)]
+
+    def g(k):
+        return table[deg_at(k)]
+    return g
+
+
+def test_posture_change_over_a_burst_is_not_a_spasm_but_an_excursion_is():
+    # a 2.5 s burst while the body turns by 40 degrees and stays turned (rolling over in bed,
+    # a transfer): not an episode; the same burst while the limb swings 40 degrees and comes
+    # back (a spasm's excursion) is one, emitted posture_ms after its end
+    for stays, want in ((True, 0), (False, 1)):
+        t = 800
+        turn = (lambda k: 0 if k < t + 50 else 40) if stays else \
+            (lambda k: 40 if t + 50 <= k < t + 250 else 0)
+        r = PostureRig(tilt(turn))
+        r.run(t, REST)
+        r.run(250, bursts([(t, t + 250)]))
+        r.run(100, REST)
+        held = len(r.events)
+        r.run(200, REST)
+        ev = r.finish()
+        assert len(ev) == want, (stays, ev)
+        if want:
+            assert held == 0, "emitted before its posture was known"
+            assert abs(ev[0][R.EV_ONSET_MS] - t * 10) <= 30, ev
+        else:
+            assert sum(x[R.SM_N_MOTION_REJECTED] for x in r.summaries) >= 1
+
+
+def test_posture_rule_leaves_clonus_and_flush_emits_a_held_event():
+    # clonus with a lasting turn is kept (the rule is for spasm-kind events); a spasm still
+    # held back when the recording ends is emitted by flush
+    t = 800
+    r = PostureRig(tilt(lambda k: 0 if k < t + 50 else 40))
+    r.run(t, REST)
+    r.run(400, lambda k: 8000 if k >= t and (k - t) % 18 < 6 else REST)
+    r.run(300, REST)
+    ev = r.finish()
+    assert len(ev) == 1 and ev[0][R.EV_KIND] == R.KIND_CLONUS, ev
+    r = PostureRig(tilt(lambda k: 0))
+    r.run(t, REST)
+    r.run(250, bursts([(t, t + 250)]))
+    r.run(40, REST)
+    assert r.events == []
+    ev = r.finish()
+    assert len(ev) == 1, ev
+
+
 def test_short_rhythmic_event_is_not_clonus():
     cfg = detconfig.DEFAULT
     r = Rig()
@@ -419,6 +493,28 @@ def test_peak_relative_onset_across_a_tick_clock_rebase_under_heap_lock():
     want = t0 + 5600
     assert want - 60 <= ev[0][R.EV_ONSET_MS] <= want + 20, (ev[0][R.EV_ONSET_MS], want)
     assert big_ints(r.det) == []
+
+
+def test_held_back_event_across_a_tick_clock_rebase_under_heap_lock():
+    # the event ends just before the tick clock moves back by 2**25; it is released (and a
+    # second one dropped for a posture change) after the rebase, all with the heap locked
+    t0 = ((1 << 26) - 700) * 10
+    turn = lambda k: 0 if k < 1000 else 40     # noqa: E731
+    r = PostureRig(tilt(turn), t0_ms=t0)
+    r.run(400, REST)
+    env = bursts([(420, 640), (960, 1180)])
+    micropython.heap_lock()
+    try:
+        for _ in range(100):
+            r.block(env)
+            r.det.pop_event()
+    finally:
+        micropython.heap_unlock()
+    assert r.det.tick < (1 << 26), r.det.tick
+    r.run(300, REST)
+    assert r.finish() == [] and big_ints(r.det) == []
+    assert sum(x[R.SM_N_SPASM] for x in r.summaries) == 1, r.summaries
+    assert sum(x[R.SM_N_MOTION_REJECTED] for x in r.summaries) >= 1, r.summaries
 
 
 def test_maximal_envelopes_keep_every_value_a_small_int_and_allocate_nothing():
