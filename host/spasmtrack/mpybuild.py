@@ -26,6 +26,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,10 +123,16 @@ def _mpremote(port: str, *args: str, timeout: float = 120) -> str:
     cmd = [tool("mpremote"), "connect", port, "resume", *args]
     # name the step, never echo a script passed to `exec`
     step = " ".join(a for a in args[:2] if "\n" not in a and len(a) < 60)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote timed out on {port} ({step})") from None
+    for attempt in range(3):
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"mpremote timed out on {port} ({step})") from None
+        # a board that is busy or just booted can miss mpremote's raw-REPL handshake; nothing
+        # ran then, so the same command is tried again (twice at most, 1 s apart)
+        if proc.returncode == 0 or "could not enter raw repl" not in (proc.stderr + proc.stdout) or attempt == 2:
+            break
+        time.sleep(1.0)
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()
         raise UserError(f"mpremote on {port} failed ({step}): {last[-1][-300:] if last else 'no message'}")
