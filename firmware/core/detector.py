@@ -184,11 +184,13 @@ class Detector:
             raise ValueError("posture_64 must be 0..255 (products < 2**30)")
         # raw accelerometer counts per g, from the board's mg conversion; gravity is compared
         # at <= 512 per g (components clamped to +-2 g) so every product stays < 2**30
-        cpg = ((1000 << getattr(coeffs, "ACC_S", 0)) // max(1, getattr(coeffs, "ACC_K", 1000))) \
-            << getattr(coeffs, "ACC_PRE", 0)
-        self.g_shift = 0
-        while (cpg >> self.g_shift) > 512:
-            self.g_shift += 1
+        # (None: these coeffs carry no accelerometer scale; raw axes cannot be bound then)
+        self.g_shift = None
+        if hasattr(coeffs, "ACC_K"):
+            cpg = ((1000 << coeffs.ACC_S) // coeffs.ACC_K) << coeffs.ACC_PRE
+            self.g_shift = 0
+            while (cpg >> self.g_shift) > 512:
+                self.g_shift += 1
         self.gp = array("i", [0, 0, CL.LAGS - 1, CL.SX])   # gait-check autocorrelation
         # the tick clock: tick of the latest block and the device ms (mod 2**30) at that tick
         self.tick = 0
@@ -218,6 +220,8 @@ class Detector:
         """Bind the ImuChain outputs (one value per envelope tick: the IMU runs at 100 Hz)
         and, optionally, its raw accelerometer axes (counts): with them the detector sees
         posture changes (gravity turning) and applies the posture rule."""
+        if ax is not None and self.g_shift is None:
+            raise ValueError("raw accelerometer axes need coeffs with an accelerometer scale (ACC_K)")
         self.acc, self.gyro, self.jerk = acc, gyro, jerk
         x = self.ctx
         x.ax, x.ay, x.az = ax, ay, az

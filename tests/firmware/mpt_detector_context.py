@@ -183,15 +183,21 @@ def layered(spans):
     return f
 
 
-def test_weak_prelude_is_not_the_episode_onset():
-    # a stretch reflex or rising tone at 10 uV (well above the 3 uV floor, 3 % of the spasm's
-    # peak) for 1.5 s runs straight into a 3 s spasm of 300 uV: one episode, beginning where
-    # the spasm's own activity rose above a tenth of its peak
+def _prelude_then_spasm(prelude_ticks):
+    """A prelude at 10 uV (well above the 3 uV floor, 3 % of the spasm's peak) for
+    ``prelude_ticks`` running straight into a 3 s spasm of 300 uV: (start tick, events)."""
     r = Rig()
     r.run(500, REST)
     t = r.tick
-    r.run(800, layered([(t, t + 150, 1000), (t + 150, t + 450, 30000)]))
-    ev = r.finish()
+    p = prelude_ticks
+    r.run(p + 650, layered([(t, t + p, 1000), (t + p, t + p + 300, 30000)]))
+    return t, r.finish()
+
+
+def test_weak_prelude_is_not_the_episode_onset():
+    # a stretch reflex or rising tone for 1.5 s: one episode, beginning where the spasm's own
+    # activity rose above a tenth of its peak
+    t, ev = _prelude_then_spasm(150)
     assert len(ev) == 1, ev
     on = ev[0][R.EV_ONSET_MS]
     assert (t + 150) * 10 - 60 <= on <= (t + 150) * 10 + 20, (on, (t + 150) * 10)
@@ -219,11 +225,7 @@ def test_crescendo_onset_is_where_it_passes_a_tenth_of_its_peak():
 def test_prelude_longer_than_reonset_max_keeps_the_threshold_onset():
     # 8 s of weak activity before the spasm: longer than reonset_max_ms (6 s), so it stays
     # part of the episode (the rule only trims a short lead-in)
-    r = Rig()
-    r.run(500, REST)
-    t = r.tick
-    r.run(1500, layered([(t, t + 800, 1000), (t + 800, t + 1100, 30000)]))
-    ev = r.finish()
+    t, ev = _prelude_then_spasm(800)
     assert len(ev) == 1, ev
     assert abs(ev[0][R.EV_ONSET_MS] - t * 10) <= 30, (ev[0][R.EV_ONSET_MS], t * 10)
 
@@ -497,16 +499,18 @@ def test_peak_relative_onset_across_a_tick_clock_rebase_under_heap_lock():
 
 def test_held_back_event_across_a_tick_clock_rebase_under_heap_lock():
     # the event ends just before the tick clock moves back by 2**25; it is released (and a
-    # second one dropped for a posture change) after the rebase, all with the heap locked
+    # second one dropped for a posture change) after the rebase, all with the heap locked;
+    # the limb rotates across the rebase too (the movement clock moves with it)
     t0 = ((1 << 26) - 700) * 10
     turn = lambda k: 0 if k < 1000 else 40     # noqa: E731
     r = PostureRig(tilt(turn), t0_ms=t0)
     r.run(400, REST)
     env = bursts([(420, 640), (960, 1180)])
+    rot = lambda k: 600 if 400 <= k < 700 or 950 <= k < 1100 else 0   # noqa: E731  (0.1 dps: limb moving)
     micropython.heap_lock()
     try:
         for _ in range(100):
-            r.block(env)
+            r.block(env, gyro=rot)
             r.det.pop_event()
     finally:
         micropython.heap_unlock()

@@ -202,17 +202,7 @@ def score_by_context(labels: Sequence[dict[str, Any]], dets: Sequence[dict[str, 
 def rest_filled(spans: Sequence[tuple[float, float, str]], duration_s: float,
                 fill: str = "rest") -> list[tuple[float, float, str]]:
     """Activity spans (possibly with gaps, in any order) -> contexts covering 0..duration_s,
-    the gaps named ``fill``."""
-    out: list[tuple[float, float, str]] = []
-    t = 0.0
-    for a, b, name in sorted(spans):
-        a, b = max(a, t), min(b, duration_s)
-        if b <= a:
-            continue
-        if a > t:
-            out.append((t, a, fill))
-        out.append((a, b, name))
-        t = b
-    if t < duration_s:
-        out.append((t, duration_s, fill))
-    return out
+    the gaps named ``fill`` (the corpus generator's own rule, defined once there)."""
+    from ..synth.corpus.daily import fill_contexts
+
+    return fill_contexts(list(spans), duration_s, fill)
