@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.step in ("train", "all"):
         try:
             s = train()
-        except (ValueError, FileNotFoundError) as e:
+        except FileNotFoundError:
+            print(f"python -m spasmtrack.accuracy.screendata: no training data at {DATA}; "
+                  "run the 'collect' step first (make screen runs both)", file=sys.stderr)
+            return 2
+        except ValueError as e:
             print(f"python -m spasmtrack.accuracy.screendata: {e}", file=sys.stderr)
             return 2
         print(f"trained on {s['rows']} candidates ({s['trained_on']}): {s['nodes']} nodes; keeps "
