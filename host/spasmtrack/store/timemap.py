@@ -8,8 +8,11 @@ number; the host's own clock may be wrong now and then (a clock jump). The mappi
 
 1. Anchors are grouped by boot. Each gives an offset ``o = unix_ms - ms``.
 2. With three or more anchors a Theil-Sen line of offset against ``ms`` is fitted (robust
-   to a minority of wrong anchors); anchors further than ``JUMP_TOLERANCE_MS`` plus the
-   drift allowance from that line are rejected as clock jumps.
+   to a minority of wrong anchors). Its slope is clamped to the physical drift bound
+   (``DRIFT_ALLOWANCE_PPM``): anchors taken close together in device time (or all at the
+   same ``ms``) must not let a clock jump pass as a steep "drift". The intercept is then the
+   median offset about that slope. Anchors further than ``JUMP_TOLERANCE_MS`` plus the drift
+   allowance from the line are rejected as clock jumps.
 3. Device times are mapped by linear interpolation of the offset between the accepted
    anchors (following the real drift), extrapolated flat from the nearest anchor beyond
    the ends (no slope is invented from a single point).
@@ -46,6 +49,20 @@ class BootMap:
         return ms + np.rint(off).astype(np.int64)
 
 
+def _drift_slope(ms: np.ndarray, off: np.ndarray) -> float:
+    """Theil-Sen slope of offset (ms) against device ms, clamped to +-DRIFT_ALLOWANCE_PPM.
+
+    0 when fewer than two distinct device times exist (no slope can be measured).
+    """
+    if np.unique(ms).size < 2:
+        return 0.0
+    from scipy.stats import theilslopes
+    with np.errstate(invalid="ignore", divide="ignore"):    # its confidence interval (unused)
+        slope = float(theilslopes(off.astype(np.float64), ms.astype(np.float64)).slope)
+    bound = DRIFT_ALLOWANCE_PPM * 1e-6
+    return float(np.clip(slope, -bound, bound))
+
+
 def build_boot_map(seqs: np.ndarray, ms: np.ndarray, unix_s: np.ndarray) -> BootMap:
     """Build the map of one boot from its anchors (any order). Units: ms, ms, s."""
     order = np.argsort(ms, kind="stable")
@@ -54,8 +71,8 @@ def build_boot_map(seqs: np.ndarray, ms: np.ndarray, unix_s: np.ndarray) -> Boot
     off = np.asarray(unix_s, dtype=np.int64)[order] * 1000 - ms
     keep = np.ones(len(ms), dtype=bool)
     if len(ms) >= 3:
-        from scipy.stats import theilslopes
-        slope, icpt, _, _ = theilslopes(off.astype(np.float64), ms.astype(np.float64))
+        slope = _drift_slope(ms, off)
+        icpt = float(np.median(off - slope * ms))
         resid = off - (icpt + slope * ms)
         centre = np.median(ms)
         allowance = JUMP_TOLERANCE_MS + DRIFT_ALLOWANCE_PPM * 1e-6 * np.abs(ms - centre)
