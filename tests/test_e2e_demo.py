@@ -32,6 +32,7 @@ def test_every_stage_is_the_real_one_and_completes(demo):
     for name, x in st.items():
         assert x["status"] == "ok", x
     assert "replay_main.py" in st["device"]["provider"] and "mpy-cross" in run.device_info["heap"]
+    assert f"heap {run.heap}" in run.device_info["heap"]      # the device heap, not a fallback
     assert "runtime.py" in st["simboard"]["provider"]
     assert "Bumble" in st["sync"]["provider"] and run.sync_info["ble"]["records"] == summary["records_synced"]
     doc = json.loads((out / "demo.json").read_text())

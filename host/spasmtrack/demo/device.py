@@ -50,9 +50,9 @@ def stage_device(run: DemoRun) -> StageResult:
     cmd = firmware.unix_command("-c", entry, heap=run.heap or None)
     heap_note = f"heap {run.heap}" if run.heap else "default heap"
     probe = subprocess.run(cmd, input=b"\0\0\0\0", capture_output=True, env=env, timeout=60)
-    if probe.returncode != 0 and run.heap:
-        heap_note = f"default heap (does not fit in {run.heap}: {_last_line(probe.stdout + probe.stderr)})"
-        cmd = firmware.unix_command("-c", entry)
+    if probe.returncode != 0:      # no quiet fallback to a bigger heap: that is the finding
+        raise RuntimeError(f"the device core does not start in {heap_note}: "
+                           f"{_last_line(probe.stdout + probe.stderr)}")
     heap_note = f"{firmware_note}, {heap_note}"
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None

@@ -23,11 +23,11 @@ ESP32_FREE_HEAP_KB = 96
 #: word doubles on 64 bits, so a byte of the ESP32's heap is about 3.1 bytes here.
 ESP32_TO_UNIX64_MPY = 169.0 / 54.8
 #: The device core's heap on this port: the ESP32's free heap in this configuration's bytes
-#: (296K). It was 96K, the ESP32's figure applied unscaled to a build that needs ~3x the bytes:
-#: the DSP chains and detector alone needed 104K here before issue 11 and 136K after (two
-#: channels, automatic notch), so the stage always fell back to the port's default heap. On the
-#: board the whole firmware, frozen, is estimated at 71.5 KB of the 96 KB (`make bench`,
-#: esp32_firmware_heap_frozen_kb); this heap only bounds the core, it does not prove that.
+#: (296K). The ratio is of two measurements of the whole firmware and stays a fair scale while
+#: the firmware grows evenly; the stage fails (no fallback to a bigger heap) when the core does
+#: not start in it. On the board the whole firmware, frozen, is estimated at 80.6 KB of the
+#: 96 KB (`python -m spasmtrack.bench memory`, esp32_firmware_heap_frozen_kb, 2026-12-05);
+#: this heap only bounds the core, it does not prove that.
 DEVICE_HEAP = f"{int(ESP32_FREE_HEAP_KB * ESP32_TO_UNIX64_MPY) // 8 * 8}K"
 
 
