@@ -20,6 +20,7 @@ from .peers import PEERS, run_peers
 from .scoring import Score, context_of, drop_ignored, match, merge_channels, recall_by, score_contexts
 from .screenfolds import candidates as screen_candidates
 from .screenfolds import folds as screen_folds
+from .uncertainty import f1_interval, rate_interval
 
 TARGETS = {"f1_unseen": 0.90, "median_onset_error_ms": 100.0, "clonus_accuracy": 0.90,
            "fp_per_h_walking": 2.0, "fp_per_h_vehicle": 2.0, "fp_per_h_rest": 1.0}
@@ -77,6 +78,10 @@ def _fmt(v: Any, nd: int = 3) -> str:
     return str(v)
 
 
+def _ci(ci: list[float] | None) -> str:
+    return "" if ci is None else f" [{ci[0]:.2f}-{ci[1]:.2f}]"
+
+
 def _total(scores: dict[str, Score]) -> Score:
     s = Score()
     for v in scores.values():
@@ -102,7 +107,9 @@ def summarise(results: list[dict[str, Any]], detectors: list[str], tuned_on: str
                     acc = types.setdefault(d, {}).setdefault(t, [0, 0])
                     acc[0] += f
                     acc[1] += n
+        ci = f1_interval([_total(r["contexts"][DETECTOR]) for r in rs]) if DETECTOR in detectors else None
         gens[g] = {"tuned_on": g == tuned_on, "recordings": len(rs), "hours": round(sum(r["hours"] for r in rs), 3),
+                   "f1_ci95": None if ci is None else [round(ci[0], 3), round(ci[1], 3)],
                    "events": sum(r["labels"] for r in rs), "overall": overall, "contexts": ctx,
                    "recall_by_type": {d: {t: {"found": f, "labelled": n, "recall": round(f / n, 3) if n else None}
                                           for t, (f, n) in v.items()} for d, v in types.items()}}
@@ -128,6 +135,16 @@ def summarise(results: list[dict[str, Any]], detectors: list[str], tuned_on: str
         s = pooled(names)
         head[f"fp_per_h_{key}"] = round(s.fp_per_hour, 2) if s is not None and s.hours else None
         head[f"hours_{key}"] = round(s.hours, 3) if s is not None else 0.0
+        per_rec = []
+        for r in results:
+            if r["generator"] in unseen:
+                rs_ = Score()
+                for c in names:
+                    if c in r["contexts"][DETECTOR]:
+                        rs_.add(r["contexts"][DETECTOR][c])
+                per_rec.append(rs_)
+        ci = rate_interval(per_rec)
+        head[f"fp_per_h_{key}_ci95"] = None if ci is None else [round(ci[0], 2), round(ci[1], 2)]
     un = Score()
     for g in unseen:
         un.add(gens[g]["overall"][DETECTOR])
@@ -196,6 +213,10 @@ def print_table(head: dict[str, Any], detectors: list[str]) -> None:
             row("ALL", d, v["overall"][d])
         for c, per in sorted(v["contexts"].items()):
             row(c, DETECTOR, per[DETECTOR])
+        if v.get("f1_ci95"):
+            lo, hi = v["f1_ci95"]
+            print(f"{tag:<10} {DETECTOR} F1 95 % interval {lo:.3f}-{hi:.3f} (bootstrap over its "
+                  f"{v['recordings']} recordings)")
         rt = v["recall_by_type"].get(DETECTOR)
         if rt:
             print(f"{tag:<10} recall by Thomas 2014 type: "
@@ -279,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(head, detectors)
     print(f"unseen generators ({', '.join(head['unseen']) or 'none'}): F1 min {_fmt(head['f1_min_unseen'])} "
           f"({head['f1_min_unseen_generator'] or '-'}), median onset error {_fmt(head['median_onset_error_ms_unseen'], 0)} ms, "
-          f"clonus accuracy {_fmt(head['clonus_accuracy_unseen'])}; false events per hour: walking "
-          f"{_fmt(head['fp_per_h_walking'], 2)} ({head['hours_walking']:.2f} h), vehicle "
-          f"{_fmt(head['fp_per_h_vehicle'], 2)} ({head['hours_vehicle']:.2f} h), rest/sleep "
-          f"{_fmt(head['fp_per_h_rest'], 2)} ({head['hours_rest']:.2f} h)")
+          f"clonus accuracy {_fmt(head['clonus_accuracy_unseen'])}; false events per hour: "
+          + ", ".join(f"{label} {_fmt(head[f'fp_per_h_{key}'], 2)}{_ci(head[f'fp_per_h_{key}_ci95'])} "
+                      f"({head[f'hours_{key}']:.2f} h)"
+                      for key, label in (("walking", "walking"), ("vehicle", "vehicle"), ("rest", "rest/sleep")))
+          + " (95 % intervals: exact Poisson, widened to a bootstrap over recordings)")
     print_screen_folds(sf, a.tuned_on)
     print("targets: F1 >= 0.90 on every unseen generator, <= 2 false events/h walking or riding, <= 1/h at rest, "
           "median onset error <= 100 ms, clonus accuracy >= 0.90")
