@@ -126,3 +126,29 @@ def test_corpus_cli_writes_replayable_csv_and_labels(tmp_path) -> None:
     assert rec.info.fs_hz == 1000.0 and rec.info.has_imu
     n = sum(c.emg_uv.shape[1] for c in rec.chunks())
     assert n == int(index[0]["spec"]["duration_s"] * 1000)
+
+
+def test_spasms_move_the_limb_as_a_rigid_body_would() -> None:
+    """Kinematics, not our model, is the reference: the angle the gyro's x rate integrates to
+    is the angle the gravity vector turns by in the y-z plane, and a spasm's excursion comes
+    back when it relaxes (a tonic spasm holds the limb at an angle; it does not spin it).
+    Before this was checked the corpus drove the gyro with the EMG envelope itself: a 6 s
+    plateau spun the limb by ~800 degrees while gravity hardly moved."""
+    checked = 0
+    for spec in build_corpus(1, scale=0.1, classes=["shapes", "clonus", "clean"]):
+        rec = generate(spec)
+        _, imu = rec.signal()
+        g = imu[:3, ::10]                                   # 100 Hz
+        tilt = np.degrees(np.unwrap(np.arctan2(g[1], g[2])))
+        gyro_angle = np.cumsum(imu[3, ::10]) / 100.0
+        for lab in rec.labels:
+            a, b = int((lab.onset_s - 1.0) * 100), int((lab.offset_s + 2.0) * 100)
+            if a < 0 or b > tilt.size:
+                continue
+            turned = (tilt[a:b] - tilt[a]) - (gyro_angle[a:b] - gyro_angle[a])   # atan2(y, z) follows phi
+            excursion = np.abs(gyro_angle[a:b] - gyro_angle[a]).max()
+            assert np.abs(turned).max() < 2.0 + 0.05 * excursion, (spec.name, lab.onset_s)
+            assert excursion < 60.0, (spec.name, lab.onset_s, excursion)
+            assert abs(gyro_angle[b - 1] - gyro_angle[a]) < 3.0, (spec.name, lab.onset_s)
+            checked += 1
+    assert checked >= 20

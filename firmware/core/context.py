@@ -13,6 +13,11 @@ magnitude of the acceleration's first difference in 0.01 g/s):
   every 0.5 s, at lags of 0.3-1.8 s: a peak of ``cad_r_min`` marks rhythmic movement
   (walking at 0.5-2 steps/s, wheelchair pushes, cycling) with its period;
 * transfer / posture change: ``gyro`` above ``transfer_ddps``.
+* heading (with the raw gyro axes bound, ``bind_gyro``): the rotation about the gravity
+  vector, integrated (``yaw``, wrapping at 2**29; see ``turn``). Posture (the gravity
+  vector's direction) shows a tilt; a turn about the vertical (a sitting-pivot transfer
+  between seats, turning in a car) leaves it unchanged and shows only here. The gyro's
+  zero-rate offset is learned while the limb is still (``bias``) and taken off first.
 
 The context of a tick: ``REST``, ``RHYTHMIC`` (rhythmic movement above ``move_mg``),
 ``VIBRATION`` or ``TRANSFER``; a non-rest context is held ``ctx_hold_ms`` after its cause
@@ -41,6 +46,8 @@ _WIN = const(128)       # autocorrelation window (6.4 s at 20 Hz)
 _LAG_MIN = const(6)     # 0.3 s (a swing's acceleration magnitude repeats twice per cycle)
 _LAG_MAX = const(36)    # 1.8 s
 _HOP = const(50)        # ticks between cadence windows (0.5 s)
+_YAW_MASK = const(0x1FFFFFFF)   # heading integral wraps at 2**29
+_YAW_HALF = const(0x10000000)
 _DEC = const(5)         # ticks per 20 Hz sample
 _CLAMP = const(65535)   # mg / 0.01 g/s / 0.1 dps clamp for the averages
 
@@ -110,6 +117,13 @@ class Context:
         self.g = array("i", [0, 0, 0])
         self.g_ok = False     # the low-passes have run for a few seconds
         self.g_n = 0
+        self.g_sh = 6         # gravity state -> <= 512 counts per g (set by the detector)
+        # heading: raw gyro axes (counts), their zero-rate offsets (x256, learned while still)
+        # and the integral of the rate about gravity ((counts . g) >> 8 per tick, mod 2**29)
+        self.gx = self.gy = self.gz = None
+        self.bias = array("i", [0, 0, 0])
+        self.g_gate = 0       # counts: an axis this close to its offset may be still (set by the detector)
+        self.yaw = 0
 
     def rebase(self, step):
         far = -(1 << 28)
@@ -125,6 +139,50 @@ class Context:
         out[1] = g[1] >> 6
         out[2] = g[2] >> 6
         return self.g_ok
+
+    def _heading(self, acc, m, move):
+        """m ticks of rotation about gravity into ``yaw``. Gravity is taken at the block's
+        start (it moves slowly), scaled to <= 512 per g and clamped to +-1023; the offsets
+        follow the raw rate (x256, ~2.6 s) on ticks where the limb is still: acceleration
+        below ``move_mg`` now and over the last second, and every axis within ``g_gate``
+        counts (twice ``move_ddps``) of its offset (a turn about the vertical moves no
+        accelerometer axis, only the gyro sees it; an uncalibrated MEMS gyro's offset of up
+        to ~20 dps is inside the gate from the start, so it is learned from 0). Per tick the product sum is
+        < 3 * 2**15 * 2**10 before >> 8, so ``yaw`` stays < 2**30 until it wraps."""
+        g = self.g
+        sh = self.g_sh
+        a0 = g[0] >> sh
+        a1 = g[1] >> sh
+        a2 = g[2] >> sh
+        a0 = 1023 if a0 > 1023 else (-1023 if a0 < -1023 else a0)
+        a1 = 1023 if a1 > 1023 else (-1023 if a1 < -1023 else a1)
+        a2 = 1023 if a2 > 1023 else (-1023 if a2 < -1023 else a2)
+        gx = self.gx
+        gy = self.gy
+        gz = self.gz
+        b = self.bias
+        still = self.act < move
+        lim = self.cfg.move_mg
+        gate = self.g_gate
+        y = self.yaw
+        for i in range(m):
+            x0 = gx[i]
+            x1 = gy[i]
+            x2 = gz[i]
+            if still and acc[i] < lim and -gate < x0 - (b[0] >> 8) < gate \
+                    and -gate < x1 - (b[1] >> 8) < gate and -gate < x2 - (b[2] >> 8) < gate:
+                b[0] += x0 - (b[0] >> 8)
+                b[1] += x1 - (b[1] >> 8)
+                b[2] += x2 - (b[2] >> 8)
+            y += ((x0 - (b[0] >> 8)) * a0 + (x1 - (b[1] >> 8)) * a1 + (x2 - (b[2] >> 8)) * a2) >> 8
+            y &= _YAW_MASK
+        self.yaw = y
+
+    def turn(self, y0):
+        """Rotation about gravity since the heading integral read ``y0``, in the integral's
+        units (signed; correct while below 2**28 of them, about 300 turns)."""
+        d = (self.yaw - y0) & _YAW_MASK
+        return d - 2 * _YAW_HALF if d >= _YAW_HALF else d
 
     def move_lead(self, onset):
         """Ticks the limb had been moving when an event's EMG rose at tick ``onset`` (0 when
@@ -156,6 +214,8 @@ class Context:
             if not self.g_ok:
                 self.g_n += m
                 self.g_ok = self.g_n >= 300
+            if self.gx is not None:
+                self._heading(acc, m, move)
         for i in range(m):
             if gyro[i] > mvt:
                 t = tick0 + i

@@ -160,6 +160,7 @@ class Detector:
             c.pend_until = 0
             c.feat = array("i", bytes(4 * SC.NF))   # the screen's features of that event
             c.g0 = array("i", [0, 0, 0])   # gravity when the event began (raw counts)
+            c.yaw0 = 0                     # heading integral when the event began
             c.g0_ok = False
             c.cal_left = 0
             c.cal_max = 0
@@ -191,6 +192,18 @@ class Detector:
             self.g_shift = 0
             while (cpg >> self.g_shift) > 512:
                 self.g_shift += 1
+            self.ctx.g_sh = 6 + self.g_shift
+        # the turn rule's threshold in the heading integral's units (context._heading: per
+        # tick (rate counts . gravity at cpg >> g_shift per g) >> 8; counts << GYRO_PRE are
+        # GYRO_K / 2**GYRO_S of 0.1 dps; a tick is 10 ms), or None without a gyro scale
+        self.turn_units = None
+        if self.g_shift is not None and hasattr(coeffs, "GYRO_K"):
+            if not 0 <= cfg.turn_deg <= 360:
+                raise ValueError("turn_deg must be 0..360")
+            gpc = cpg >> self.g_shift
+            self.turn_units = ((cfg.turn_deg * 1000 * gpc // coeffs.GYRO_K) << coeffs.GYRO_S >> 8) \
+                >> coeffs.GYRO_PRE
+            self.ctx.g_gate = ((2 * cfg.move_ddps << coeffs.GYRO_S) // coeffs.GYRO_K) >> coeffs.GYRO_PRE
         self.gp = array("i", [0, 0, CL.LAGS - 1, CL.SX])   # gait-check autocorrelation
         # the tick clock: tick of the latest block and the device ms (mod 2**30) at that tick
         self.tick = 0
@@ -216,15 +229,19 @@ class Detector:
             self.lost = bytearray(len(env))
             self.qual = bytearray(len(env))
 
-    def bind_imu(self, acc, gyro, jerk, ax=None, ay=None, az=None):
+    def bind_imu(self, acc, gyro, jerk, ax=None, ay=None, az=None, gx=None, gy=None, gz=None):
         """Bind the ImuChain outputs (one value per envelope tick: the IMU runs at 100 Hz)
         and, optionally, its raw accelerometer axes (counts): with them the detector sees
-        posture changes (gravity turning) and applies the posture rule."""
+        posture changes (gravity turning) and applies the posture rule; with the raw gyro
+        axes (counts) as well, turns about the vertical (the turn rule)."""
         if ax is not None and self.g_shift is None:
             raise ValueError("raw accelerometer axes need coeffs with an accelerometer scale (ACC_K)")
+        if gx is not None and (ax is None or self.turn_units is None):
+            raise ValueError("raw gyro axes need the raw accelerometer axes and coeffs with a gyro scale (GYRO_K)")
         self.acc, self.gyro, self.jerk = acc, gyro, jerk
         x = self.ctx
         x.ax, x.ay, x.az = ax, ay, az
+        x.gx, x.gy, x.gz = gx, gy, gz
 
     def set_mvc(self, ch, mvc_cuv):
         """Set channel ``ch``'s maximum voluntary contraction envelope (0.01 uV); 0 clears."""
@@ -680,6 +697,7 @@ class Detector:
         st = c.state
         self._reset_ch(c)
         c.g0_ok = self.ctx.gravity(c.g0)
+        c.yaw0 = self.ctx.yaw
         c.state = _ACTIVE
         c.onset = onset
         c.last_win = onset
@@ -948,9 +966,19 @@ class Detector:
         the body turned; a spasm's excursion ends when it relaxes)."""
         c.pend = False
         g = self.gv
-        if self.ctx.gravity(g) and self._turned(c.g0, g):
+        x = self.ctx
+        if x.gravity(g) and self._turned(c.g0, g):
             self.out.count_rejected(c.pend_on)
             return
+        u = self.turn_units
+        if u and x.gx is not None and c.pend_dur <= self.cfg.turn_max_ms:
+            t = x.turn(c.yaw0)
+            if t >= u or -t >= u:
+                # the body turned about the vertical by turn_deg or more and stayed turned (a
+                # sitting-pivot transfer between seats, a vehicle cornering): the tilt is
+                # unchanged, so the posture test cannot see it; a spasm's excursion returns
+                self.out.count_rejected(c.pend_on)
+                return
         self._release(c)
 
     def _release(self, c):

@@ -78,7 +78,7 @@ class App:
             self.acc, self.gyro, self.jerk = _i32(m), _i32(m), _i32(m)
             a = self.imu_in
             self.ichain.bind(a[0], a[1], a[2], a[3], a[4], a[5], self.acc, self.gyro, self.jerk)
-            self.det.bind_imu(self.acc, self.gyro, self.jerk, a[0], a[1], a[2])
+            self.det.bind_imu(self.acc, self.gyro, self.jerk, a[0], a[1], a[2], a[3], a[4], a[5])
         self._flushed = False
         self.live = None  # optional live(env, m) per block, e.g. BlePeripheral.push_live
         self.blocks = 0

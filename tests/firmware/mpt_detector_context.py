@@ -1,4 +1,4 @@
-# mpy-heapsize: 256K
+# mpy-heapsize: 320K
 """Detector episode rules, IMU context, the adaptive mains notch and 31-bit discipline,
 on MicroPython (the real firmware modules; synthetic chain outputs or raw samples)."""
 import math
@@ -302,6 +302,113 @@ def test_posture_rule_leaves_clonus_and_flush_emits_a_held_event():
     assert r.events == []
     ev = r.finish()
     assert len(ev) == 1, ev
+
+
+GYRO_PER_DPS = 33     # raw gyro counts per dps on the sim board (GYRO_K / 2**GYRO_S: 0.305 of 0.1 dps)
+
+
+class TurnRig(PostureRig):
+    """A PostureRig with the raw gyro axes bound too: gravity along z (level), gz(k) in
+    counts, plus a constant zero-rate offset ``bias`` (counts) on every axis."""
+
+    def __init__(self, gz, bias=0, **kw):
+        PostureRig.__init__(self, lambda k: (0, 0, 4096), **kw)
+        self.gzf = gz
+        self.bias = bias
+        self.gx = array("i", [0] * M)
+        self.gy = array("i", [0] * M)
+        self.gz = array("i", [0] * M)
+        self.det.bind_imu(self.acc, self.gyro, self.jerk, self.ax, self.ay, self.az, self.gx, self.gy, self.gz)
+
+    def block(self, env, acc=0, gyro=0, jerk=0):
+        for i in range(M):
+            self.gx[i] = self.bias
+            self.gy[i] = self.bias
+            self.gz[i] = self.gzf(self.tick + i) + self.bias
+        PostureRig.block(self, env, acc, gyro, jerk)
+
+
+def _turn_burst(rate_dps, t0, t1, out_and_back, bias=0, settle=800):
+    """A 2.5 s burst from tick ``settle`` while the body turns about the vertical at
+    rate_dps from t0 to t1 (ticks after the burst starts): for good, or out and back again
+    (the second half of the span at -rate). Returns the events and the rig."""
+    t = settle
+    c = rate_dps * GYRO_PER_DPS
+
+    def gz(k):
+        if not t + t0 <= k < t + t1:
+            return 0
+        if out_and_back and k >= t + (t0 + t1) // 2:
+            return -c
+        return c
+    r = TurnRig(gz, bias=bias)
+    r.run(t, REST)
+    r.run(250, bursts([(t, t + 250)]), gyro=lambda k: abs(gz(k)) * 10 // GYRO_PER_DPS)
+    r.run(300, REST)
+    return r.finish(), r
+
+
+def test_turn_about_the_vertical_over_a_burst_is_not_a_spasm_but_a_swing_out_and_back_is():
+    # 60 dps for 1.5 s: the body turns 90 degrees with the thigh level (a transfer between
+    # seats); gravity does not move, so only the turn rule sees it
+    ev, r = _turn_burst(60, 50, 200, False)
+    assert ev == [], ev
+    assert sum(x[R.SM_N_MOTION_REJECTED] for x in r.summaries) >= 1
+    # the same rotation out and back (an adductor spasm's excursion): kept
+    ev, _ = _turn_burst(60, 50, 200, True)
+    assert len(ev) == 1, ev
+    # a turn below turn_deg (20 degrees) is not a transfer either
+    ev, _ = _turn_burst(20, 50, 150, False)
+    assert len(ev) == 1, ev
+
+
+def test_turn_rule_learns_the_gyro_offset_while_still():
+    # a zero-rate offset of 20 dps on every axis (an uncalibrated MPU-6050 may have that)
+    # integrates to 70 degrees over the 3.5 s the rule looks at: learned during the 8 s still
+    # before, it is taken off and the burst is kept; a real turn on top of it is still seen
+    b = 20 * GYRO_PER_DPS
+    ev, r = _turn_burst(0, 0, 0, False, bias=b)
+    assert len(ev) == 1, ev
+    assert abs((r.det.ctx.bias[2] >> 8) - b) <= 8, r.det.ctx.bias[2] >> 8     # 0.25 dps
+    ev, _ = _turn_burst(60, 50, 200, False, bias=b)
+    assert ev == [], ev
+
+
+def test_turn_rule_off_and_without_gyro_axes_keeps_the_event():
+    cfg = detconfig.make(turn_deg=0)
+    t = 800
+    r = TurnRig(lambda k: 60 * GYRO_PER_DPS if t + 50 <= k < t + 200 else 0, cfg=cfg)
+    r.run(t, REST)
+    r.run(250, bursts([(t, t + 250)]))
+    r.run(300, REST)
+    assert len(r.finish()) == 1
+    try:
+        Rig().det.bind_imu(array("i", [0] * M), array("i", [0] * M), array("i", [0] * M),
+                           None, None, None, array("i", [0] * M), array("i", [0] * M), array("i", [0] * M))
+        raise AssertionError("gyro axes without accelerometer axes were accepted")
+    except ValueError as e:
+        assert "raw gyro axes" in str(e)
+
+
+def test_heading_integral_wraps_under_heap_lock_and_the_turn_is_still_measured():
+    # the heading integral starts just below its 2**29 wrap; the turn straddles it
+    t = 800
+    c = 60 * GYRO_PER_DPS
+    r = TurnRig(lambda k: c if t + 50 <= k < t + 200 else 0)
+    r.run(t - 10, REST)
+    r.det.ctx.yaw = (1 << 29) - 1000
+    env = bursts([(t, t + 250)])
+    micropython.heap_lock()
+    try:
+        for _ in range(56):
+            r.block(env)
+            r.det.pop_event()
+    finally:
+        micropython.heap_unlock()
+    r.run(300, REST)
+    assert r.finish() == [], "the turn across the wrap was missed"
+    assert 0 <= r.det.ctx.yaw < (1 << 29)
+    assert big_ints(r.det) == []
 
 
 def test_short_rhythmic_event_is_not_clonus():

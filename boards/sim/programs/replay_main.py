@@ -91,7 +91,7 @@ def main(nch, block, mains=0, config=None, trace=False, screen=None):
     gyro = array("i", bytes(4 * m_max))
     jerk = array("i", bytes(4 * m_max))
     ichain.bind(imu[0], imu[1], imu[2], imu[3], imu[4], imu[5], acc, gyro, jerk)
-    det.bind_imu(acc, gyro, jerk, imu[0], imu[1], imu[2])
+    det.bind_imu(acc, gyro, jerk, imu[0], imu[1], imu[2], imu[3], imu[4], imu[5])
     ne = R.EV_N
     ns = R.SM_N
     t_ms = 0

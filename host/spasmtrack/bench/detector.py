@@ -43,7 +43,7 @@ def run():
     ic.bind(*imu)
     d = detector.Detector(detconfig.DEFAULT, 1, coeffs)
     d.bind(0, env, lf, rmin, rmax, f.buf)
-    d.bind_imu(imu[6], imu[7], imu[8], imu[0], imu[1], imu[2])   # with the raw axes: posture rule
+    d.bind_imu(imu[6], imu[7], imu[8], *imu[:6])   # with the raw axes: posture and turn rules
     s = 12345
     n_ev = 0
     uv = coeffs.UV_PER_COUNT

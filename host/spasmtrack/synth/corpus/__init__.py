@@ -28,6 +28,14 @@ Labeling rule (what counts as a ground-truth event; see :mod:`.generator`):
   bed and mains hum are not events.
 * SNR (dB) = 10 log10(EMG power / background power), both in the 20-450 Hz band, the
   background being noise plus hum; weak spasms sit at 3-6 dB.
+
+The IMU moves as a rigid limb would (since config v5; checked against kinematics in
+tests/test_corpus_labels.py): a spasm turns the limb about its long axis by an angle that
+follows its activation 50-150 ms late through the limb's mechanics (5-38 degrees at full
+activation) and comes back as it relaxes; the gyro reads that angle's rate and gravity
+turns by it. A clonic beat swings the limb out and back. (Until v5 the gyro was driven by
+the envelope itself, so a 6 s plateau spun the limb by ~800 degrees while gravity hardly
+moved; the detector's gait rule had been tuned on that.)
 """
 from .generator import (CLASSES, Label, RecordingSpec, SynthRecording, build_corpus, generate)
 

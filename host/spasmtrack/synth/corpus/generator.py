@@ -29,6 +29,11 @@ from . import daily
 
 FS = 1000
 IMU_FS = 100
+#: s: a spasm turns the limb by imu_gain (dps) x this at full activation (20-150 dps: 5-38 deg;
+#: flexor and extensor spasms move a limb by tens of degrees and back)
+LIMB_S = 0.25
+#: s: time constant of the limb's mechanical response to activation (both poles)
+LIMB_TAU_S = 0.08
 CHUNK = 10 * FS
 
 
@@ -58,7 +63,7 @@ class Item:
     bursts: list[tuple[float, float, float]] = field(default_factory=list)  # (centre, width, gain)
     tonic: tuple[float, float] | None = None   # tonic part (start, end) of spasm_with_clonus
     freq: float = 0.0         # motion ringing / clonus label frequency
-    imu_gain: float = 0.0     # dps for movement, g for jerks
+    imu_gain: float = 0.0     # dps for movement (a spasm's angle is imu_gain * LIMB_S), g for jerks
     extra: dict[str, Any] = field(default_factory=dict)   # activity / shape parameters (daily.py)
 
 
@@ -438,12 +443,17 @@ class SynthRecording:
         return it
 
     def _transfer(self, t: float, rng: np.random.Generator) -> Item:
-        """A 4-8 s bed-chair transfer: weight bearing (a Hann-shaped voluntary contraction), a
-        pivot of 40-150 dps, a lift of 0.1-0.3 g and a lasting posture change of 20-60 deg
-        (alternating bed to chair and back). With probability 0.5 a spasm follows 0.5-3 s after."""
+        """A 4-8 s sitting-pivot transfer: weight bearing (a Hann-shaped voluntary contraction),
+        a pivot of 40-150 dps about the vertical, a lift of 0.1-0.3 g. Half are bed-chair
+        transfers with a lasting posture change of 20-60 deg (alternating bed to chair and
+        back); half are between seats of about the same height (wheelchair to car seat,
+        toilet or shower chair: Gagnon et al. 2008), where the thigh stays level and only the
+        heading changes. With probability 0.5 a spasm follows 0.5-3 s after."""
         dur = float(rng.uniform(4.0, 8.0))
         _, a = self._amp(rng, (10.0, 20.0))
         deg = float(rng.uniform(20.0, 60.0)) * (-1.0 if self._phi > 0 else 1.0)
+        if rng.random() < 0.5:
+            deg = 0.0                   # seat to seat: level
         self.tilts.append((t, dur, deg))
         self._phi += deg
         extra = {"t0": t, "t1": t + dur, "yaw_dps": float(rng.uniform(40.0, 150.0)) * (1 if rng.random() < 0.5 else -1),
@@ -524,6 +534,19 @@ class SynthRecording:
             env *= mod
         return env
 
+    def _limb(self, it: Item, ti: np.ndarray, tau_s: float = 0.0) -> np.ndarray:
+        """The limb's response (0-1) to item it's activation on IMU times ti: the activation
+        (delayed by the item's electromechanical delay) through the limb's mechanics, a
+        critically damped second-order low-pass of ``tau_s`` (default LIMB_TAU_S: a limb
+        segment's inertia against its stiffness, it cannot follow a 20 ms rise). Run from 1 s
+        before ti so the chunk's start needs no state."""
+        pre = int(IMU_FS)
+        tx = np.concatenate([ti[0] + (np.arange(pre) - pre) / IMU_FS, ti])
+        e = self._envelope(it, tx - it.extra.get("delay", 0.0)) / max(it.amp, 1e-9)
+        a = math.exp(-1.0 / ((tau_s or LIMB_TAU_S) * IMU_FS))
+        sos = np.array([[(1 - a) ** 2, 0.0, 0.0, 1.0, -2 * a, a * a]])
+        return sps.sosfilt(sos, e)[pre:]
+
     def _chunk(self, k: int, st: dict[str, Any]) -> Chunk:
         s = self.spec
         n = int(min(CHUNK, round(s.duration_s * FS) - k * CHUNK))
@@ -553,12 +576,17 @@ class SynthRecording:
                 # the limb moves 50-150 ms after the EMG (shaped classes)
                 e_imu = self._envelope(it, ti - it.extra.get("delay", 0.0)) / max(it.amp, 1e-9)
                 if it.kind == "clonus" or (it.kind == "spasm_with_clonus"):
-                    ph = 2 * np.pi * it.freq * ti
-                    imu[3] += it.imu_gain * e_imu * np.sin(ph)
-                    imu[1] += 0.1 * it.imu_gain / 30 * e_imu * np.sin(ph)
+                    # each beat jerks the limb and it swings back before the next: the angle
+                    # follows the beats' activation less its slow mean (peak rate ~imu_gain)
+                    beats = self._limb(it, ti, LIMB_TAU_S / 4) - self._limb(it, ti, 0.3)
+                    ang = it.imu_gain * beats / (2 * np.pi * it.freq)
+                    daily.add_rotation(imu, ang, np.gradient(ang) * IMU_FS)
                 else:
-                    imu[3] += it.imu_gain * e_imu
-                    imu[1] += 0.002 * it.imu_gain * e_imu
+                    # the limb is pulled to an angle that follows the activation (a force
+                    # against its weight and stiffness) and returns as the muscle relaxes: the
+                    # gyro reads that angle's rate, gravity turns by the angle
+                    ang = it.imu_gain * LIMB_S * self._limb(it, ti)
+                    daily.add_rotation(imu, ang, np.gradient(ang) * IMU_FS)
             elif it.kind == "motion":
                 x = t - it.t0
                 on = x >= 0
