@@ -573,8 +573,6 @@ class SynthRecording:
                 continue
             if it.kind in ("spasm", "clonus", "spasm_with_clonus", "voluntary"):
                 amp += self._envelope(it, t)
-                # the limb moves 50-150 ms after the EMG (shaped classes)
-                e_imu = self._envelope(it, ti - it.extra.get("delay", 0.0)) / max(it.amp, 1e-9)
                 if it.kind == "clonus" or (it.kind == "spasm_with_clonus"):
                     # each beat jerks the limb and it swings back before the next: the angle
                     # follows the beats' activation less its slow mean (peak rate ~imu_gain)
