@@ -22,10 +22,11 @@ Labeling rule (what counts as a ground-truth event; see :mod:`.generator`):
   placed within 3 s of one. Detections inside a lost span count as false positives.
 * ``clonus_hz`` of a label: the mean burst rate of its clonic part ((bursts - 1) / time
   from the first to the last burst).
-* The clinic and home classes (physio, transfer, sleep, prelude, desk_mains, car) label by
-  the 10 % rule instead: an episode runs from where its own envelope first exceeds 10 % of
-  its peak to where it last does (see :mod:`.daily`). Stretch reflexes, transfers, rolls in
-  bed and mains hum are not events.
+* The clinic and home classes (physio, transfer, sleep, prelude, desk_mains, car,
+  displaced) label by the 10 % rule instead: an episode runs from where its own envelope
+  first exceeds 10 % of its peak to where it last does (see :mod:`.daily`). Stretch
+  reflexes, transfers, rolls in bed, voluntary repositions of the leg, the slow return of a
+  displaced limb and mains hum are not events.
 * SNR (dB) = 10 log10(EMG power / background power), both in the 20-450 Hz band, the
   background being noise plus hum; weak spasms sit at 3-6 dB.
 

@@ -25,7 +25,7 @@ in frequency across the bout (+-1 Hz) and wax or decay (gain 0.4-1). Backgrounds
 EMG of 1-3x the noise, ECG bleed (QRS of 10-60 uV at 55-95 beats/min).
 
 Clinic and home classes (``physio``, ``transfer``, ``sleep``, ``prelude``, ``desk_mains``,
-``car`` in generator.CLASSES; written from the physiology below, not from the other
+``car``, ``displaced`` in generator.CLASSES; written from the physiology below, not from the other
 generators). The sensor's x axis lies along the limb; a rotation about it shows on the
 gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral of that rate:
 
@@ -75,6 +75,42 @@ gyro's x (dps) and turns the gravity vector in the y-z plane (g) by the integral
   most of the 20-300 uV sway but not its sharp edges, nor the broadband triboelectric
   spikes of cable flexing. The ``car`` class draws the sway from 1-10 Hz (the ``ride``
   bouts of the ``vehicle`` class keep their 1-6 Hz draws so those recordings do not change).
+* ``displaced`` (context ``sleep``: lying in bed at night, recording 1; ``rest``: sitting in
+  the wheelchair, recording 2): ordinary spasms of which half leave the limb resting in a
+  new position, and voluntary posture changes that are not spasms. It measures the
+  detector's posture rule from both sides. The sensor sits on the thigh (x along it, z the
+  skin's normal, up when lying supine or sitting, as in every class). Flexor withdrawal
+  spasms (hip and knee flexion with ankle dorsiflexion) and extensor spasms of the legs are
+  the common spasm patterns after spinal cord injury, set off among other things by
+  movement and changes of position (Little et al. 1989; Kawamura, Ise & Tagami 1989); the
+  involuntary contractions include tonic, clonic and mixed ones (Thomas et al. 2014). Here:
+  flexor jerks and tonic plateaus (the ``shapes`` above) and spasms with clonus (55 and 15
+  in 100 scheduled items), and what the movement does afterwards. Every spasm moves the
+  limb: 50-150 ms after the onset of the contraction that moves it (the whole spasm, or the
+  tonic part of a spasm with clonus) the thigh rotates by 20-70 deg about an axis in its
+  x-y plane perpendicular to the gravity vector (so gravity turns by exactly that angle in
+  the sensor frame: flexion about y, the leg rolling out or in about x, or a mix), with a
+  Hann-shaped rate of peak 60-250 dps, sped up where needed to end within 90 % of the time
+  from its start to the end of that contraction or the label's offset, whichever is first
+  (a jerk of tau 0.3 s moves 70 deg at up to about 270 dps). Then, drawn with probability 0.5 per
+  episode (the share is a design choice: no study counts it):
+  - *displaced*: the limb stays where the spasm took it (supine: the flexed leg falls out
+    into hip external rotation, or the knee stays drawn up on the pillow; seated: an
+    extensor spasm pushes the foot off the footplate and the leg stays out). It is held
+    10-40 s after the episode's end and then, with probability 0.5, brought back slowly by the
+    hands or a carer (3-8 s, Hann rate, no EMG of the sensed muscle, unlabelled); otherwise
+    it stays until the next item, whose own movement starts from there;
+  - *returning*: the limb falls back to where it started as the contraction that moved it
+    relaxes: from the last time that contraction's envelope exceeds 30 % of its peak (or
+    the movement's end, if later) over 0.5-1.5 s.
+  Voluntary posture changes (30 in 100 items, unlabelled): in bed, half of them a roll
+  (1-3 s, about the thigh's x axis, peak 30-120 dps, up to 120 deg, as ``roll`` above),
+  the other half, and every one in the chair, a reposition of the leg (1.5-4 s, 20-60 deg
+  about an axis in the x-y plane perpendicular to gravity), each with a voluntary burst
+  (Hann, 10-20 dB over the item) and held at least until the next item. Every new movement
+  turns back towards the starting posture when the limb lies more than 40 deg from it.
+  Items are 4-40 s apart (log-uniform). Labelled by the 10 % rule below; the rotations are
+  sequential, each from the posture the previous one left (:func:`add_moves`).
 
 Label rule of these classes (every episode in them, shaped or not; the project's episode
 definition, docs/detector.md): an episode begins where its own amplitude envelope (RMS, uV,
@@ -309,10 +345,12 @@ def shape_params(rng: np.random.Generator, shapes: tuple[str, ...] = SHAPES) -> 
 
 
 # ------------------------------------------------------------------ clinic and home classes
-#: activities of the physio, transfer, sleep and desk-mains classes (rendered by render_clinic)
-CLINIC = ("stretch", "transfer", "roll", "mains")
+#: activities of the physio, transfer, sleep, desk-mains and displaced classes (rendered by render_clinic)
+CLINIC = ("stretch", "transfer", "roll", "mains", "reposition")
 #: gravity (g) on the sensor's y and z axes at rest (x is along the limb; generator.py adds 0.10 on x)
 _G_YZ = (0.20, 0.975)
+#: gravity (g) in the sensor frame at rest, all three axes
+G_REST = (0.10, 0.20, 0.975)
 
 
 def movement(t: np.ndarray, t0: float, dur: float, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -400,9 +438,10 @@ def _hann(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
 
 def render_clinic(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, art: np.ndarray,
                   imu: np.ndarray) -> None:
-    """Add a stretch, transfer, roll or mains item to one chunk (EMG amplitude and artifact in uV,
+    """Add a stretch, transfer, roll, reposition or mains item to one chunk (EMG amplitude and artifact in uV,
     IMU in g and dps). Lasting posture changes of transfers and rolls are the generator's
-    (:func:`posture`), since they outlive the item."""
+    (:func:`posture`), and so are the displaced class's movements (:func:`add_moves`), since
+    they outlive the item."""
     p = it.extra
     if it.kind == "stretch":
         ang, rate = ramp_movement(ti, p["ts"], p["d"], p["v"], p["up"], p["down"])
@@ -417,9 +456,46 @@ def render_clinic(it: "Item", t: np.ndarray, ti: np.ndarray, amp: np.ndarray, ar
         imu[5] += p["yaw_dps"] * _hann(ti, p["t0"] + 0.2 * d, p["t0"] + 0.8 * d)   # pivot
         x = np.clip((ti - p["t0"]) / d, 0.0, 1.0)
         imu[0] += p["lift_g"] * np.sin(2 * np.pi * x)                   # lift off, then sit down
-    elif it.kind == "roll":
+    elif it.kind in ("roll", "reposition"):
         amp += it.amp * _hann(t, p["t0"], p["t1"])
     elif it.kind == "mains":
         on = (t >= it.t0) & (t < it.t1)
         ph = 2 * np.pi * p["hz"] * t[on] + p["ph"]
         art[on] += p["uv"] * math.sqrt(2) * (np.sin(ph) + p["h3"] * np.sin(3 * ph + p["ph3"]))
+
+
+# ------------------------------------------------------------------ displaced class: limb rotations
+def rotate(v: np.ndarray, axis: np.ndarray, deg: np.ndarray | float) -> np.ndarray:
+    """Vectors v (3,) or (3, n) rotated by ``deg`` (scalar or (n,)) about the unit ``axis``
+    (right hand; Rodrigues)."""
+    th = np.radians(deg)
+    c, s = np.cos(th), np.sin(th)
+    k = np.asarray(axis, dtype=float).reshape(3, *([1] * (np.ndim(v) - 1)))
+    v = np.asarray(v, dtype=float)
+    kv = np.sum(k * v, axis=0)
+    return v * c + np.cross(k, v, axis=0) * s + k * kv * (1 - c)
+
+
+def turn_deg(g0: np.ndarray, g1: np.ndarray) -> float:
+    """Angle (deg) between two gravity vectors."""
+    c = float(np.dot(g0, g1) / np.linalg.norm(g0) / np.linalg.norm(g1))
+    return math.degrees(math.acos(min(1.0, max(-1.0, c))))
+
+
+def add_moves(imu: np.ndarray, moves: list[tuple[float, float, float, tuple[float, float, float],
+                                                  tuple[float, float, float]]], ti: np.ndarray) -> None:
+    """Sequential rotations of the limb (start s, duration s, degrees, unit axis in the sensor
+    frame, gravity in the sensor frame before it; time-ordered, none starting before the
+    previous one ends): from each start to the next, gravity is the one before it turned by
+    -angle about the axis (the body turns by +angle) and the gyro reads the rate about the
+    axis (dps). Before the first nothing is added (the rest posture, :data:`G_REST`)."""
+    rest = np.array(G_REST)[:, None]
+    for k, (t0, dur, deg, axis, g_before) in enumerate(moves):
+        t_next = moves[k + 1][0] if k + 1 < len(moves) else math.inf
+        sel = (ti >= t0) & (ti < t_next)
+        if not sel.any():
+            continue
+        ang, rate = movement(ti[sel], t0, dur, deg)
+        g = rotate(np.array(g_before)[:, None] * np.ones(int(sel.sum())), np.array(axis), -ang)
+        imu[:3, sel] += g - rest
+        imu[3:, sel] += np.array(axis)[:, None] * rate

@@ -89,6 +89,7 @@ class RecordingSpec:
     clonus_max_s: float = 60.0
     overlay: str = ""         # a timeline laid over the schedule: "roll", "mains" or "ride"
     rule10: bool = False      # labels by the 10 % rule (daily.py), contexts from the spans
+    displace: float = 0.0     # displaced class: share of episodes that leave the limb in a new posture
 
 
 # class -> (duration s, recordings, spec keyword arguments)
@@ -138,11 +139,17 @@ CLASSES: dict[str, tuple[float, int, dict[str, Any]]] = {
     "car": (900, 2, dict(noise_uv=(2.0, 4.0), snr_db=(8.0, 25.0), shaped=True, tonic_x=(0.0, 2.0),
                          ecg_uv=(0.0, 40.0), gap_s=(10.0, 120.0), context="vehicle", overlay="ride",
                          mix={"spasm": 0.8, "clonus": 0.2})),
+    # spasms that leave the limb in a new resting posture, and voluntary posture changes
+    # (daily.py, "displaced"); context per recording: in bed at night, then in the chair
+    "displaced": (600, 2, dict(noise_uv=(1.5, 3.0), snr_db=(6.0, 25.0), shaped=True, tonic_x=(0.0, 1.0),
+                               ecg_uv=(0.0, 40.0), gap_s=(4.0, 40.0), context=("sleep", "rest"),
+                               shapes=("jerk", "plateau"), displace=0.5,
+                               mix={"spasm": 0.55, "spasm_with_clonus": 0.15, "reposition": 0.3})),
 }
 
 
 #: the classes labelled by the 10 % rule (daily.py)
-CLINIC_CLASSES = ("physio", "transfer", "sleep", "prelude", "desk_mains", "car")
+CLINIC_CLASSES = ("physio", "transfer", "sleep", "prelude", "desk_mains", "car", "displaced")
 
 
 def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = None) -> list[RecordingSpec]:
@@ -169,10 +176,12 @@ def build_corpus(seed: int = 1, scale: float = 1.0, classes: list[str] | None = 
                 spec.ecg_uv = float(g.uniform(*kw["ecg_uv"]))
             if cls in CLINIC_CLASSES:
                 spec.rule10 = True
-                spec.context = kw.get("context", "")
+                ctx = kw.get("context", "")
+                spec.context = ctx[k % len(ctx)] if isinstance(ctx, tuple) else ctx
                 spec.shapes = tuple(kw.get("shapes", ()))
                 spec.clonus_max_s = float(kw.get("clonus_max_s", 60.0))
                 spec.overlay = kw.get("overlay", "")
+                spec.displace = float(kw.get("displace", 0.0))
             specs.append(spec)
     return specs
 
@@ -208,6 +217,10 @@ class SynthRecording:
         self.contexts: list[tuple[float, float, str]] = []   # activity spans (else: rest)
         self.tilts: list[tuple[float, float, float]] = []    # lasting posture changes (t0 s, dur s, deg)
         self._phi = 0.0                                        # posture angle after the last tilt (deg)
+        # displaced class: sequential limb rotations (t0 s, dur s, deg, axis, gravity before;
+        # daily.add_moves) and the gravity vector after the last one
+        self.moves: list[tuple[float, float, float, tuple[float, float, float], tuple[float, float, float]]] = []
+        self._g = np.array(daily.G_REST)
         band_noise = spec.noise_uv ** 2 * (430.0 / 500.0)
         self.bg_power = band_noise + spec.hum_uv ** 2 * 1.01     # hum RMS is hum_uv (+1 % third harmonic)
         self.bg_power += (spec.tonic_x * spec.noise_uv) ** 2       # tonic background EMG
@@ -230,11 +243,12 @@ class SynthRecording:
             kind = kinds[int(rng.choice(len(kinds), p=p))]
             n_lab, n_dis, n_lost = len(self.labels), len(self.distractors), len(self.lost)
             n_it, n_ctx, n_tilt, phi = len(self.items), len(self.contexts), len(self.tilts), self._phi
+            n_mv, g = len(self.moves), self._g
             it = self._make(kind, t, rng)
             if it.t1 > end:
                 del self.labels[n_lab:], self.distractors[n_dis:], self.lost[n_lost:]
-                del self.items[n_it:], self.contexts[n_ctx:], self.tilts[n_tilt:]
-                self._phi = phi
+                del self.items[n_it:], self.contexts[n_ctx:], self.tilts[n_tilt:], self.moves[n_mv:]
+                self._phi, self._g = phi, g
                 break
             self.items.append(it)
             lo, hi = s.gap_s
@@ -307,8 +321,10 @@ class SynthRecording:
         snr_db = float(rng.uniform(*snr))
         return snr_db, math.sqrt(self.bg_power * 10 ** (snr_db / 10.0))
 
-    def _make(self, kind: str, t: float, rng: np.random.Generator) -> Item:
+    def _make(self, kind: str, t: float, rng: np.random.Generator, pose: bool = True) -> Item:
         s = self.spec
+        if pose and s.displace and kind in ("spasm", "spasm_with_clonus"):
+            return self._posed(kind, t, rng)
         if kind in ("spasm", "clonus", "spasm_with_clonus"):
             snr_db, a = self._amp(rng, s.snr_db)
             rise = float(rng.uniform(0.03, 0.15))
@@ -353,6 +369,8 @@ class SynthRecording:
             return self._stretch(t, rng)
         if kind == "transfer":
             return self._transfer(t, rng)
+        if kind == "reposition":
+            return self._reposition(t, rng)
         if kind == "tapping":
             _, a = self._amp(rng, (10.0, 25.0))
             bursts = daily.tapping_bursts(t, rng)
@@ -466,6 +484,82 @@ class SynthRecording:
             self.items.append(sp)
             it.t1 = sp.t1
         return it
+
+    def _move(self, t0: float, dur: float, deg: float, axis: np.ndarray) -> None:
+        """Append a limb rotation (daily.add_moves) and keep the gravity vector after it."""
+        assert not self.moves or t0 >= self.moves[-1][0] + self.moves[-1][1] - 1e-9
+        ax = (float(axis[0]), float(axis[1]), float(axis[2]))
+        self.moves.append((t0, dur, deg, ax, (float(self._g[0]), float(self._g[1]), float(self._g[2]))))
+        self._g = daily.rotate(self._g, axis, -deg)
+
+    def _axis(self, rng: np.random.Generator, roll: bool = False) -> np.ndarray:
+        """The axis of a new movement (unit, sensor frame): back towards the rest posture when the
+        limb lies more than 40 deg from it; else about x (a roll) or in the x-y plane at a
+        random bearing, made perpendicular to gravity (so gravity turns by the whole angle)."""
+        g = self._g / np.linalg.norm(self._g)
+        rest = np.array(daily.G_REST)
+        if daily.turn_deg(g, rest) > 40.0:
+            a = np.cross(rest, g)
+            return a / np.linalg.norm(a)
+        psi = 0.0 if roll else float(rng.uniform(0.0, 2 * np.pi))
+        a = np.array([math.cos(psi), math.sin(psi), 0.0]) * (1.0 if not roll or rng.random() < 0.5 else -1.0)
+        if not roll:
+            a = a - float(a @ g) * g
+        return a / np.linalg.norm(a)
+
+    def _posed(self, kind: str, t: float, rng: np.random.Generator) -> Item:
+        """A spasm or spasm with clonus that moves the limb (daily.py, "displaced"): it stays
+        displaced (held 10-40 s after the episode, then half the time brought back slowly) or
+        falls back as the contraction relaxes. The item spans the episode, the hold and the
+        return."""
+        ep = self._make(kind, t, rng, pose=False)
+        self.items.append(ep)
+        ep.imu_gain = ep.imu_gain if kind == "spasm_with_clonus" else 0.0   # the movement is the rotation
+        # the contraction that moves the limb: the whole spasm or the tonic part
+        a, b = (ep.t0, ep.t1) if kind == "spasm" else (ep.tonic or (ep.t0, ep.t1))
+        tonic = ep if kind == "spasm" else Item("spasm", a, b, ep.amp, ep.rise, ep.fall, ep.am)
+        g = np.arange(math.floor(a * FS), math.ceil(b * FS) + 1) / FS
+        env = self._envelope(tonic, g)
+        t30 = float(g[np.nonzero(env > 0.3 * env.max())[0][-1]])
+        off = self._span10(ep)[1]
+        delay = float(ep.extra["delay"]) if "delay" in ep.extra else float(rng.uniform(0.05, 0.15))
+        ts = a + delay
+        deg = float(rng.uniform(20.0, 70.0))
+        axis = self._axis(rng)
+        dur = min(2.0 * deg / float(rng.uniform(60.0, 250.0)), 0.9 * (min(off, b) - ts))
+        self._move(ts, dur, deg, axis)
+        displaced = rng.random() < self.spec.displace
+        ep.extra.update(pose="displaced" if displaced else "returning", move=(ts, dur, deg))
+        end = ep.t1
+        if displaced:
+            end += float(rng.uniform(10.0, 40.0))      # held after the episode (the movement ends before it)
+            if rng.random() < 0.5:       # brought back slowly by the hands or a carer
+                rdur = float(rng.uniform(3.0, 8.0))
+                self._move(end, rdur, -deg, axis)
+                self.distractors.append((end, end + rdur, "return"))
+                end += rdur
+        else:                            # falls back as the contraction relaxes
+            r0 = max(t30, ts + dur)
+            rdur = float(rng.uniform(0.5, 1.5))
+            self._move(r0, rdur, -deg, axis)
+            end = max(end, r0 + rdur)
+        return Item("pose", t, end, extra={"episode": ep.t0})
+
+    def _reposition(self, t: float, rng: np.random.Generator) -> Item:
+        """A voluntary posture change (daily.py, "displaced"): in bed half of them a roll (1-3 s,
+        30-120 dps, up to 120 deg about x), else a reposition of the leg (1.5-4 s, 20-60 deg),
+        with a voluntary burst (Hann, 10-20 dB); the posture is kept. Not labelled."""
+        roll = self.spec.context == "sleep" and rng.random() < 0.5
+        if roll:
+            dur = float(rng.uniform(1.0, 3.0))
+            deg = min(float(rng.uniform(30.0, 120.0)) * dur / 2.0, 120.0)
+        else:
+            dur = float(rng.uniform(1.5, 4.0))
+            deg = float(rng.uniform(20.0, 60.0))
+        self._move(t, dur, deg, self._axis(rng, roll=roll))
+        _, a = self._amp(rng, (10.0, 20.0))
+        self.distractors.append((t, t + dur, "roll" if roll else "reposition"))
+        return Item("reposition", t, t + dur, a, extra={"t0": t, "t1": t + dur, "roll": roll})
 
     @staticmethod
     def _drift(bursts: list[tuple[float, float, float]], rng: np.random.Generator
@@ -608,6 +702,8 @@ class SynthRecording:
                 lost_flat |= (t >= it.t0) & (t < it.t1)
         if self.tilts:
             daily.add_rotation(imu, *daily.posture(self.tilts, ti))
+        if self.moves:
+            daily.add_moves(imu, self.moves, ti)
         if s.tonic_x:
             amp += s.tonic_x * s.noise_uv
         if s.ecg_uv:
