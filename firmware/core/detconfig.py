@@ -84,6 +84,7 @@ PARAMS = (
     (58, "reonset_max_ms", 6000),  # ms; the onset moves on by at most this (weaker activity before it is not the episode)
     (53, "mains_void_ms", 2000),  # ms; an event begun this shortly before the auto notch switched is dropped
     (54, "gait_min_ms", 4000),  # ms into an event at which its rhythm is checked against the IMU's
+    (69, "gait_still_ms", 12000),  # ms into an event begun with the limb still (mean acceleration below moved_mg) at which its rhythm is checked
     (55, "gait_r_min", 400),  # 1/1024; envelope autocorrelation at the IMU period that marks gait
     (43, "move_mg", 40),  # mg; mean acceleration above which the IMU context is movement
     (44, "vib_ratio_64", 256),  # vibration: mean jerk (0.01 g/s) * 64 > mean acc (mg) * this

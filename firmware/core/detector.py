@@ -121,6 +121,7 @@ class Detector:
         self.smooth_ticks = cfg.smooth_ms // t
         self.void_ticks = cfg.mains_void_ms // t
         self.gait_ticks = max(400, cfg.gait_min_ms // t)
+        self.gait_still_ticks = max(self.gait_ticks, cfg.gait_still_ms // t)
         # the peak-relative onset is decided at close, or this old (the 20 Hz ring holds 12.8 s)
         self.ron_ticks = min(cfg.reonset_max_ms // t + 64, 5 * _HN - 64)
         if not 0 <= cfg.onset_peak_1024 <= 127:
@@ -723,7 +724,10 @@ class Detector:
         if c.n_win and c.n_rh * 2 >= c.n_win:
             return False       # clonic: a 3-10 Hz rhythm of its own (it moves the limb too)
         age = tick - c.onset
-        if age < self.gait_ticks:
+        if age < (self.gait_ticks if c.act0 >= self.cfg.moved_mg else self.gait_still_ticks):
+            # a limb still before the EMG rose moves because of the event (a spasm that
+            # waxes and wanes swings it at its own rhythm): checked only once it has gone on
+            # for gait_still_ms (the first steps of a walk that starts with the event)
             return False
         n = age // 5
         if n > 128:

@@ -160,6 +160,31 @@ def test_gait_on_co_contraction_is_not_one_long_event():
     assert sum(s[R.SM_N_MOTION_REJECTED] for s in r.summaries) >= 1
 
 
+def test_a_waxing_waning_spasm_that_swings_a_still_limb_is_not_gait():
+    # 8 s of activity waxing and waning at 1.1 Hz on a tonic level, the limb swinging with it
+    # (it moves because of the spasm): kept; the same activity while the limb had already
+    # been swinging for 10 s (a walk under way) is the walk's EMG, dropped after gait_min_ms
+    cfg = detconfig.DEFAULT
+    assert cfg.gait_still_ms > 8000 >= cfg.gait_min_ms
+    for before, want in ((0, 1), (1000, 0)):
+        r = Rig()
+        r.run(500, REST)
+        t = r.tick + before
+
+        def act(k):
+            return 5000 if ((k - t) % 90) < 30 else 1500
+
+        swing = lambda k: 200 + int(150 * math.sin(2 * math.pi * k / 90)) if k >= t - before else 0  # noqa: E731
+        if before:
+            r.run(before, REST, acc=swing)
+        r.run(800, act, acc=swing)
+        r.run(300, REST)
+        ev = r.finish()
+        assert len(ev) == want, (before, ev)
+        if want:
+            assert 7500 <= ev[0][R.EV_DURATION_MS] <= 8500, ev
+
+
 def test_onset_moves_past_a_leading_blip():
     r = Rig()
     r.run(500, REST)
