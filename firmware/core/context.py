@@ -142,13 +142,17 @@ class Context:
 
     def _heading(self, acc, m, move):
         """m ticks of rotation about gravity into ``yaw``. Gravity is taken at the block's
-        start (it moves slowly), scaled to <= 512 per g and clamped to +-1023; the offsets
-        follow the raw rate (x256, ~2.6 s) on ticks where the limb is still: acceleration
-        below ``move_mg`` now and over the last second, and every axis within ``g_gate``
-        counts (twice ``move_ddps``) of its offset (a turn about the vertical moves no
-        accelerometer axis, only the gyro sees it; an uncalibrated MEMS gyro's offset of up
-        to ~20 dps is inside the gate from the start, so it is learned from 0). Per tick the product sum is
-        < 3 * 2**15 * 2**10 before >> 8, so ``yaw`` stays < 2**30 until it wraps."""
+        start (it moves slowly), scaled to <= 512 per g and clamped to +-1023, and so is
+        the offset: the block's mean rate per axis less its offset goes into the integral
+        (m * (rate . gravity) >> 8: one product per block, not per tick). The offsets (x256)
+        follow the raw rate, a ~2.6 s low-pass, over blocks where the limb is still: the mean
+        acceleration over the last second below ``move_mg`` and every axis's mean within
+        ``g_gate`` counts (twice ``move_ddps``) of its offset (a turn about the vertical moves
+        no accelerometer axis, only the gyro sees it; an uncalibrated MEMS gyro's offset of
+        up to ~20 dps is inside the gate from the start, so it is learned from 0). Bounds:
+        rates and offsets < 2**16 counts and m <= 256 (the detector's block), so a block
+        adds < 2**28 and ``yaw`` stays < 2**30 before it wraps at 2**29; the sums of m raw
+        counts stay < 2**24."""
         g = self.g
         sh = self.g_sh
         a0 = g[0] >> sh
@@ -160,23 +164,23 @@ class Context:
         gx = self.gx
         gy = self.gy
         gz = self.gz
-        b = self.bias
-        still = self.act < move
-        lim = self.cfg.move_mg
-        gate = self.g_gate
-        y = self.yaw
+        s0 = 0
+        s1 = 0
+        s2 = 0
         for i in range(m):
-            x0 = gx[i]
-            x1 = gy[i]
-            x2 = gz[i]
-            if still and acc[i] < lim and -gate < x0 - (b[0] >> 8) < gate \
-                    and -gate < x1 - (b[1] >> 8) < gate and -gate < x2 - (b[2] >> 8) < gate:
-                b[0] += x0 - (b[0] >> 8)
-                b[1] += x1 - (b[1] >> 8)
-                b[2] += x2 - (b[2] >> 8)
-            y += ((x0 - (b[0] >> 8)) * a0 + (x1 - (b[1] >> 8)) * a1 + (x2 - (b[2] >> 8)) * a2) >> 8
-            y &= _YAW_MASK
-        self.yaw = y
+            s0 += gx[i]
+            s1 += gy[i]
+            s2 += gz[i]
+        b = self.bias
+        r0 = (s0 - m * (b[0] >> 8)) // m
+        r1 = (s1 - m * (b[1] >> 8)) // m
+        r2 = (s2 - m * (b[2] >> 8)) // m
+        gate = self.g_gate
+        if self.act < move and -gate < r0 < gate and -gate < r1 < gate and -gate < r2 < gate:
+            b[0] += m * r0
+            b[1] += m * r1
+            b[2] += m * r2
+        self.yaw = (self.yaw + m * ((r0 * a0 + r1 * a1 + r2 * a2) >> 8)) & _YAW_MASK
 
     def turn(self, y0):
         """Rotation about gravity since the heading integral read ``y0``, in the integral's
