@@ -18,8 +18,20 @@ def discover() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
+USAGE = "usage: python -m spasmtrack.bench [NAME ...]   (make bench runs them all)"
+
+
 def main(argv: list[str]) -> int:
-    names = argv or discover()
+    known = [n for n in discover() if hasattr(importlib.import_module(f"{__package__}.{n}"), "run")]
+    if any(a in ("-h", "--help") for a in argv):
+        print(f"{USAGE}\nbenchmarks: {', '.join(known)}")
+        return 0
+    bad = [a for a in argv if a not in known]
+    if bad:
+        print(f"python -m spasmtrack.bench: unknown benchmark {', '.join(bad)}; known: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    names = argv or known
     figures: list[BenchFigure] = []
     for name in names:
         mod = importlib.import_module(f"{__package__}.{name}")
