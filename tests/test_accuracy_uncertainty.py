@@ -37,3 +37,16 @@ def test_rate_interval_widens_to_the_spread_between_days():
     p_lo, p_hi = poisson_interval(20, 5.0)
     assert lo <= p_lo and hi > p_hi        # all on one day: wider than Poisson says
     assert lo >= 0.0
+
+
+def test_a_missed_label_is_put_down_to_the_rule_that_dropped_its_activity():
+    from spasmtrack.accuracy.__main__ import miss_cause
+
+    lab = {"onset_s": 10.0, "offset_s": 14.0}
+    dropped = [{"onset_s": 9.8, "offset_s": 9.9, "rule": "short"},
+               {"onset_s": 10.1, "offset_s": 11.0, "rule": "moved"},
+               {"onset_s": 11.0, "offset_s": 14.0, "rule": "posture"}]
+    assert miss_cause(lab, [], dropped) == "posture"          # the one overlapping most
+    assert miss_cause(lab, [{"onset_s": 11.0, "offset_s": 12.0}], []) == "mistimed"
+    assert miss_cause(lab, [], dropped[:1]) == "short"
+    assert miss_cause(lab, [{"onset_s": 20.0, "offset_s": 21.0}], []) == "not detected"

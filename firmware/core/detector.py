@@ -134,6 +134,7 @@ class Detector:
         # never on the device) a list that receives every candidate's features
         self.screen = SC.table(ST.NODES) if cfg.screen_on else None
         self.trace = None
+        self.rtrace = None  # (replay tools only) receives (onset ms, duration ms, rule) per drop
         self.chs = []
         for i in range(n_channels):
             c = _Ch()
@@ -425,6 +426,8 @@ class Detector:
             c.auto_seen = a.switches
             if state == _ACTIVE and tick0 - c.onset <= self.void_ticks:
                 # the notch switched: an event that began just before was the hum's onset
+                if self.rtrace is not None:
+                    self.rtrace.append((wrap_add_ms(self.ms(c.onset), -cfg.onset_adj_ms), c.n * 10, "mains"))
                 state = _IDLE
                 c.state = _IDLE
                 c.last_end = tick0
@@ -523,6 +526,8 @@ class Detector:
                         r >>= 1
                         s >>= 1
                     if r * 1000 < s * rough_pm:
+                        if self.rtrace is not None:
+                            self.rtrace.append((wrap_add_ms(self.ms(c.onset), -cfg.onset_adj_ms), c.n * 10, "smooth"))
                         c.state = _IDLE
                         state = _IDLE
                         c.last_end = tick
@@ -571,7 +576,7 @@ class Detector:
                         # the 'event' is the EMG of walking or pushing, locked to the IMU's
                         # rhythm (bursts on co-contraction): not a spasm; the floor moves up
                         # to the activity's tonic level
-                        self.out.count_rejected(c.onset)
+                        self._reject(c.onset, (tick - c.onset) * 10, "gait")
                         state = _IDLE
                         c.state = _IDLE
                         c.last_end = tick
@@ -873,6 +878,8 @@ class Detector:
         if flags & (R.FLAG_PARTIAL_LEADOFF | R.FLAG_TRUNCATED):
             dur = (end_tick - onset) * 10 + cfg.onset_adj_ms
         if dur < cfg.min_duration_ms:
+            if self.rtrace is not None:
+                self.rtrace.append((wrap_add_ms(self.ms(onset), -cfg.onset_adj_ms), dur, "short"))
             return
         clo = self.clonus
         # clonus decision; short events get one window at the end
@@ -890,7 +897,7 @@ class Detector:
                 and c.n_rh * 2 >= c.n_win:
             kind = R.KIND_CLONUS     # no tonic burst after all: mostly rhythmic, clonus
         if kind != R.KIND_CLONUS and c.b_max * 10 < cfg.burst_min_ms:
-            self.out.count_rejected(onset)
+            self._reject(onset, dur, "burst")
             return
         # motion artifacts
         jerk_near = self.last_jerk >= onset - self.jerk_near
@@ -900,13 +907,13 @@ class Detector:
                 and (dur <= cfg.motion_max_ms or moving):
             # a motion artifact: a transient with a jerk, or any length while the body shakes
             # or swings (cable sway, electrode rub)
-            self.out.count_rejected(onset)
+            self._reject(onset, dur, "motion")
             return
         if kind == R.KIND_SPASM and dur < cfg.moved_max_ms and self._moved(c):
             # the limb was already moving when the EMG rose (a passive stretch and its reflex,
             # a correction during a movement): a short burst that answers a movement, not a
             # spasm, which starts the movement itself
-            self.out.count_rejected(onset)
+            self._reject(onset, dur, "moved")
             return
         if jerk_near or mot * 4 >= state_n or c.ctx != CX.REST:
             flags |= R.FLAG_MOTION       # (also: the wearer was moving when it began)
@@ -972,7 +979,7 @@ class Detector:
         g = self.gv
         x = self.ctx
         if x.gravity(g) and self._turned(c.g0, g):
-            self.out.count_rejected(c.pend_on)
+            self._reject(c.pend_on, c.pend_dur, "posture")
             return
         u = self.turn_units
         if u and x.gx is not None and c.pend_dur <= self.cfg.turn_max_ms:
@@ -981,9 +988,16 @@ class Detector:
                 # the body turned about the vertical by turn_deg or more and stayed turned (a
                 # sitting-pivot transfer between seats, a vehicle cornering): the tilt is
                 # unchanged, so the posture test cannot see it; a spasm's excursion returns
-                self.out.count_rejected(c.pend_on)
+                self._reject(c.pend_on, c.pend_dur, "turn")
                 return
         self._release(c)
+
+    def _reject(self, onset, dur, why):
+        """Count a dropped candidate (in the summary's n_motion_rejected); replay tools also
+        learn which rule dropped it (``why``: the rule's name, an interned string)."""
+        self.out.count_rejected(onset)
+        if self.rtrace is not None:
+            self.rtrace.append((wrap_add_ms(self.ms(onset), -self.cfg.onset_adj_ms), dur, why))
 
     def _release(self, c):
         """The last stage: the learned screen keeps or drops channel c's event (its features
@@ -993,7 +1007,7 @@ class Detector:
             self.trace.append((wrap_add_ms(self.ms(c.pend_on), -self.cfg.onset_adj_ms), c.pend_dur, keep,
                                c.idx, tuple(c.feat)))
         if not keep:
-            self.out.count_rejected(c.pend_on)
+            self._reject(c.pend_on, c.pend_dur, "screen")
             return
         a = self.out.ev_slot()
         p = c.pend_ev

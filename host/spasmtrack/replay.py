@@ -119,6 +119,8 @@ class ReplayResult:
     summary_values: list[tuple[int, ...]] = field(default_factory=list)   # raw SUMMARY fields
     # trace mode: every candidate episode (onset_s, offset_s, kept by the screen, features)
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    # trace mode: every activity a rule dropped (onset_s, offset_s, rule: detector._reject)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def x_realtime(self) -> float:
@@ -230,6 +232,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
         sys.stderr.write(b"".join(err_reader.lines).decode(errors="replace"))
     events, summaries, notes = [], [], list(info.notes)
     cands: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
     ev_raw: list[tuple[int, ...]] = []
     sm_raw: list[tuple[int, ...]] = []
     for raw in out_reader.lines:
@@ -246,6 +249,9 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
             on, dur, keep, ch, *feat = (int(x) for x in parts[1:])
             cands.append({"onset_s": on / 1000.0, "offset_s": (on + dur) / 1000.0, "keep": keep,
                           "channel": ch, "features": feat})
+        elif parts[0] == "R":
+            dropped.append({"onset_s": int(parts[1]) / 1000.0, "offset_s": (int(parts[1]) + int(parts[2])) / 1000.0,
+                            "rule": parts[3]})
         elif parts[0] == "D" and int(parts[3]):
             notes.append(f"detector queue overflowed {parts[3]} times")
     if down is not None:
@@ -255,7 +261,7 @@ def replay_recording(rec: Recording, board: str = "sim", mains_hz: int | None = 
     if carry_emg.shape[1]:
         notes.append(f"last {carry_emg.shape[1]} samples (< 10 ms) not replayed")
     return ReplayResult(events, summaries, n_samples / conv.fs_hz, wall, info.channels, notes,
-                        ev_raw, sm_raw, cands)
+                        ev_raw, sm_raw, cands, dropped)
 
 
 class _Resampler:

@@ -367,6 +367,7 @@ def _turn_burst(rate_dps, t0, t1, out_and_back, bias=0, settle=800):
             return -c
         return c
     r = TurnRig(gz, bias=bias)
+    r.det.rtrace = []          # the replay tools' record of which rule dropped what
     r.run(t, REST)
     r.run(250, bursts([(t, t + 250)]), gyro=lambda k: abs(gz(k)) * 10 // GYRO_PER_DPS)
     r.run(300, REST)
@@ -379,6 +380,7 @@ def test_turn_about_the_vertical_over_a_burst_is_not_a_spasm_but_a_swing_out_and
     ev, r = _turn_burst(60, 50, 200, False)
     assert ev == [], ev
     assert sum(x[R.SM_N_MOTION_REJECTED] for x in r.summaries) >= 1
+    assert [w for _, _, w in r.det.rtrace if w != "short"] == ["turn"], r.det.rtrace
     # the same rotation out and back (an adductor spasm's excursion): kept
     ev, _ = _turn_burst(60, 50, 200, True)
     assert len(ev) == 1, ev

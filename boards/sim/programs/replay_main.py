@@ -12,7 +12,8 @@ board's ``coeffs.py`` on MICROPYPATH. Reads from stdin, little-endian int32 word
 Writes one text line per record to stdout: ``E v0 v1 ...`` (EVENT values in
 records.FIELDS order), ``S ...`` (SUMMARY), and at the end ``D blocks ticks overflow``.
 With ``trace`` (training the learned screen, ``spasmtrack.screen``) also ``C onset_ms
-duration_ms keep channel f0 .. f17`` per candidate episode (screen.FEATURES order); the trace list
+duration_ms keep channel f0 .. f17`` per candidate episode (screen.FEATURES order) and ``R
+onset_ms duration_ms rule`` per activity a rule dropped (detector._reject); the trace list
 allocates, so it is a host tool's mode, never the device's. ``screen``: a screen table
 to use instead of the generated one (evaluating another table on the real firmware).
 The per-block work (chains + detector) allocates nothing; reading uses readinto.
@@ -48,6 +49,10 @@ def _drain(out, det, ne, ns):
         for on, dur, keep, ch, f in det.trace:
             out.write("C %d %d %d %d %s\n" % (on, dur, keep, ch, " ".join(str(v) for v in f)))
         det.trace.clear()
+    if det.rtrace:
+        for on, dur, why in det.rtrace:
+            out.write("R %d %d %s\n" % (on, dur, why))
+        det.rtrace.clear()
     while True:
         ev = det.pop_event()
         if ev is None:
@@ -72,6 +77,7 @@ def main(nch, block, mains=0, config=None, trace=False, screen=None):
     det = detector.Detector(cfg, nch, coeffs)
     if trace:
         det.trace = []
+        det.rtrace = []
     if screen is not None:      # another learned-screen table (a tuple of ints; screen.py)
         from core import screen as SC
         det.screen = SC.table(screen)

@@ -53,20 +53,42 @@ def _one(job: Job, peers: bool, board: str) -> dict[str, Any]:
         if rec.labels and "thomas_type" in rec.labels[0]:
             out["types"][name] = recall_by(rec.labels, evs, "thomas_type")
         if name == DETECTOR:
-            out["errors"] = _errors(rec.labels, evs, rec.contexts)
+            out["errors"] = _errors(rec.labels, evs, rec.contexts, res.dropped)
     return out
 
 
+def miss_cause(lab: dict[str, Any], dets: list[dict[str, Any]], dropped: list[dict[str, Any]]) -> str:
+    """Why a label was missed: the rule that dropped the activity overlapping it most (the
+    detector's trace), else ``mistimed`` (a detection overlaps it but its onset is more than
+    0.5 s off, or it is merged with another), else ``not detected``."""
+    a, b = lab["onset_s"] - 0.5, lab["offset_s"]
+    best, cause = 0.0, ""
+    for d in dropped:
+        ov = min(b, d["offset_s"]) - max(a, d["onset_s"])
+        if d["rule"] != "short" and ov > best:
+            best, cause = ov, d["rule"]
+    if cause:
+        return cause
+    if any(min(b, d["offset_s"]) > max(a, d["onset_s"]) for d in dets):
+        return "mistimed"
+    if any(min(b, d["offset_s"]) > max(a, d["onset_s"]) for d in dropped):
+        return "short"
+    return "not detected"
+
+
 def _errors(labels: list[dict[str, Any]], dets: list[dict[str, Any]],
-            contexts: list[tuple[float, float, str]]) -> dict[str, list[dict[str, Any]]]:
-    """The detector's false events and missed labels (for the detector engineer)."""
+            contexts: list[tuple[float, float, str]],
+            dropped: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The detector's false events and missed labels (for the detector engineer), each
+    missed label with the cause (:func:`miss_cause`)."""
     pairs = match(labels, dets)
     ml, md = {i for i, _ in pairs}, {j for _, j in pairs}
     return {"false_events": [{"onset_s": d["onset_s"], "duration_s": round(d["offset_s"] - d["onset_s"], 2),
                               "kind": d.get("kind"), "context": context_of(contexts, d["onset_s"])}
                              for j, d in enumerate(dets) if j not in md],
-            "missed": [{k: v for k, v in lab.items() if k in ("onset_s", "offset_s", "kind", "thomas_type", "shape",
-                                                               "context", "rms_uv")}
+            "missed": [{**{k: v for k, v in lab.items() if k in ("onset_s", "offset_s", "kind", "thomas_type", "shape",
+                                                                 "context", "rms_uv")},
+                        "cause": miss_cause(lab, dets, dropped)}
                        for i, lab in enumerate(labels) if i not in ml]}
 
 
@@ -108,8 +130,13 @@ def summarise(results: list[dict[str, Any]], detectors: list[str], tuned_on: str
                     acc[0] += f
                     acc[1] += n
         ci = f1_interval([_total(r["contexts"][DETECTOR]) for r in rs]) if DETECTOR in detectors else None
+        causes: dict[str, int] = {}
+        for r in rs:
+            for m in r.get("errors", {}).get("missed", []):
+                causes[m["cause"]] = causes.get(m["cause"], 0) + 1
         gens[g] = {"tuned_on": g == tuned_on, "recordings": len(rs), "hours": round(sum(r["hours"] for r in rs), 3),
                    "f1_ci95": None if ci is None else [round(ci[0], 3), round(ci[1], 3)],
+                   "missed_by_cause": dict(sorted(causes.items(), key=lambda kv: -kv[1])),
                    "events": sum(r["labels"] for r in rs), "overall": overall, "contexts": ctx,
                    "recall_by_type": {d: {t: {"found": f, "labelled": n, "recall": round(f / n, 3) if n else None}
                                           for t, (f, n) in v.items()} for d, v in types.items()}}
@@ -217,6 +244,10 @@ def print_table(head: dict[str, Any], detectors: list[str]) -> None:
             lo, hi = v["f1_ci95"]
             print(f"{tag:<10} {DETECTOR} F1 95 % interval {lo:.3f}-{hi:.3f} (bootstrap over its "
                   f"{v['recordings']} recordings)")
+        if v.get("missed_by_cause"):
+            print(f"{tag:<10} {DETECTOR} missed, by cause: "
+                  + ", ".join(f"{c} {n}" for c, n in v["missed_by_cause"].items())
+                  + " (the rule that dropped the activity; mistimed: found with onset > 0.5 s off or merged)")
         rt = v["recall_by_type"].get(DETECTOR)
         if rt:
             print(f"{tag:<10} recall by Thomas 2014 type: "
