@@ -13,8 +13,8 @@ magnitude of the acceleration's first difference in 0.01 g/s):
   every 0.5 s, at lags of 0.3-1.8 s: a peak of ``cad_r_min`` marks rhythmic movement
   (walking at 0.5-2 steps/s, wheelchair pushes, cycling) with its period;
 * transfer / posture change: ``gyro`` above ``transfer_ddps``.
-* heading (with the raw gyro axes bound, ``bind_gyro``): the rotation about the gravity
-  vector, integrated (``yaw``, wrapping at 2**29; see ``turn``). Posture (the gravity
+* heading (with the raw gyro axes bound: ``Detector.bind_imu(..., gx, gy, gz)``): the
+  rotation about the gravity vector, integrated (``yaw``, wrapping at 2**29; see ``turn``). Posture (the gravity
   vector's direction) shows a tilt; a turn about the vertical (a sitting-pivot transfer
   between seats, turning in a car) leaves it unchanged and shows only here. The gyro's
   zero-rate offset is learned while the limb is still (``bias``) and taken off first.
@@ -140,7 +140,7 @@ class Context:
         out[2] = g[2] >> 6
         return self.g_ok
 
-    def _heading(self, acc, m, move):
+    def _heading(self, m, move):
         """m ticks of rotation about gravity into ``yaw``. Gravity is taken at the block's
         start (it moves slowly), scaled to <= 512 per g and clamped to +-1023, and so is
         the offset: the block's mean rate per axis less its offset goes into the integral
@@ -184,7 +184,8 @@ class Context:
 
     def turn(self, y0):
         """Rotation about gravity since the heading integral read ``y0``, in the integral's
-        units (signed; correct while below 2**28 of them, about 300 turns)."""
+        units (signed; correct while below 2**28 of them: over 100 full turns at the sim
+        board's scale, 6554 units per degree)."""
         d = (self.yaw - y0) & _YAW_MASK
         return d - 2 * _YAW_HALF if d >= _YAW_HALF else d
 
@@ -219,7 +220,7 @@ class Context:
                 self.g_n += m
                 self.g_ok = self.g_n >= 300
             if self.gx is not None:
-                self._heading(acc, m, move)
+                self._heading(m, move)
         for i in range(m):
             if gyro[i] > mvt:
                 t = tick0 + i
