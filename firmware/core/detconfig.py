@@ -93,7 +93,7 @@ PARAMS = (
     (62, "moved_lead_ms", 30),  # ms the limb must have been rotating (gyro > move_ddps) before the EMG rose: a response to movement
     (63, "moved_mg", 35),  # mg of mean acceleration over the second before the onset that make the limb 'moving' (response to movement)
     (65, "posture_64", 12),  # 64 x |gravity turn|^2 / g^2 over a spasm-kind event above which the posture changed (12 ~ 25 deg); 0 off
-    (67, "turn_deg", 45),  # deg; a spasm-kind event over which (to posture_ms after it) the body turned about the vertical by this much is dropped; 0 off (also off with posture_64 0, which holds events back)
+    (67, "turn_deg", 45),  # deg turned about the vertical over a spasm-kind event (to posture_ms after) that drops it; 0 or posture_64 0: off
     (68, "turn_max_ms", 10000),  # ms; longer events are not checked for a turn (the gyro's offset would add up)
     (66, "posture_ms", 1500),  # ms after an event's end at which its posture is compared (the event is emitted then)
     (59, "move_ddps", 150),  # 0.1 dps; angular rate above which the limb is moving (the screen's move_lead_ms)
