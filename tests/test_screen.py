@@ -74,3 +74,19 @@ def test_the_detector_emits_exactly_the_candidates_the_screen_keeps(data):
     # the features the trace reports are the ones the training data hold for this recording
     mine = [r for r in rows if r["recording"] == name]
     assert [[int(r[n]) for n in names] for r in mine] == [c["features"] for c in res.candidates]
+
+
+@pytest.mark.parametrize("name", ["transfer_2", "shapes_1", "displaced_2"])
+def test_committed_training_rows_are_what_the_firmware_gives_today(data, name):
+    # a detector change without `make screen` leaves stale training data: replay a few
+    # corpus recordings and compare their candidates with the committed rows
+    from spasmtrack.accuracy.screendata import _candidates
+
+    _, _, rows = data
+    committed = [r for r in rows if r["recording"] == name]
+    fresh = _candidates(Job("corpus", name, 1, 1.0))
+    assert committed, name
+    assert len(fresh) == len(committed), "run `make screen` and commit the data"
+    for f, c in zip(fresh, committed):
+        assert abs(f["onset_s"] - float(c["onset_s"])) < 1e-6 and f["episode"] == int(c["episode"])
+        assert all(int(c[k]) == f[k] for k in screen.features()), "run `make screen` and commit the data"
