@@ -426,8 +426,7 @@ class Detector:
             c.auto_seen = a.switches
             if state == _ACTIVE and tick0 - c.onset <= self.void_ticks:
                 # the notch switched: an event that began just before was the hum's onset
-                if self.rtrace is not None:
-                    self.rtrace.append((wrap_add_ms(self.ms(c.onset), -cfg.onset_adj_ms), c.n * 10, "mains"))
+                self._dropped(c.onset, c.n * 10, "mains")
                 state = _IDLE
                 c.state = _IDLE
                 c.last_end = tick0
@@ -526,8 +525,7 @@ class Detector:
                         r >>= 1
                         s >>= 1
                     if r * 1000 < s * rough_pm:
-                        if self.rtrace is not None:
-                            self.rtrace.append((wrap_add_ms(self.ms(c.onset), -cfg.onset_adj_ms), c.n * 10, "smooth"))
+                        self._dropped(c.onset, c.n * 10, "smooth")
                         c.state = _IDLE
                         state = _IDLE
                         c.last_end = tick
@@ -878,8 +876,7 @@ class Detector:
         if flags & (R.FLAG_PARTIAL_LEADOFF | R.FLAG_TRUNCATED):
             dur = (end_tick - onset) * 10 + cfg.onset_adj_ms
         if dur < cfg.min_duration_ms:
-            if self.rtrace is not None:
-                self.rtrace.append((wrap_add_ms(self.ms(onset), -cfg.onset_adj_ms), dur, "short"))
+            self._dropped(onset, dur, "short")
             return
         clo = self.clonus
         # clonus decision; short events get one window at the end
@@ -993,9 +990,14 @@ class Detector:
         self._release(c)
 
     def _reject(self, onset, dur, why):
-        """Count a dropped candidate (in the summary's n_motion_rejected); replay tools also
-        learn which rule dropped it (``why``: the rule's name, an interned string)."""
+        """Count a dropped candidate (in the summary's n_motion_rejected) and trace it."""
         self.out.count_rejected(onset)
+        self._dropped(onset, dur, why)
+
+    def _dropped(self, onset, dur, why):
+        """Replay tools only (``rtrace`` set): which rule dropped the activity from tick
+        ``onset`` (``why``: the rule's name, an interned string, so nothing allocates on the
+        device, where ``rtrace`` is None)."""
         if self.rtrace is not None:
             self.rtrace.append((wrap_add_ms(self.ms(onset), -self.cfg.onset_adj_ms), dur, why))
 

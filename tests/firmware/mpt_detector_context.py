@@ -53,6 +53,18 @@ class Rig:
         self.det.feed(M, (self.t0_ms + self.tick * 10) & MS_WRAP_MASK)
         self.tick += M
 
+    def locked(self, blocks, env, gyro=0, pop=False):
+        """``blocks`` blocks with the heap locked (nothing the detector does per block may
+        allocate); ``pop``: take each ready event off the queue too."""
+        micropython.heap_lock()
+        try:
+            for _ in range(blocks):
+                self.block(env, 0, gyro, 0)
+                if pop:
+                    self.det.pop_event()
+        finally:
+            micropython.heap_unlock()
+
     def run(self, ticks, env, **imu):
         for _ in range(ticks // M):
             self.block(env, **imu)
@@ -425,13 +437,7 @@ def test_heading_integral_wraps_under_heap_lock_and_the_turn_is_still_measured()
     r.run(t - 10, REST)
     r.det.ctx.yaw = (1 << 29) - 1000
     env = bursts([(t, t + 250)])
-    micropython.heap_lock()
-    try:
-        for _ in range(56):
-            r.block(env)
-            r.det.pop_event()
-    finally:
-        micropython.heap_unlock()
+    r.locked(56, env, pop=True)
     r.run(300, REST)
     assert r.finish() == [], "the turn across the wrap was missed"
     assert 0 <= r.det.ctx.yaw < (1 << 29)
@@ -570,12 +576,7 @@ def test_clock_wraps_with_t_ms_like_ticks_ms_under_heap_lock():
     r = Rig(t0_ms=t0)
     r.run(1200, REST)              # 12 s (warm-up, floor)
     env = bursts([(1800, 2100)])   # the spasm starts 2 s before the wrap
-    micropython.heap_lock()
-    try:
-        for _ in range(100):       # 10 s, the wrap in the middle of the spasm
-            r.block(env)
-    finally:
-        micropython.heap_unlock()
+    r.locked(100, env)             # 10 s, the wrap in the middle of the spasm
     r.run(500, REST)
     ev = r.finish()
     assert len(ev) == 1, ev
@@ -594,12 +595,7 @@ def test_tick_clock_rebase_during_an_event_under_heap_lock():
     r = Rig(t0_ms=t0)
     r.run(400, REST)
     env = bursts([(450, 750)])
-    micropython.heap_lock()
-    try:
-        for _ in range(60):
-            r.block(env)
-    finally:
-        micropython.heap_unlock()
+    r.locked(60, env)
     r.run(400, REST)
     ev = r.finish()
     assert r.det.tick < (1 << 26), r.det.tick
@@ -616,12 +612,7 @@ def test_peak_relative_onset_across_a_tick_clock_rebase_under_heap_lock():
     r = Rig(t0_ms=t0)
     r.run(400, REST)
     env = layered([(450, 560, 1000), (560, 860, 30000)])
-    micropython.heap_lock()
-    try:
-        for _ in range(70):
-            r.block(env)
-    finally:
-        micropython.heap_unlock()
+    r.locked(70, env)
     r.run(400, REST)
     ev = r.finish()
     assert r.det.tick < (1 << 26), r.det.tick
@@ -641,13 +632,7 @@ def test_held_back_event_across_a_tick_clock_rebase_under_heap_lock():
     r.run(400, REST)
     env = bursts([(420, 640), (960, 1180)])
     rot = lambda k: 600 if 400 <= k < 700 or 950 <= k < 1100 else 0   # noqa: E731  (0.1 dps: limb moving)
-    micropython.heap_lock()
-    try:
-        for _ in range(100):
-            r.block(env, gyro=rot)
-            r.det.pop_event()
-    finally:
-        micropython.heap_unlock()
+    r.locked(100, env, gyro=rot, pop=True)
     assert r.det.tick < (1 << 26), r.det.tick
     r.run(300, REST)
     assert r.finish() == [] and big_ints(r.det) == []
